@@ -1,0 +1,145 @@
+"""The Click group: global options, command aliases, and the one place errors become exit codes."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import platform
+import sys
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import click
+
+from skillctl._version import __version__
+from skillctl.cli import VERSION_MESSAGE
+from skillctl.errors import ExitCode, InvalidSkillError, SkillctlError
+
+ALIASES = {"build": "pack", "ls": "list", "delete": "rm"}
+
+
+@dataclass
+class Settings:
+    """Built once by the group callback and handed to every command."""
+
+    store_path: Path | None
+    verbose: int
+    debug: bool
+
+    def store(self) -> Any:
+        from skillctl.store import Store
+
+        return Store(self.store_path)
+
+
+def report_error(error: SkillctlError) -> None:
+    click.echo(f"Error: {error.message}", err=True)
+    problems = error.problems if isinstance(error, InvalidSkillError) else []
+    if len(problems) > 1 or (problems and problems[0] not in error.message):
+        for problem in problems:
+            click.echo(f"  {problem}", err=True)
+    if error.hint:
+        click.echo(f"hint: {error.hint}", err=True)
+
+
+def _crash_report(exc: BaseException) -> Path | None:
+    state = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state") / "skillctl"
+    try:
+        state.mkdir(parents=True, exist_ok=True)
+        path = state / f"crash-{dt.datetime.now(dt.UTC).strftime('%Y%m%dT%H%M%S')}.log"
+        path.write_text(
+            f"# skillctl crash report\n\n- skillctl {__version__}\n- Python {platform.python_version()}\n"
+            f"- {platform.platform()}\n- argv: {sys.argv!r}\n\n```\n{''.join(traceback.format_exception(exc))}```\n",
+            encoding="utf-8",
+        )
+        return path
+    except OSError:
+        return None
+
+
+class SkillctlGroup(click.Group):
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        return super().get_command(ctx, ALIASES.get(cmd_name, cmd_name))
+
+    def resolve_command(self, ctx: click.Context, args: list[str]) -> Any:
+        _, cmd, rest = super().resolve_command(ctx, args)
+        return (cmd.name if cmd else None), cmd, rest
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except SkillctlError as exc:
+            report_error(exc)
+            ctx.exit(int(exc.exit_code))
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise
+        except KeyboardInterrupt:
+            click.echo("Interrupted.", err=True)
+            ctx.exit(int(ExitCode.INTERRUPTED))
+        except Exception as exc:
+            settings = ctx.obj if isinstance(ctx.obj, Settings) else None
+            if settings and settings.debug:
+                traceback.print_exc()
+            path = _crash_report(exc)
+            click.echo(f"Error: unexpected error (a bug in skillctl): {exc!r}", err=True)
+            click.echo(
+                f"hint: please report it{f' with {path}' if path else ''}; rerun with --debug for the traceback",
+                err=True,
+            )
+            ctx.exit(int(ExitCode.INTERNAL))
+
+
+@click.group(cls=SkillctlGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", message=VERSION_MESSAGE.replace("{version}", "%(version)s"))
+@click.option(
+    "--store",
+    "store_path",
+    type=click.Path(path_type=Path, file_okay=False),
+    envvar="SKILLCTL_STORE",
+    show_envvar=True,
+    help="Local store (OCI layout). Default: $XDG_DATA_HOME/skillctl/store.",
+)
+@click.option("-v", "--verbose", count=True, help="Say more: -v for progress, -vv for debug detail.")
+@click.option("--debug", is_flag=True, help="Show tracebacks of unexpected errors.")
+@click.pass_context
+def cli(ctx: click.Context, store_path: Path | None, verbose: int, debug: bool) -> None:
+    """Package, govern and ship AI agent skills as FROM-scratch OCI images.
+
+    \b
+    skillctl validate examples/hello-world
+    skillctl pack examples/hello-world
+    skillctl list
+    skillctl inspect examples/hello-world:1.0.0-draft
+    """
+    level = logging.DEBUG if verbose > 1 or debug else logging.INFO if verbose else logging.WARNING
+    logging.basicConfig(level=level, format="skillctl: %(message)s", stream=sys.stderr)
+    ctx.obj = Settings(store_path=store_path, verbose=verbose, debug=debug)
+
+
+@cli.command()
+@click.argument("shell", type=click.Choice(["bash", "zsh", "fish"]))
+def completion(shell: str) -> None:
+    """Print the shell completion script.
+
+    \b
+    eval "$(skillctl completion bash)"     # in ~/.bashrc
+    """
+    from click.shell_completion import get_completion_class
+
+    comp_cls = get_completion_class(shell)
+    assert comp_cls is not None
+    click.echo(comp_cls(cli, {}, "skillctl", "_SKILLCTL_COMPLETE").source())
+
+
+def _register() -> None:
+    from skillctl.cli import skills, store
+
+    for module in (skills, store):
+        for command in module.COMMANDS:
+            cli.add_command(command)
+
+
+_register()

@@ -1,0 +1,181 @@
+"""Commands on the local store: list, inspect, tag, rm, prune."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from skillctl import oci
+from skillctl.cli.app import Settings
+from skillctl.cli.output import emit_json, human_size, human_time, output_options, short_digest, table
+from skillctl.errors import NotFoundError, UsageError
+
+
+@click.command(name="list")
+@click.option("--no-trunc", is_flag=True, help="Full digests and raw timestamps.")
+@click.option("-a", "--all", "show_all", is_flag=True, help="Also show untagged (digest-only) manifests.")
+@output_options
+@click.pass_obj
+def list_cmd(settings: Settings, no_trunc: bool, show_all: bool, fmt: str, quiet: bool) -> None:
+    """List the images in the local store (alias: ls)."""
+    from skillctl.images import list_images
+
+    store = settings.store()
+    rows = list_images(store, include_untagged=show_all)
+    if fmt == "json":
+        emit_json([r.to_json() for r in rows])
+        return
+    if quiet:
+        for r in rows:
+            click.echo(r.ref)
+        return
+    if not rows:
+        click.echo(f"No images in the local store ({store.root}).")
+        return
+    table(
+        ["NAME", "TAG", "STATUS", "VERSION", "DIGEST", "SIZE", "CREATED"],
+        [
+            [
+                r.name or "<none>", r.tag or "<none>", r.status or "-", r.version or "-",
+                r.digest if no_trunc else short_digest(r.digest), human_size(r.size),
+                r.created if no_trunc else human_time(r.created),
+            ]
+            for r in rows
+        ],
+    )  # fmt: skip
+
+
+@click.command()
+@click.argument("ref")
+@output_options
+@click.pass_obj
+def inspect(settings: Settings, ref: str, fmt: str, quiet: bool) -> None:
+    """Show an image's metadata, digests, media types and every annotation."""
+    from skillctl.images import inspect_image
+
+    details = inspect_image(ref, store=settings.store())
+    if fmt == "json":
+        emit_json(details.to_json())
+        return
+    if quiet:
+        click.echo(details.digest)
+        return
+    a = details.annotations
+    lines = [
+        ("Skill", details.ref.rsplit(":", 1)[0] if "@" not in details.ref else details.ref.split("@")[0]),
+        ("Display Name", a.get(oci.TITLE, "")),
+        ("Version", a.get(oci.VERSION, "")),
+        ("Status", a.get(oci.STATUS, "")),
+        ("Description", a.get(oci.DESCRIPTION, "").strip()),
+        ("Authors", a.get(oci.AUTHORS, "")),
+        ("License", a.get(oci.LICENSES, "")),
+        ("Tags", a.get(oci.SKILL_TAGS, "")),
+        ("Compat", a.get(oci.COMPATIBILITY, "")),
+        ("Word Count", a.get(oci.WORDCOUNT, "")),
+    ]
+    for label, value in lines:
+        if value:
+            click.echo(f"{label + ':':<14}{value}")
+    m = details.manifest
+    click.echo("\nOCI Image:")
+    click.echo(f"  Reference:  {details.ref}")
+    click.echo(f"  Digest:     {m.digest}")
+    click.echo(f"  Media Type: {m.media_type}")
+    click.echo(f"  Created:    {a.get(oci.CREATED) or details.store_annotations.get(oci.PACKED_AT, '')}")
+    click.echo(f"  Platform:   {details.config.get('os', '?')}/{details.config.get('architecture', '?')}")
+    click.echo(f"  Config:     {m.config.digest} ({m.config.media_type}, {m.config.size} bytes)")
+    click.echo(f"  Size:       {details.size} bytes")
+    click.echo(f"  Layers:     {len(m.layers)}")
+    for layer in m.layers:
+        click.echo(f"    {layer.digest} ({layer.media_type}, {layer.size} bytes)")
+    click.echo("\nAnnotations:")
+    for key, value in sorted(a.items()):
+        click.echo(f"  {key}={value.strip()!s}" if "\n" not in value.strip() else f"  {key}={value.strip()!r}")
+
+
+@click.command()
+@click.argument("source")
+@click.argument("target")
+@output_options
+@click.pass_obj
+def tag(settings: Settings, source: str, target: str, fmt: str, quiet: bool) -> None:
+    """Give a local image another name (e.g. the registry reference to push to).
+
+    \b
+    skillctl tag examples/hello-world:1.0.0-draft quay.io/myorg/hello-world:1.0.0-draft
+    """
+    from skillctl.images import tag_image
+
+    name, digest = tag_image(source, target, store=settings.store())
+    if fmt == "json":
+        emit_json({"source": source, "ref": name, "digest": digest})
+    elif quiet:
+        click.echo(name)
+    else:
+        click.echo(f"Tagged {source} as {name}")
+
+
+@click.command()
+@click.argument("refs", nargs=-1, required=True)
+@click.option("-f", "--force", is_flag=True, help="Do not ask for confirmation.")
+@output_options
+@click.pass_obj
+def rm(settings: Settings, refs: tuple[str, ...], force: bool, fmt: str, quiet: bool) -> None:
+    """Remove tags from the local store (alias: delete). A digest removes every tag on it.
+
+    Blobs are deleted by the next 'skillctl prune'.
+    """
+    from skillctl.images import remove_images
+
+    if not force:
+        if not sys.stdin.isatty():
+            raise UsageError("refusing to remove without confirmation", hint="pass -f/--force in scripts")
+        question = f"Remove {refs[0]}?" if len(refs) == 1 else f"Remove {len(refs)} images?"
+        if not click.confirm(question, default=False):
+            click.echo("Aborted.")
+            return
+    result = remove_images(list(refs), store=settings.store())
+    if fmt == "json":
+        emit_json({"removed": result.removed, "missing": result.missing})
+    else:
+        for ref in result.removed:
+            click.echo(ref if quiet else f"Removed {ref}")
+    if result.missing:
+        raise NotFoundError(
+            f"not in the local store: {', '.join(result.missing)}",
+            hint="run 'skillctl list' to see the local images",
+        )
+
+
+@click.command()
+@click.option("--dry-run", is_flag=True, help="Show what would be removed, change nothing.")
+@output_options
+@click.pass_obj
+def prune(settings: Settings, dry_run: bool, fmt: str, quiet: bool) -> None:
+    """Drop superseded lifecycle tags and delete blobs nothing refers to.
+
+    For each name and version only the most advanced lifecycle state keeps its
+    tags (a published 1.0.0 makes 1.0.0-draft and 1.0.0-testing superseded).
+    """
+    from skillctl.images import prune as do_prune
+
+    result = do_prune(store=settings.store(), dry_run=dry_run)
+    if fmt == "json":
+        emit_json({**result.to_json(), "dryRun": dry_run})
+        return
+    verb = "Would remove" if dry_run else "Removed"
+    for ref, status in result.untagged:
+        click.echo(ref if quiet else f"{verb} {ref} ({status})")
+    if quiet:
+        return
+    if not result.untagged and not result.blobs_removed and not result.dropped:
+        click.echo("Nothing to prune.")
+        return
+    click.echo(
+        f"{'Would free' if dry_run else 'Freed'} {human_size(result.bytes_freed)} "
+        f"({result.blobs_removed} unreferenced blobs, {result.dropped} untagged manifests)."
+    )
+
+
+COMMANDS = [list_cmd, inspect, tag, rm, prune]
