@@ -102,3 +102,35 @@ class StoreError(SkillctlError):
     """The local store cannot be read or written."""
 
     exit_code = ExitCode.FAILURE
+
+
+class TLSError(NetworkError):
+    """Certificate verification or TLS/plain-HTTP mismatch."""
+
+
+class ToolError(SkillctlError):
+    """An external tool failed in a way we could not classify; keeps its stderr."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        argv: Sequence[str] = (),
+        returncode: int | None = None,
+        stderr: str = "",
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.argv = list(argv)
+        self.returncode = returncode
+        self.stderr = stderr
+
+
+class ToolTimeoutError(NetworkError):
+    """An external tool did not finish within its timeout."""
+
+
+class UnsupportedOperation(SkillctlError):
+    """No installed backend can do this operation safely."""
+
+    exit_code = ExitCode.MISSING_TOOL

@@ -107,13 +107,16 @@ class ImageDetails:
                 "description": a.get(oci.DESCRIPTION, ""),
                 "vendor": a.get(oci.VENDOR, ""),
             },
-            "config": {**self.manifest.config.to_json(), "architecture": self.config.get("architecture", ""),
-                       "os": self.config.get("os", "")},
+            "config": {
+                **self.manifest.config.to_json(),
+                "architecture": self.config.get("architecture", ""),
+                "os": self.config.get("os", ""),
+            },
             "layers": [layer.to_json() for layer in self.manifest.layers],
             "size": self.size,
             "annotations": dict(self.annotations),
             "packedAt": self.store_annotations.get(oci.PACKED_AT, ""),
-        }  # fmt: skip
+        }
 
 
 def inspect_image(ref: str, *, store: Store | None = None) -> ImageDetails:

@@ -130,13 +130,9 @@ def collect_entries(root: Path) -> list[Entry]:
             elif stat.S_ISLNK(st.st_mode):
                 _check_link(path, rel, real_root, entries, problems)
             else:
-                kind = (
-                    "device" if stat.S_ISBLK(st.st_mode) or stat.S_ISCHR(st.st_mode)
-                    else "socket" if stat.S_ISSOCK(st.st_mode)
-                    else "fifo" if stat.S_ISFIFO(st.st_mode)
-                    else "special file"
-                )  # fmt: skip
-                problems.append(f"{path}: is a {kind}; only files, folders and links inside the skill are packed")
+                problems.append(
+                    f"{path}: is a {_special_kind(st.st_mode)}; only files, folders and links are packed"
+                )
 
     walk(root, "")
     packed = {e.rel for e in entries}
@@ -155,9 +151,21 @@ def collect_entries(root: Path) -> list[Entry]:
     return entries
 
 
+def _special_kind(mode: int) -> str:
+    if stat.S_ISBLK(mode) or stat.S_ISCHR(mode):
+        return "device"
+    if stat.S_ISSOCK(mode):
+        return "socket"
+    return "fifo" if stat.S_ISFIFO(mode) else "special file"
+
+
 def _check_link(path: Path, rel: str, real_root: Path, entries: list[Entry], problems: list[str]) -> None:
     target = os.readlink(path)
-    resolved = (path.parent / target).resolve()
+    try:
+        resolved = (path.parent / target).resolve()
+    except (RuntimeError, OSError):  # Python < 3.13 raises RuntimeError on a symlink loop
+        problems.append(f"{path}: symlink to {target!r} is a loop")
+        return
     try:
         resolved.relative_to(real_root)
     except ValueError:

@@ -23,6 +23,9 @@ _HOST_RE: Final = re.compile(
 TAG_RE: Final = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 DIGEST_RE: Final = re.compile(r"^sha256:[a-f0-9]{64}$")
 DEFAULT_TAG: Final = "latest"
+_REF_HINT: Final = (
+    "a reference looks like namespace/name:tag, registry.example.com/namespace/name:tag or name@sha256:..."
+)
 
 
 def is_digest(value: str) -> bool:
@@ -89,12 +92,14 @@ def parse_reference(text: str, *, what: str = "reference") -> Reference:
     """Parse ``text`` or raise :class:`UsageError` naming what is wrong."""
     raw = text.strip()
     if not raw:
-        raise UsageError(f"empty {what}")
+        raise UsageError(f"empty {what}", hint=_REF_HINT)
     name, digest = raw, None
     if "@" in raw:
         name, _, digest = raw.partition("@")
         if not is_digest(digest):
-            raise UsageError(f"invalid {what} {text!r}: digest must be sha256: followed by 64 lowercase hex digits")
+            raise UsageError(
+                f"invalid {what} {text!r}: digest must be sha256: followed by 64 lowercase hex digits", hint=_REF_HINT
+            )
     tag = None
     slash = name.rfind("/")
     colon = name.rfind(":")
@@ -108,14 +113,15 @@ def parse_reference(text: str, *, what: str = "reference") -> Reference:
     first, sep, rest = name.partition("/")
     path = rest if sep and _looks_like_host(first) else name
     if sep and _looks_like_host(first) and not _HOST_RE.match(first):
-        raise UsageError(f"invalid {what} {text!r}: bad registry host {first!r}")
+        raise UsageError(f"invalid {what} {text!r}: bad registry host {first!r}", hint=_REF_HINT)
     if not _PATH_RE.match(path):
         raise UsageError(
             f"invalid {what} {text!r}: repository path must be lowercase letters, digits and "
-            "'.', '_', '-' separated by '/'"
+            "'.', '_', '-' separated by '/'",
+            hint=_REF_HINT,
         )
     if len(name) > 255:
-        raise UsageError(f"invalid {what} {text!r}: repository name longer than 255 characters")
+        raise UsageError(f"invalid {what} {text!r}: repository name longer than 255 characters", hint=_REF_HINT)
     return Reference(repository=name, tag=tag, digest=digest)
 
 

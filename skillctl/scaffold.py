@@ -59,9 +59,15 @@ def _first_sentence(body: str) -> str:
 
 
 def _card_from_frontmatter(
-    fm: dict[str, Any], body: str, *, dir_name: str, name: str | None, namespace: str | None,
-    version: str | None, description: str | None,
-) -> dict[str, Any]:  # fmt: skip
+    fm: dict[str, Any],
+    body: str,
+    *,
+    dir_name: str,
+    name: str | None,
+    namespace: str | None,
+    version: str | None,
+    description: str | None,
+) -> dict[str, Any]:
     meta_fm = fm.get("metadata") if isinstance(fm.get("metadata"), dict) else {}
     fm_name = str(fm.get("name") or dir_name)
     colon_ns = ""
@@ -121,9 +127,14 @@ def init_skill(
         if doc.frontmatter is None:
             warnings.append(Finding(str(skill_md), "frontmatter", "missing; add name and description", "warning"))
         card = _card_from_frontmatter(
-            doc.frontmatter or {}, doc.body, dir_name=dir_name, name=name, namespace=namespace,
-            version=version, description=description,
-        )  # fmt: skip
+            doc.frontmatter or {},
+            doc.body,
+            dir_name=dir_name,
+            name=name,
+            namespace=namespace,
+            version=version,
+            description=description,
+        )
     else:
         skill_name = name or slugify(dir_name) or "my-skill"
         desc = description or "Describe what this skill does and when an agent should use it."

@@ -31,12 +31,20 @@ _PATTERN_MESSAGES: Final = {
 _ORDER: Final = {
     "": ["apiVersion", "kind", "metadata", "provenance", "spec"],
     "metadata": [
-        "name", "display-name", "namespace", "version", "description", "license",
-        "compatibility", "tags", "authors", "allowed-tools",
+        "name",
+        "display-name",
+        "namespace",
+        "version",
+        "description",
+        "license",
+        "compatibility",
+        "tags",
+        "authors",
+        "allowed-tools",
     ],
     "provenance": ["source", "commit", "path"],
     "spec": ["prompt", "examples", "dependencies"],
-}  # fmt: skip
+}
 
 
 @functools.cache
@@ -87,7 +95,13 @@ def validate_card_data(doc: Any, *, file: str = CARD_FILE) -> list[Finding]:
     """All schema and semver problems of a parsed SkillCard document, sorted by field."""
     if not isinstance(doc, dict):
         return [Finding(file, "(root)", "must be a YAML mapping with apiVersion, kind and metadata")]
-    findings = [Finding(file, *_message(err)) for err in _validator().iter_errors(doc)]
+    findings: list[Finding] = []
+    for err in _validator().iter_errors(doc):
+        if err.validator == "additionalProperties":
+            extras = sorted(set(err.instance) - set(err.schema.get("properties", {})), key=str)
+            findings.extend(Finding(file, _field_path([*err.absolute_path, k]), "unknown field") for k in extras)
+        else:
+            findings.append(Finding(file, *_message(err)))
     version = (doc.get("metadata") or {}).get("version") if isinstance(doc.get("metadata"), dict) else None
     if isinstance(version, str) and version:
         try:

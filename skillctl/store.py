@@ -185,7 +185,10 @@ class Store:
         if len(data) > limit:
             raise IntegrityError(f"{self.root}: blob {digest} is larger than {limit} bytes")
         if oci.sha256_digest(data) != digest:
-            raise IntegrityError(f"{self.root}: blob {digest} does not match its digest; the store is damaged")
+            raise IntegrityError(
+                f"{self.root}: blob {digest} does not match its digest; the store is damaged",
+                hint="remove the damaged images with 'skillctl rm', run 'skillctl prune', then pack or pull again",
+            )
         return data
 
     def put_blob(self, data: bytes) -> str:
@@ -345,4 +348,10 @@ class Store:
                 result.temp_removed += 1
                 result.bytes_freed += path.stat().st_size if path.is_file() else 0
                 shutil.rmtree(path) if path.is_dir() else path.unlink()
+            # atomic_write's temporary files of index.json and oci-layout (written under the index lock).
+            for pattern in (f".{INDEX_FILE}.*.tmp", f".{LAYOUT_FILE}.*.tmp"):
+                for path in self.root.glob(pattern):
+                    result.temp_removed += 1
+                    result.bytes_freed += path.stat().st_size
+                    path.unlink()
         return result

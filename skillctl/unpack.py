@@ -83,6 +83,7 @@ class _Extractor:
         self.root = root
         self.limits = limits
         self.seen: set[str] = set()
+        self.symlinks: list[str] = []
         self.files = 0
         self.bytes = 0
 
@@ -139,11 +140,21 @@ class _Extractor:
             if link.startswith("/") or resolved == ".." or resolved.startswith("../"):
                 raise UnsafeContentError(f"entry {name!r}: symlink to {link!r} points outside the skill")
             os.symlink(link, target)
+            self.symlinks.append(name)
             return
         source = _check_name(link)
         if source not in self.seen or not (self.root / source).is_file() or (self.root / source).is_symlink():
             raise UnsafeContentError(f"entry {name!r}: hard link to {link!r} is not a file of this skill")
         os.link(self.root / source, target)
+
+    def check_symlinks(self) -> None:
+        """Each target was checked lexically; links through other links can still escape."""
+        real_root = os.path.realpath(self.root)
+        for name in self.symlinks:
+            resolved = os.path.realpath(self.root / name)
+            if resolved != real_root and not resolved.startswith(real_root + os.sep):
+                link = os.readlink(self.root / name)
+                raise UnsafeContentError(f"entry {name!r}: symlink to {link!r} points outside the skill")
 
 
 def unpack_manifest(
@@ -169,6 +180,7 @@ def unpack_manifest(
                 if isinstance(exc, UnsafeContentError):
                     raise
                 raise UnsafeContentError(f"layer {layer.digest}: not a valid tar+gzip stream ({exc})") from None
+        extractor.check_symlinks()
         os.chmod(tmp, 0o755)
         _replace_dir(tmp, dest)
     except BaseException:

@@ -90,8 +90,11 @@ def validate_skill(path: str | Path, *, strict: bool = False) -> ValidationRepor
     name = metadata.get("name") if isinstance(metadata, dict) else None
     spec = doc.get("spec") if isinstance(doc, dict) else None
     prompt = spec.get("prompt") if isinstance(spec, dict) else None
-    _check_prompt(report, prompt if isinstance(prompt, str) and prompt else "SKILL.md",
-                  name if isinstance(name, str) else root.resolve().name)  # fmt: skip
+    _check_prompt(
+        report,
+        prompt if isinstance(prompt, str) and prompt else "SKILL.md",
+        name if isinstance(name, str) else root.resolve().name,
+    )
     return report
 
 
@@ -100,7 +103,11 @@ def _check_prompt(report: ValidationReport, prompt: str, expected_name: str) -> 
 
     root = report.root
     card_label = str(report.card_path)
-    target = (root / prompt).resolve()
+    try:
+        target = (root / prompt).resolve()
+    except (RuntimeError, OSError):  # Python < 3.13 raises RuntimeError on a symlink loop
+        report.findings.append(Finding(str(root / prompt), "", "prompt file is a symlink loop"))
+        return
     try:
         rel = target.relative_to(root.resolve())
     except ValueError:

@@ -76,6 +76,11 @@ class SkillctlGroup(click.Group):
             ctx.exit(int(exc.exit_code))
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
             raise
+        except BrokenPipeError:
+            # The reader went away (`skillctl list | head`): stop quietly, as shell tools do.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            ctx.exit(141)
         except KeyboardInterrupt:
             click.echo("Interrupted.", err=True)
             ctx.exit(int(ExitCode.INTERRUPTED))
@@ -135,9 +140,9 @@ def completion(shell: str) -> None:
 
 
 def _register() -> None:
-    from skillctl.cli import skills, store
+    from skillctl.cli import registry, skills, store
 
-    for module in (skills, store):
+    for module in (skills, store, registry):
         for command in module.COMMANDS:
             cli.add_command(command)
 

@@ -59,8 +59,7 @@ def human_time(stamp: str, *, now: dt.datetime | None = None) -> str:
     seconds = int(((now or dt.datetime.now(dt.UTC)) - when).total_seconds())
     if seconds < 0:
         return stamp
-    for unit, size in (("year", 31_536_000), ("month", 2_592_000), ("day", 86_400), ("hour", 3_600),
-                       ("minute", 60)):  # fmt: skip
+    for unit, size in (("year", 31_536_000), ("month", 2_592_000), ("day", 86_400), ("hour", 3_600), ("minute", 60)):
         if seconds >= size:
             n = seconds // size
             return f"{n} {unit}{'s' if n != 1 else ''} ago"
@@ -69,3 +68,59 @@ def human_time(stamp: str, *, now: dt.datetime | None = None) -> str:
 
 def short_digest(digest: str) -> str:
     return digest.split(":", 1)[-1][:12]
+
+
+def registry_options(func: F) -> F:
+    """``--tls-verify``, ``--cert-dir``, ``--authfile``, ``--backend``, ``--timeout`` (as skopeo and podman spell them).
+
+    The command receives ``registry`` (a RegistryOptions) and ``backend`` (a name or None).
+    """
+    import functools
+    from pathlib import Path
+
+    @click.option(
+        "--tls-verify",
+        type=click.BOOL,
+        default=True,
+        show_default=True,
+        metavar="BOOL",
+        help="Verify TLS certificates; --tls-verify=false also allows plain HTTP.",
+    )
+    @click.option(
+        "--cert-dir",
+        type=click.Path(path_type=Path, file_okay=False, exists=True),
+        help="Directory of CA certificates (*.crt) and client keys for the registry.",
+    )
+    @click.option(
+        "--authfile",
+        type=click.Path(path_type=Path, dir_okay=False),
+        envvar="REGISTRY_AUTH_FILE",
+        show_envvar=True,
+        help="Auth file to use first (containers auth.json or Docker config.json).",
+    )
+    @click.option(
+        "--backend",
+        envvar="SKILLCTL_BACKEND",
+        show_envvar=True,
+        help="Tool to talk to registries: skopeo, crane, podman or buildah (default: first installed).",
+    )
+    @click.option(
+        "--timeout",
+        type=click.FloatRange(min=1),
+        default=600,
+        show_default=True,
+        help="Seconds before a registry operation is abandoned.",
+    )
+    @functools.wraps(func)
+    def wrapper(
+        *args: Any, tls_verify: bool, cert_dir: Any, authfile: Any, backend: str | None, timeout: float, **kwargs: Any
+    ) -> Any:
+        from skillctl.backends.base import RegistryOptions
+
+        kwargs["registry"] = RegistryOptions(
+            tls_verify=tls_verify, cert_dir=cert_dir, authfile=authfile, timeout=timeout
+        )
+        kwargs["backend"] = backend
+        return func(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]

@@ -42,6 +42,7 @@ def validate(path: Path, strict: bool, fmt: str, quiet: bool) -> None:
         error = InvalidSkillError(
             f"{report.card_path} has {n} error{'s' if n != 1 else ''}",
             problems=[str(f) for f in report.errors],
+            hint="fix the problems listed above" + ("; --strict counts warnings as errors" if strict else ""),
         )
         if fmt == "json":
             raise click.exceptions.Exit(int(error.exit_code))
@@ -57,9 +58,15 @@ def validate(path: Path, strict: bool, fmt: str, quiet: bool) -> None:
 @click.option("--force", is_flag=True, help="Overwrite existing files.")
 @output_options
 def init(
-    directory: Path, name: str | None, namespace: str | None, version: str | None,
-    description: str | None, force: bool, fmt: str, quiet: bool,
-) -> None:  # fmt: skip
+    directory: Path,
+    name: str | None,
+    namespace: str | None,
+    version: str | None,
+    description: str | None,
+    force: bool,
+    fmt: str,
+    quiet: bool,
+) -> None:
     """Create a new skill, or a skill.yaml for an existing Agent Skills SKILL.md.
 
     When DIRECTORY already holds a SKILL.md with frontmatter, skill.yaml is

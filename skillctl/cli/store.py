@@ -3,23 +3,52 @@
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import click
 
 from skillctl import oci
 from skillctl.cli.app import Settings
-from skillctl.cli.output import emit_json, human_size, human_time, output_options, short_digest, table
+from skillctl.cli.output import (
+    emit_json,
+    human_size,
+    human_time,
+    output_options,
+    registry_options,
+    short_digest,
+    table,
+)
 from skillctl.errors import NotFoundError, UsageError
 
 
 @click.command(name="list")
+@click.argument("repo", required=False)
 @click.option("--no-trunc", is_flag=True, help="Full digests and raw timestamps.")
 @click.option("-a", "--all", "show_all", is_flag=True, help="Also show untagged (digest-only) manifests.")
+@registry_options
 @output_options
 @click.pass_obj
-def list_cmd(settings: Settings, no_trunc: bool, show_all: bool, fmt: str, quiet: bool) -> None:
-    """List the images in the local store (alias: ls)."""
+def list_cmd(
+    settings: Settings,
+    repo: str | None,
+    no_trunc: bool,
+    show_all: bool,
+    registry: Any,
+    backend: str | None,
+    fmt: str,
+    quiet: bool,
+) -> None:
+    """List the images in the local store, or a skill's versions in a registry REPO (alias: ls).
+
+    \b
+    skillctl list
+    skillctl list quay.io/myorg/hello-world
+    """
     from skillctl.images import list_images
+
+    if repo:
+        _list_remote(repo, registry, backend, no_trunc=no_trunc, fmt=fmt, quiet=quiet)
+        return
 
     store = settings.store()
     rows = list_images(store, include_untagged=show_all)
@@ -37,24 +66,68 @@ def list_cmd(settings: Settings, no_trunc: bool, show_all: bool, fmt: str, quiet
         ["NAME", "TAG", "STATUS", "VERSION", "DIGEST", "SIZE", "CREATED"],
         [
             [
-                r.name or "<none>", r.tag or "<none>", r.status or "-", r.version or "-",
-                r.digest if no_trunc else short_digest(r.digest), human_size(r.size),
+                r.name or "<none>",
+                r.tag or "<none>",
+                r.status or "-",
+                r.version or "-",
+                r.digest if no_trunc else short_digest(r.digest),
+                human_size(r.size),
                 r.created if no_trunc else human_time(r.created),
             ]
             for r in rows
         ],
-    )  # fmt: skip
+    )
+
+
+def _list_remote(repo: str, registry: Any, backend: str | None, *, no_trunc: bool, fmt: str, quiet: bool) -> None:
+    from skillctl.remote import list_remote
+
+    rows = list_remote(repo, backend=backend, opts=registry)
+    if fmt == "json":
+        emit_json([r.to_json() for r in rows])
+    elif quiet:
+        for r in rows:
+            click.echo(f"{r.repository}:{r.tag}")
+    elif not rows:
+        click.echo(f"No tags in {repo}.")
+    else:
+        table(
+            ["TAG", "STATUS", "VERSION", "DIGEST", "SIZE"],
+            [
+                [
+                    r.tag,
+                    r.status or "-",
+                    r.version or "-",
+                    r.digest if no_trunc else short_digest(r.digest),
+                    human_size(r.size),
+                ]
+                for r in rows
+            ],
+        )
 
 
 @click.command()
 @click.argument("ref")
+@registry_options
 @output_options
 @click.pass_obj
-def inspect(settings: Settings, ref: str, fmt: str, quiet: bool) -> None:
-    """Show an image's metadata, digests, media types and every annotation."""
-    from skillctl.images import inspect_image
+def inspect(settings: Settings, ref: str, registry: Any, backend: str | None, fmt: str, quiet: bool) -> None:
+    """Show an image's metadata, digests, media types and every annotation.
 
-    details = inspect_image(ref, store=settings.store())
+    The local store is searched first; a registry reference not found there is
+    read from the registry (manifest and config only, no layer download).
+    """
+    from skillctl.images import inspect_image
+    from skillctl.refs import parse_reference
+
+    try:
+        details = inspect_image(ref, store=settings.store())
+    except NotFoundError:
+        if not parse_reference(ref).is_remote:
+            raise
+        from skillctl.remote import inspect_remote
+
+        details = inspect_remote(ref, backend=backend, opts=registry)
     if fmt == "json":
         emit_json(details.to_json())
         return
@@ -79,7 +152,7 @@ def inspect(settings: Settings, ref: str, fmt: str, quiet: bool) -> None:
             click.echo(f"{label + ':':<14}{value}")
     m = details.manifest
     click.echo("\nOCI Image:")
-    click.echo(f"  Reference:  {details.ref}")
+    click.echo(f"  Reference:  {details.ref} ({'local store' if details.local else 'registry'})")
     click.echo(f"  Digest:     {m.digest}")
     click.echo(f"  Media Type: {m.media_type}")
     click.echo(f"  Created:    {a.get(oci.CREATED) or details.store_annotations.get(oci.PACKED_AT, '')}")

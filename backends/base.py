@@ -1,0 +1,145 @@
+"""The backend interface: what skillctl asks of a container tool, and what each tool can do safely.
+
+A backend moves images between a one-image OCI layout directory and a
+registry, and reads registry metadata. Operations a tool cannot do safely are
+left out of its ``capabilities``; skillctl then uses another installed backend
+(and says so) or fails with a clear message, never with a different image.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+import re
+import shutil
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import ClassVar, Final, Protocol, runtime_checkable
+
+from skillctl import _proc
+from skillctl.errors import UnsupportedOperation
+from skillctl.refs import Reference
+
+LAYOUT_TAG: Final = "skillctl"
+"""The ``org.opencontainers.image.ref.name`` of the single image in an exchange layout."""
+
+
+class Capability(enum.Enum):
+    PUSH = "push"  # layout -> registry
+    PULL = "pull"  # registry -> layout
+    MANIFEST = "manifest"  # raw manifest and config bytes of a remote reference
+    TAGS = "tags"  # list a repository's tags
+    COPY = "copy"  # registry -> registry without a local copy (retag)
+    DELETE = "delete"  # delete a manifest by digest
+    EXACT = "exact"  # push and pull keep manifest and blob bytes, so digests survive
+
+
+@dataclass(frozen=True)
+class RegistryOptions:
+    """How to reach registries: TLS, CA directory, auth file, timeout."""
+
+    tls_verify: bool = True
+    cert_dir: Path | None = None
+    authfile: Path | None = None
+    timeout: float = 600.0
+    env: Mapping[str, str] | None = field(default=None, compare=False)
+
+    def environ(self) -> dict[str, str]:
+        env = dict(os.environ if self.env is None else self.env)
+        env["LC_ALL"] = "C"
+        return env
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """What a backend provides. Third-party backends register under the ``skillctl.backends`` entry point."""
+
+    name: ClassVar[str]
+    tool: ClassVar[str]
+    capabilities: ClassVar[frozenset[Capability]]
+
+    def available(self) -> bool:
+        """Whether the tool is installed."""
+
+    def version(self) -> str:
+        """The tool's version string."""
+
+    def push(self, layout: Path, dest: Reference, opts: RegistryOptions) -> str:
+        """Push the layout's image to ``dest``; return the manifest digest the registry stored."""
+
+    def pull(self, src: Reference, layout: Path, opts: RegistryOptions) -> None:
+        """Write ``src`` as a one-image OCI layout in the new directory ``layout``."""
+
+    def manifest(self, ref: Reference, opts: RegistryOptions) -> bytes:
+        """The exact manifest bytes of ``ref``."""
+
+    def config(self, ref: Reference, opts: RegistryOptions) -> bytes:
+        """The exact config blob bytes of ``ref``'s image."""
+
+    def list_tags(self, repo: Reference, opts: RegistryOptions) -> list[str]:
+        """Every tag of ``repo``'s repository."""
+
+    def copy(self, src: Reference, dest: Reference, opts: RegistryOptions) -> str:
+        """Copy registry to registry keeping the digest; return it."""
+
+    def delete(self, ref: Reference, opts: RegistryOptions) -> None:
+        """Delete the manifest ``ref`` (which must carry a digest)."""
+
+
+class CLIBackend:
+    """Shared plumbing for the built-in backends that shell out to a tool."""
+
+    name: ClassVar[str] = ""
+    tool: ClassVar[str] = ""
+    capabilities: ClassVar[frozenset[Capability]] = frozenset()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.tool}>"
+
+    def available(self) -> bool:
+        return shutil.which(self.tool) is not None
+
+    def version(self) -> str:
+        out = self._run([self.tool, "--version"], RegistryOptions(timeout=30), what=f"{self.tool} --version").text
+        match = re.search(r"(\d+\.\d+(?:\.\d+)?)", out)
+        return match.group(1) if match else out.strip()
+
+    def _run(
+        self,
+        argv: Sequence[str],
+        opts: RegistryOptions,
+        *,
+        what: str,
+        env: Mapping[str, str] | None = None,
+        input: bytes | None = None,
+    ) -> _proc.ProcResult:
+        return _proc.run(argv, timeout=opts.timeout, env=env or opts.environ(), what=what, input=input)
+
+    def _unsupported(self, operation: str) -> UnsupportedOperation:
+        return UnsupportedOperation(f"the {self.name} backend cannot {operation} safely")
+
+    def push(self, layout: Path, dest: Reference, opts: RegistryOptions) -> str:
+        raise self._unsupported("push")
+
+    def pull(self, src: Reference, layout: Path, opts: RegistryOptions) -> None:
+        raise self._unsupported("pull")
+
+    def manifest(self, ref: Reference, opts: RegistryOptions) -> bytes:
+        raise self._unsupported("read raw manifests")
+
+    def config(self, ref: Reference, opts: RegistryOptions) -> bytes:
+        raise self._unsupported("read raw configs")
+
+    def list_tags(self, repo: Reference, opts: RegistryOptions) -> list[str]:
+        raise self._unsupported("list tags")
+
+    def copy(self, src: Reference, dest: Reference, opts: RegistryOptions) -> str:
+        raise self._unsupported("copy between registries")
+
+    def delete(self, ref: Reference, opts: RegistryOptions) -> None:
+        raise self._unsupported("delete from registries")
+
+
+def read_digest_file(path: Path) -> str:
+    return path.read_text(encoding="utf-8").strip()

@@ -1,0 +1,94 @@
+"""crane (go-containerregistry): byte-exact like skopeo, but reads only a Docker config and one CA bundle.
+
+Credentials are handed over in a private temporary ``DOCKER_CONFIG`` (0600,
+removed afterwards); a ``--cert-dir`` becomes an ``SSL_CERT_FILE`` bundle.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import ClassVar, Final
+
+from skillctl.backends.base import Capability, CLIBackend, RegistryOptions
+
+from skillctl import auth
+from skillctl.refs import Reference
+
+_SYSTEM_BUNDLES: Final = (Path("/etc/ssl/certs/ca-certificates.crt"), Path("/etc/pki/tls/certs/ca-bundle.crt"))
+
+
+class CraneBackend(CLIBackend):
+    name: ClassVar[str] = "crane"
+    tool: ClassVar[str] = "crane"
+    capabilities: ClassVar[frozenset[Capability]] = frozenset(Capability)
+
+    def version(self) -> str:
+        return self._run([self.tool, "version"], RegistryOptions(timeout=30), what="crane version").text.strip()
+
+    @contextlib.contextmanager
+    def _env(self, opts: RegistryOptions, *refs: Reference) -> Iterator[dict[str, str]]:
+        env = opts.environ()
+        creds = {
+            r.registry: auth.lookup(r.registry, repository=r.repository, authfile=opts.authfile, env=env)
+            for r in refs
+            if r.registry
+        }
+        with auth.docker_config_dir(creds) as config_dir, tempfile.TemporaryDirectory(prefix="skillctl-") as tmp:
+            env["DOCKER_CONFIG"] = str(config_dir)
+            env.pop("REGISTRY_AUTH_FILE", None)
+            if opts.cert_dir:
+                bundle = Path(tmp) / "ca-bundle.crt"
+                parts = [p.read_bytes() for p in _SYSTEM_BUNDLES if p.exists()]
+                parts += [p.read_bytes() for p in sorted(Path(opts.cert_dir).glob("*.crt"))]
+                bundle.write_bytes(b"\n".join(parts))
+                env["SSL_CERT_FILE"] = str(bundle)
+            yield env
+
+    def _flags(self, opts: RegistryOptions) -> list[str]:
+        return [] if opts.tls_verify else ["--insecure"]
+
+    def push(self, layout: Path, dest: Reference, opts: RegistryOptions) -> str:
+        with self._env(opts, dest) as env, tempfile.TemporaryDirectory(prefix="skillctl-") as tmp:
+            refs_file = Path(tmp) / "refs"
+            argv = [self.tool, "push", *self._flags(opts), str(layout), str(dest), f"--image-refs={refs_file}"]
+            self._run(argv, opts, what=f"push to {dest}", env=env)
+            return refs_file.read_text().strip().rsplit("@", 1)[-1]
+
+    def pull(self, src: Reference, layout: Path, opts: RegistryOptions) -> None:
+        with self._env(opts, src) as env:
+            argv = [self.tool, "pull", *self._flags(opts), "--format=oci", str(src), str(layout)]
+            self._run(argv, opts, what=f"pull {src}", env=env)
+
+    def manifest(self, ref: Reference, opts: RegistryOptions) -> bytes:
+        with self._env(opts, ref) as env:
+            argv = [self.tool, "manifest", *self._flags(opts), str(ref)]
+            return self._run(argv, opts, what=f"read manifest of {ref}", env=env).stdout
+
+    def config(self, ref: Reference, opts: RegistryOptions) -> bytes:
+        with self._env(opts, ref) as env:
+            argv = [self.tool, "config", *self._flags(opts), str(ref)]
+            return self._run(argv, opts, what=f"read config of {ref}", env=env).stdout
+
+    def list_tags(self, repo: Reference, opts: RegistryOptions) -> list[str]:
+        with self._env(opts, repo) as env:
+            argv = [self.tool, "ls", *self._flags(opts), repo.repository]
+            out = self._run(argv, opts, what=f"list tags of {repo.repository}", env=env).text
+            return [line.strip() for line in out.splitlines() if line.strip()]
+
+    def copy(self, src: Reference, dest: Reference, opts: RegistryOptions) -> str:
+        with self._env(opts, src, dest) as env:
+            self._run(
+                [self.tool, "copy", *self._flags(opts), str(src), str(dest)],
+                opts,
+                what=f"copy {src} to {dest}",
+                env=env,
+            )
+            argv = [self.tool, "digest", *self._flags(opts), str(dest)]
+            return self._run(argv, opts, what=f"read digest of {dest}", env=env).text.strip()
+
+    def delete(self, ref: Reference, opts: RegistryOptions) -> None:
+        with self._env(opts, ref) as env:
+            self._run([self.tool, "delete", *self._flags(opts), str(ref)], opts, what=f"delete {ref}", env=env)

@@ -1,0 +1,112 @@
+"""skopeo: the reference backend. Copies manifests byte for byte, so digests survive."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+from typing import ClassVar, Final
+
+from skillctl.backends.base import LAYOUT_TAG, Capability, CLIBackend, RegistryOptions, read_digest_file
+
+from skillctl.refs import Reference
+
+_DEFAULT_POLICY: Final = Path("/etc/containers/policy.json")
+_ACCEPT_ALL: Final = '{"default":[{"type":"insecureAcceptAnything"}]}'
+
+
+def _docker(ref: Reference) -> str:
+    return f"docker://{ref}"
+
+
+def _flags(opts: RegistryOptions, prefix: str = "") -> list[str]:
+    """TLS, CA and auth flags; ``prefix`` is ``src-`` or ``dest-`` for copy."""
+    args = [f"--{prefix}tls-verify={'true' if opts.tls_verify else 'false'}"]
+    if opts.cert_dir:
+        args.append(f"--{prefix}cert-dir={opts.cert_dir}")
+    if opts.authfile:
+        args.append(f"--{prefix}authfile={opts.authfile}")
+    return args
+
+
+class SkopeoBackend(CLIBackend):
+    name: ClassVar[str] = "skopeo"
+    tool: ClassVar[str] = "skopeo"
+    capabilities: ClassVar[frozenset[Capability]] = frozenset(Capability)
+
+    def _global(self) -> list[str]:
+        # skopeo refuses to run without a trust policy; the containers-common default accepts anything.
+        if _DEFAULT_POLICY.exists():
+            return [self.tool]
+        policy = Path(tempfile.gettempdir()) / "skillctl-default-policy.json"
+        if not policy.exists():
+            policy.write_text(_ACCEPT_ALL)
+        return [self.tool, f"--policy={policy}"]
+
+    def push_argv(self, layout: Path, dest: Reference, opts: RegistryOptions, digestfile: Path) -> list[str]:
+        return [
+            *self._global(),
+            "copy",
+            "--quiet",
+            "--preserve-digests",
+            f"--digestfile={digestfile}",
+            *_flags(opts, "dest-"),
+            f"oci:{layout}:{LAYOUT_TAG}",
+            _docker(dest),
+        ]
+
+    def push(self, layout: Path, dest: Reference, opts: RegistryOptions) -> str:
+        with tempfile.TemporaryDirectory(prefix="skillctl-") as tmp:
+            digestfile = Path(tmp) / "digest"
+            self._run(self.push_argv(layout, dest, opts, digestfile), opts, what=f"push to {dest}")
+            return read_digest_file(digestfile)
+
+    def pull_argv(self, src: Reference, layout: Path, opts: RegistryOptions) -> list[str]:
+        return [
+            *self._global(),
+            "copy",
+            "--quiet",
+            "--preserve-digests",
+            *_flags(opts, "src-"),
+            _docker(src),
+            f"oci:{layout}:{LAYOUT_TAG}",
+        ]
+
+    def pull(self, src: Reference, layout: Path, opts: RegistryOptions) -> None:
+        self._run(self.pull_argv(src, layout, opts), opts, what=f"pull {src}")
+
+    def manifest(self, ref: Reference, opts: RegistryOptions) -> bytes:
+        argv = [*self._global(), "inspect", "--raw", *_flags(opts), _docker(ref)]
+        return self._run(argv, opts, what=f"read manifest of {ref}").stdout
+
+    def config(self, ref: Reference, opts: RegistryOptions) -> bytes:
+        argv = [*self._global(), "inspect", "--config", "--raw", *_flags(opts), _docker(ref)]
+        return self._run(argv, opts, what=f"read config of {ref}").stdout
+
+    def list_tags(self, repo: Reference, opts: RegistryOptions) -> list[str]:
+        argv = [*self._global(), "list-tags", *_flags(opts), f"docker://{repo.repository}"]
+        out = self._run(argv, opts, what=f"list tags of {repo.repository}").stdout
+        return [str(t) for t in json.loads(out).get("Tags") or []]
+
+    def copy_argv(self, src: Reference, dest: Reference, opts: RegistryOptions, digestfile: Path) -> list[str]:
+        return [
+            *self._global(),
+            "copy",
+            "--quiet",
+            "--preserve-digests",
+            f"--digestfile={digestfile}",
+            *_flags(opts, "src-"),
+            *_flags(opts, "dest-"),
+            _docker(src),
+            _docker(dest),
+        ]
+
+    def copy(self, src: Reference, dest: Reference, opts: RegistryOptions) -> str:
+        with tempfile.TemporaryDirectory(prefix="skillctl-") as tmp:
+            digestfile = Path(tmp) / "digest"
+            self._run(self.copy_argv(src, dest, opts, digestfile), opts, what=f"copy {src} to {dest}")
+            return read_digest_file(digestfile)
+
+    def delete(self, ref: Reference, opts: RegistryOptions) -> None:
+        argv = [*self._global(), "delete", *_flags(opts), _docker(ref)]
+        self._run(argv, opts, what=f"delete {ref}")

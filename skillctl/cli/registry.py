@@ -1,0 +1,164 @@
+"""Commands that talk to registries: push, pull, login, logout."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from skillctl.cli.app import Settings
+from skillctl.cli.output import emit_json, output_options, registry_options, warn
+from skillctl.errors import UsageError
+
+
+@click.command()
+@click.argument("ref")
+@click.argument("dest", required=False)
+@registry_options
+@output_options
+@click.pass_obj
+def push(
+    settings: Settings, ref: str, dest: str | None, registry: Any, backend: str | None, fmt: str, quiet: bool
+) -> None:
+    """Push a local image to a registry.
+
+    \b
+    skillctl pack examples/hello-world
+    skillctl push quay.io/myorg/hello-world:1.0.0-draft
+    skillctl push examples/hello-world:1.0.0-draft localhost:5000/examples/hello-world:1.0.0-draft
+
+    With one argument, REF is the registry reference; when it is not in the
+    store, the one local image with the same name and tag is pushed. The
+    registry's manifest is read back after the push and must match.
+    """
+    from skillctl.transfer import push as do_push
+
+    result = do_push(ref, dest, store=settings.store(), backend=backend, opts=registry)
+    if fmt == "json":
+        emit_json(
+            {
+                "source": result.source,
+                "ref": result.dest,
+                "digest": result.digest,
+                "localDigest": result.local_digest,
+                "digestChanged": result.digest_changed,
+                "backend": result.backend,
+                "notes": result.notes,
+            }
+        )
+        return
+    if quiet:
+        click.echo(result.digest)
+        return
+    if settings.verbose:
+        click.echo(f"backend {result.reason}", err=True)
+    for note in result.notes:
+        (warn if result.digest_changed else lambda m: click.echo(m, err=True))(note)
+    click.echo(f"Pushed {result.dest}")
+    click.echo(f"Digest: {result.digest}")
+
+
+@click.command()
+@click.argument("ref")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Also unpack the skill into OUTPUT/<name>/.",
+)
+@registry_options
+@output_options
+@click.pass_obj
+def pull(
+    settings: Settings, ref: str, output: Path | None, registry: Any, backend: str | None, fmt: str, quiet: bool
+) -> None:
+    """Pull a skill image from a registry into the local store (and unpack it with -o).
+
+    \b
+    skillctl pull quay.io/myorg/hello-world:1.0.0 -o ./skills/
+    """
+    from skillctl.transfer import pull as do_pull
+
+    result = do_pull(ref, output=output, store=settings.store(), backend=backend, opts=registry)
+    if fmt == "json":
+        emit_json(
+            {
+                "ref": result.ref,
+                "digest": result.digest,
+                "registryDigest": result.remote_digest,
+                "backend": result.backend,
+                "unpackedTo": str(result.unpacked.path) if result.unpacked else None,
+                "notes": result.notes,
+            }
+        )
+        return
+    if quiet:
+        click.echo(result.digest)
+        return
+    if settings.verbose:
+        click.echo(f"backend {result.reason}", err=True)
+    for note in result.notes:
+        warn(note)
+    click.echo(f"Pulled {result.ref}")
+    click.echo(f"Digest: {result.digest}")
+    if result.unpacked:
+        click.echo(f"Unpacked to {result.unpacked.path}")
+
+
+@click.command()
+@click.argument("registry_host", metavar="REGISTRY")
+@click.option("-u", "--username", help="User name (prompted when missing).")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@registry_options
+@click.pass_obj
+def login(
+    settings: Settings,
+    registry_host: str,
+    username: str | None,
+    password_stdin: bool,
+    registry: Any,
+    backend: str | None,
+) -> None:
+    """Log in to a registry; the credentials go to the containers auth file.
+
+    \b
+    echo "$TOKEN" | skillctl login quay.io -u robot --password-stdin
+    """
+    from skillctl.login import login as do_login
+
+    if password_stdin:
+        if not username:
+            raise UsageError("--password-stdin needs --username")
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        if not sys.stdin.isatty() and not username:
+            raise UsageError("no terminal to prompt on", hint="use -u USER --password-stdin")
+        username = username or click.prompt("Username")
+        password = click.prompt("Password", hide_input=True)
+    if not password:
+        raise UsageError("empty password")
+    result = do_login(registry_host, username, password, opts=registry)
+    click.echo(
+        f"Login Succeeded! (credentials saved in {result.path})"
+        if result.verified
+        else f"Saved credentials in {result.path} (the registry asks for none)"
+    )
+
+
+@click.command()
+@click.argument("registry_host", metavar="REGISTRY")
+@registry_options
+def logout(registry_host: str, registry: Any, backend: str | None) -> None:
+    """Remove a registry's credentials from the containers auth file."""
+    from skillctl.errors import NotFoundError
+    from skillctl.login import logout as do_logout
+
+    removed, path = do_logout(registry_host, opts=registry)
+    if not removed:
+        raise NotFoundError(f"not logged in to {registry_host} (in {path})")
+    click.echo(f"Removed login credentials for {registry_host} from {path}")
+
+
+COMMANDS = [push, pull, login, logout]

@@ -1,0 +1,120 @@
+"""``skillctl login``: check credentials against the registry, then store them in the containers auth file.
+
+The check speaks the registry API directly (``GET /v2/`` with Basic auth, or
+the Bearer token flow), so the password never goes on a command line.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import ssl
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from skillctl import auth
+from skillctl.backends.base import RegistryOptions
+from skillctl.errors import AuthError, NetworkError, TLSError
+
+
+@dataclass(frozen=True)
+class LoginResult:
+    registry: str
+    username: str
+    path: Path
+    verified: bool
+
+
+def _ssl_context(opts: RegistryOptions) -> ssl.SSLContext:
+    ctx = ssl.create_default_context()
+    if not opts.tls_verify:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        return ctx
+    if opts.cert_dir:
+        cert_dir = Path(opts.cert_dir)
+        for ca in sorted(cert_dir.glob("*.crt")):
+            ctx.load_verify_locations(cafile=str(ca))
+        for cert in sorted(cert_dir.glob("*.cert")):
+            key = cert.with_suffix(".key")
+            ctx.load_cert_chain(str(cert), str(key) if key.exists() else None)
+    return ctx
+
+
+def _get(url: str, ctx: ssl.SSLContext, timeout: float, authorization: str | None = None) -> tuple[int, str]:
+    if not url.startswith(("https://", "http://")):
+        raise AuthError(f"the registry sent an unusable token realm {url!r}")
+    headers = {"Authorization": authorization} if authorization else {}
+    request = urllib.request.Request(url, headers=headers)  # noqa: S310 - scheme checked above
+    try:
+        with urllib.request.urlopen(request, timeout=timeout, context=ctx) as response:  # noqa: S310
+            return response.status, ""
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.headers.get("WWW-Authenticate", "")
+
+
+def _challenge(header: str) -> tuple[str, dict[str, str]]:
+    scheme, _, rest = header.partition(" ")
+    return scheme.lower(), dict(re.findall(r'(\w+)="([^"]*)"', rest))
+
+
+def check_credentials(registry: str, username: str, password: str, opts: RegistryOptions) -> bool:
+    """True when the registry accepted the credentials, False when it asks for none.
+
+    Raises:
+        AuthError: the registry rejected them.
+        TLSError / NetworkError: the registry could not be reached safely.
+    """
+    ctx = _ssl_context(opts)
+    basic = "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()
+    schemes = ["https"] if opts.tls_verify else ["https", "http"]
+    last_error: Exception | None = None
+    for scheme in schemes:
+        base = f"{scheme}://{registry}/v2/"
+        try:
+            status, header = _get(base, ctx, min(opts.timeout, 60))
+            if status == 200:
+                return False
+            kind, params = _challenge(header)
+            if kind == "basic":
+                status, _ = _get(base, ctx, min(opts.timeout, 60), basic)
+            elif kind == "bearer" and params.get("realm"):
+                query = urllib.parse.urlencode({"service": params.get("service", ""), "account": username})
+                status, _ = _get(f"{params['realm']}?{query}", ctx, min(opts.timeout, 60), basic)
+            if status == 200:
+                return True
+            raise AuthError(f"{registry}: invalid username or password (HTTP {status})")
+        except ssl.SSLError as exc:
+            last_error = exc
+            if opts.tls_verify:
+                raise TLSError(
+                    f"{registry}: TLS failed ({exc.reason or exc})",
+                    hint="pass --cert-dir DIR with the registry's CA, or --tls-verify=false for a local registry",
+                ) from None
+        except urllib.error.URLError as exc:
+            last_error = exc
+            if isinstance(exc.reason, ssl.SSLError) and opts.tls_verify:
+                raise TLSError(f"{registry}: TLS failed ({exc.reason})", hint="pass --cert-dir DIR") from None
+        except (TimeoutError, ConnectionError) as exc:
+            last_error = exc
+    raise NetworkError(f"{registry}: cannot reach the registry ({last_error})", hint="check the address and port")
+
+
+def login(
+    registry: str, username: str, password: str, *, opts: RegistryOptions | None = None, verify: bool = True
+) -> LoginResult:
+    """Verify and save credentials for ``registry`` in the containers auth file."""
+    opts = opts or RegistryOptions()
+    verified = check_credentials(registry, username, password, opts) if verify else False
+    path = auth.login_file(opts.authfile, opts.env)
+    auth.save_login(registry, username, password, path)
+    return LoginResult(registry, username, path, verified)
+
+
+def logout(registry: str, *, opts: RegistryOptions | None = None) -> tuple[bool, Path]:
+    opts = opts or RegistryOptions()
+    path = auth.login_file(opts.authfile, opts.env)
+    return auth.remove_login(registry, path), path

@@ -1,0 +1,78 @@
+"""Reading registries without downloading layers: inspect a reference, list a repository's versions."""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from skillctl import oci
+from skillctl.backend import capable, select
+from skillctl.backends.base import Capability, RegistryOptions
+from skillctl.errors import NotFoundError, SkillctlError, UsageError
+from skillctl.images import ImageDetails
+from skillctl.refs import Reference, parse_reference
+
+
+def _require_remote(ref: Reference) -> None:
+    if not ref.is_remote:
+        raise UsageError(f"{ref}: not a registry reference (it needs a registry host such as quay.io/)")
+
+
+def inspect_remote(ref: str, *, backend: str | None = None, opts: RegistryOptions | None = None) -> ImageDetails:
+    """Manifest, config and annotations of a registry reference (no layer is downloaded)."""
+    opts = opts or RegistryOptions()
+    parsed = parse_reference(ref)
+    _require_remote(parsed)
+    reader = capable(select(backend, env=opts.env), Capability.MANIFEST, operation="read manifests")
+    manifest = oci.Manifest.parse(reader.backend.manifest(parsed, opts), source=str(parsed))
+    config = json.loads(reader.backend.config(parsed.with_digest(manifest.digest), opts) or b"{}")
+    return ImageDetails(ref=str(parsed), manifest=manifest, config=config, local=False)
+
+
+@dataclass(frozen=True)
+class RemoteTag:
+    repository: str
+    tag: str
+    digest: str
+    status: str
+    version: str
+    size: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"ref": f"{self.repository}:{self.tag}", **self.__dict__}
+
+
+def list_remote(
+    repo: str, *, backend: str | None = None, opts: RegistryOptions | None = None, workers: int = 4
+) -> list[RemoteTag]:
+    """Every tag of a repository with its lifecycle state, version and digest, from manifests only."""
+    opts = opts or RegistryOptions()
+    parsed = parse_reference(repo)
+    _require_remote(parsed)
+    chosen = select(backend, env=opts.env)
+    lister = capable(chosen, Capability.TAGS, operation="list tags")
+    reader = capable(chosen, Capability.MANIFEST, operation="read manifests")
+    tags = lister.backend.list_tags(parsed, opts)
+
+    def row(tag: str) -> RemoteTag | None:
+        ref = Reference(parsed.repository, tag)
+        try:
+            m = oci.Manifest.parse(reader.backend.manifest(ref, opts), source=str(ref))
+        except NotFoundError:
+            return None  # deleted between listing and reading
+        except SkillctlError:
+            raise
+        return RemoteTag(
+            parsed.repository,
+            tag,
+            m.digest,
+            m.annotations.get(oci.STATUS, ""),
+            m.annotations.get(oci.VERSION, ""),
+            sum(layer.size for layer in m.layers),
+        )
+
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        rows = [r for r in pool.map(row, sorted(tags)) if r is not None]
+    return rows

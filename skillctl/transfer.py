@@ -1,0 +1,253 @@
+"""Moving images between the local store and registries, through a backend.
+
+Push exports a one-image OCI layout (hard links into the store), hands it to
+the backend, then reads the remote manifest back: a byte-exact backend must
+have stored our digest; any other must have stored the same config and
+annotations, and the changed digest is reported and recorded. Pull writes the
+backend's layout into the store only after every blob is verified.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from skillctl import oci
+from skillctl.backend import capable, select
+from skillctl.backends.base import LAYOUT_TAG, Capability, RegistryOptions
+from skillctl.errors import ConflictError, IntegrityError, NotFoundError, UsageError
+from skillctl.refs import Reference, parse_reference
+from skillctl.store import IndexEntry, Store
+from skillctl.unpack import UnpackLimits, UnpackResult, unpack_manifest, verify_blob
+
+log = logging.getLogger(__name__)
+
+
+def _link_or_copy(src: Path, dst: Path) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copyfile(src, dst)
+
+
+@contextlib.contextmanager
+def exported_layout(store: Store, manifest: oci.Manifest) -> Iterator[Path]:
+    """A temporary one-image OCI layout of ``manifest`` (blobs hard-linked from the store)."""
+    store.init()
+    tmp = Path(tempfile.mkdtemp(prefix="export-", dir=store.tmp_dir))
+    try:
+        blobs = tmp / "blobs" / "sha256"
+        blobs.mkdir(parents=True)
+        for desc in (manifest.descriptor, manifest.config, *manifest.layers):
+            _link_or_copy(store.blob_path(desc.digest), blobs / desc.digest.split(":", 1)[1])
+        (tmp / "oci-layout").write_text('{"imageLayoutVersion":"1.0.0"}')
+        entry = {**manifest.descriptor.to_json(), "annotations": {oci.REF_NAME: LAYOUT_TAG}}
+        (tmp / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": [entry]}))
+        yield tmp
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def import_layout(store: Store, layout: Path, ref_name: str | None) -> oci.Manifest:
+    """Copy a one-image layout into the store, verifying every blob; tag it ``ref_name``."""
+    try:
+        index = json.loads((layout / "index.json").read_bytes())
+        entries = index.get("manifests") or []
+    except (OSError, ValueError) as exc:
+        raise IntegrityError(f"the backend wrote no readable OCI layout ({exc})") from None
+    if len(entries) != 1:
+        raise IntegrityError(f"the backend wrote {len(entries)} images into the layout, expected 1")
+    digest = entries[0]["digest"]
+    src_blobs = layout / "blobs" / "sha256"
+    raw = (src_blobs / digest.split(":", 1)[1]).read_bytes()
+    manifest = oci.Manifest.parse(raw, digest=digest, source="pulled manifest")
+    with store.writing():
+        for desc in (manifest.config, *manifest.layers):
+            src = src_blobs / desc.digest.split(":", 1)[1]
+            verify_blob(src, desc.digest, desc.size)
+            if not store.has_blob(desc.digest):
+                with store.new_blob() as blob, src.open("rb") as fh:
+                    shutil.copyfileobj(fh, blob, 1024 * 1024)
+                    blob.commit()
+        store.put_blob(raw)
+        if ref_name:
+            store.set_tag(ref_name, manifest.descriptor, dict(manifest.annotations))
+    return manifest
+
+
+@dataclass
+class PushResult:
+    source: str
+    dest: str
+    local_digest: str
+    digest: str
+    backend: str
+    reason: str
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def digest_changed(self) -> bool:
+        return self.digest != self.local_digest
+
+
+def resolve_push_source(store: Store, ref: Reference) -> IndexEntry:
+    """The local image to push to ``ref``: the same reference, else the one image with the same name and tag."""
+    with contextlib.suppress(NotFoundError):
+        return store.resolve(ref)
+    wanted_tag = ref.tag_or_default
+    candidates = sorted(
+        (
+            e
+            for name, e in store.tagged().items()
+            if name.rsplit(":", 1)[-1] == wanted_tag and name.rsplit(":", 1)[0].rsplit("/", 1)[-1] == ref.name
+        ),
+        key=lambda e: e.ref_name or "",
+    )
+    if len(candidates) == 1:
+        return candidates[0]
+    if not candidates:
+        raise NotFoundError(
+            f"{ref}: no local image with this reference or the name {ref.name}:{wanted_tag}",
+            hint="pack the skill first, or name the local image: skillctl push LOCAL_REF " + str(ref),
+        )
+    names = ", ".join(e.ref_name or e.digest for e in candidates)
+    raise ConflictError(
+        f"{ref}: several local images are named {ref.name}:{wanted_tag}: {names}",
+        hint=f"name the one to push: skillctl push LOCAL_REF {ref}",
+    )
+
+
+def _same_content(local: oci.Manifest, remote: oci.Manifest) -> list[str]:
+    problems = []
+    if remote.config.digest != local.config.digest:
+        problems.append(f"config {remote.config.digest} instead of {local.config.digest}")
+    if remote.annotations != local.annotations:
+        problems.append("different annotations")
+    if len(remote.layers) != len(local.layers):
+        problems.append(f"{len(remote.layers)} layers instead of {len(local.layers)}")
+    if remote.media_type != local.media_type:
+        problems.append(f"manifest type {remote.media_type}")
+    return problems
+
+
+def push(
+    ref: str,
+    dest: str | None = None,
+    *,
+    store: Store | None = None,
+    backend: str | None = None,
+    opts: RegistryOptions | None = None,
+) -> PushResult:
+    """Push a local image to a registry and verify what the registry holds afterwards.
+
+    Raises:
+        NotFoundError / ConflictError: no (or more than one) matching local image.
+        IntegrityError: the registry holds different content than was pushed.
+    """
+    store = store or Store()
+    opts = opts or RegistryOptions()
+    src_ref = parse_reference(ref)
+    dest_ref = parse_reference(dest) if dest else src_ref
+    if not dest_ref.is_remote:
+        raise UsageError(
+            f"{dest_ref}: not a registry reference (it needs a registry host such as quay.io/ or localhost:5000/)"
+        )
+    if dest_ref.digest:
+        raise UsageError(f"{dest_ref}: push to a tag, not a digest")
+    entry = resolve_push_source(store, src_ref)
+    local = store.manifest(entry.digest)
+    notes = []
+    if entry.ref_name and entry.ref_name != dest_ref.store_name:
+        notes.append(f"pushing local {entry.ref_name}")
+    chosen = capable(select(backend, env=opts.env), Capability.PUSH, operation="push")
+    with exported_layout(store, local) as layout:
+        reported = chosen.backend.push(layout, dest_ref, opts)
+    reader = capable(chosen, Capability.MANIFEST, operation="read manifests back")
+    if reader.backend is not chosen.backend:
+        notes.append(f"read back with {reader.reason}")
+    raw = reader.backend.manifest(dest_ref, opts)
+    remote = oci.Manifest.parse(raw, source=f"{dest_ref} in the registry")
+    if reported and reported != remote.digest:
+        raise IntegrityError(f"{dest_ref}: the registry holds {remote.digest}, but {chosen.name} reported {reported}")
+    if remote.digest != local.digest:
+        problems = _same_content(local, remote)
+        if Capability.EXACT in chosen.backend.capabilities or problems:
+            raise IntegrityError(
+                f"{dest_ref}: the registry holds different content than was pushed ({'; '.join(problems) or 'digest'})"
+            )
+        notes.append(
+            f"{chosen.name} re-compressed the layer: the registry's digest is {remote.digest}, not {local.digest} "
+            "(same config and annotations)"
+        )
+        # Keep the store's record of the remote reference true to what the registry holds.
+        pull(str(dest_ref), store=store, backend=reader.name, opts=opts)
+    else:
+        with store.writing():
+            store.set_tag(dest_ref.store_name, local.descriptor, dict(local.annotations))
+    return PushResult(
+        entry.ref_name or str(src_ref), str(dest_ref), local.digest, remote.digest, chosen.name, chosen.reason, notes
+    )
+
+
+@dataclass
+class PullResult:
+    ref: str
+    digest: str
+    remote_digest: str
+    backend: str
+    reason: str
+    unpacked: UnpackResult | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def pull(
+    ref: str,
+    *,
+    output: str | Path | None = None,
+    store: Store | None = None,
+    backend: str | None = None,
+    opts: RegistryOptions | None = None,
+    limits: UnpackLimits | None = None,
+) -> PullResult:
+    """Pull a registry reference into the store (under the full reference) and optionally unpack it.
+
+    Raises:
+        UsageError: ``ref`` has no registry host.
+        IntegrityError: what arrived does not match the registry's manifest.
+    """
+    store = store or Store()
+    opts = opts or RegistryOptions()
+    src = parse_reference(ref)
+    if not src.is_remote:
+        raise UsageError(
+            f"{ref} looks like a local reference, not a registry one",
+            hint=f"unpack a local image with 'skillctl pull' from its registry, or use 'skillctl inspect {ref}'",
+        )
+    chosen = capable(select(backend, env=opts.env), Capability.PULL, operation="pull")
+    notes: list[str] = []
+    reader = capable(chosen, Capability.MANIFEST, operation="read manifests")
+    remote = oci.Manifest.parse(reader.backend.manifest(src, opts), source=f"{src} in the registry")
+    store.init()
+    with tempfile.TemporaryDirectory(prefix="pull-", dir=store.tmp_dir) as tmp:
+        layout = Path(tmp) / "layout"
+        pinned = src.with_digest(remote.digest) if src.tag else src
+        chosen.backend.pull(pinned, layout, opts)
+        manifest = import_layout(store, layout, None)
+    if manifest.digest != remote.digest:
+        problems = _same_content(remote, manifest)
+        if Capability.EXACT in chosen.backend.capabilities or problems:
+            raise IntegrityError(f"{src}: pulled content differs from the registry's ({'; '.join(problems)})")
+        notes.append(f"{chosen.name} re-compressed the layer: local digest {manifest.digest}, registry {remote.digest}")
+    with store.writing():
+        store.set_tag(src.store_name, manifest.descriptor, dict(manifest.annotations))
+    unpacked = None
+    if output is not None:
+        unpacked = unpack_manifest(store, manifest, Path(output) / src.name, limits=limits)
+    return PullResult(str(src), manifest.digest, remote.digest, chosen.name, chosen.reason, unpacked, notes)
