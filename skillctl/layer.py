@@ -130,9 +130,7 @@ def collect_entries(root: Path) -> list[Entry]:
             elif stat.S_ISLNK(st.st_mode):
                 _check_link(path, rel, real_root, entries, problems)
             else:
-                problems.append(
-                    f"{path}: is a {_special_kind(st.st_mode)}; only files, folders and links are packed"
-                )
+                problems.append(f"{path}: is a {_special_kind(st.st_mode)}; only files, folders and links are packed")
 
     walk(root, "")
     packed = {e.rel for e in entries}

@@ -108,10 +108,13 @@ def _list_remote(repo: str, registry: Any, backend: str | None, *, no_trunc: boo
 
 @click.command()
 @click.argument("ref")
+@click.option("--remote", is_flag=True, help="Read the registry even when the local store has REF.")
 @registry_options
 @output_options
 @click.pass_obj
-def inspect(settings: Settings, ref: str, registry: Any, backend: str | None, fmt: str, quiet: bool) -> None:
+def inspect(
+    settings: Settings, ref: str, remote: bool, registry: Any, backend: str | None, fmt: str, quiet: bool
+) -> None:
     """Show an image's metadata, digests, media types and every annotation.
 
     The local store is searched first; a registry reference not found there is
@@ -119,15 +122,17 @@ def inspect(settings: Settings, ref: str, registry: Any, backend: str | None, fm
     """
     from skillctl.images import inspect_image
     from skillctl.refs import parse_reference
+    from skillctl.remote import inspect_remote
 
-    try:
-        details = inspect_image(ref, store=settings.store())
-    except NotFoundError:
-        if not parse_reference(ref).is_remote:
-            raise
-        from skillctl.remote import inspect_remote
-
+    if remote:
         details = inspect_remote(ref, backend=backend, opts=registry)
+    else:
+        try:
+            details = inspect_image(ref, store=settings.store())
+        except NotFoundError:
+            if not parse_reference(ref).is_remote:
+                raise
+            details = inspect_remote(ref, backend=backend, opts=registry)
     if fmt == "json":
         emit_json(details.to_json())
         return
