@@ -33,6 +33,8 @@ class Capability(enum.Enum):
     COPY = "copy"  # registry -> registry without a local copy (retag)
     DELETE = "delete"  # delete a manifest by digest
     EXACT = "exact"  # push and pull keep manifest and blob bytes, so digests survive
+    ANNOTATE = "annotate"  # push a layout holding only a new manifest and its config (blobs already remote)
+    DELETE_TAG = "delete-tag"  # delete(repo:tag) removes only that tag where the registry supports it
 
 
 @dataclass(frozen=True)
@@ -84,7 +86,7 @@ class Backend(Protocol):
         """Copy registry to registry keeping the digest; return it."""
 
     def delete(self, ref: Reference, opts: RegistryOptions) -> None:
-        """Delete the manifest ``ref`` (which must carry a digest)."""
+        """Delete the manifest ``ref`` by digest; with DELETE_TAG, a tag reference deletes only the tag."""
 
 
 class CLIBackend:

@@ -9,6 +9,7 @@ from typing import ClassVar, Final
 
 from skillctl.backends.base import LAYOUT_TAG, Capability, CLIBackend, RegistryOptions, read_digest_file
 
+from skillctl.errors import UsageError
 from skillctl.refs import Reference
 
 _DEFAULT_POLICY: Final = Path("/etc/containers/policy.json")
@@ -32,7 +33,7 @@ def _flags(opts: RegistryOptions, prefix: str = "") -> list[str]:
 class SkopeoBackend(CLIBackend):
     name: ClassVar[str] = "skopeo"
     tool: ClassVar[str] = "skopeo"
-    capabilities: ClassVar[frozenset[Capability]] = frozenset(Capability)
+    capabilities: ClassVar[frozenset[Capability]] = frozenset(Capability) - {Capability.DELETE_TAG}
 
     def _global(self) -> list[str]:
         # skopeo refuses to run without a trust policy; the containers-common default accepts anything.
@@ -108,5 +109,8 @@ class SkopeoBackend(CLIBackend):
             return read_digest_file(digestfile)
 
     def delete(self, ref: Reference, opts: RegistryOptions) -> None:
+        if not ref.digest:
+            # skopeo resolves a tag and deletes the manifest, taking every other tag on it along.
+            raise UsageError(f"{ref}: the skopeo backend deletes by digest only")
         argv = [*self._global(), "delete", *_flags(opts), _docker(ref)]
         self._run(argv, opts, what=f"delete {ref}")

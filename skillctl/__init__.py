@@ -12,6 +12,8 @@ Names are imported lazily so that ``skillctl --version`` starts fast.
 from __future__ import annotations
 
 import importlib
+import sys
+import types
 from typing import TYPE_CHECKING, Any
 
 from skillctl._version import __version__
@@ -76,6 +78,19 @@ if TYPE_CHECKING:
     from skillctl.store import Store, default_store_path
     from skillctl.unpack import UnpackLimits, unpack_image
     from skillctl.validate import ValidationReport, validate_skill
+
+
+class _Package(types.ModuleType):
+    """The import system binds a submodule on its package once loaded; for ``skillctl.pack`` that
+    would replace the exported ``pack`` function with the module, depending on import order."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if isinstance(value, types.ModuleType) and _EXPORTS.get(name) == value.__name__:
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
 
 
 def __getattr__(name: str) -> Any:

@@ -45,7 +45,7 @@ def _summary(store: Store, entry: IndexEntry, cache: dict[str, oci.Manifest | No
             cache[entry.digest] = None
     manifest = cache[entry.digest]
     annotations = manifest.annotations if manifest else entry.annotations
-    name, tag = _split_ref_name(entry.ref_name or "")
+    name, tag = _split_ref_name(entry.ref_name) if entry.ref_name else (entry.annotations.get(oci.REPOSITORY, ""), "")
     return ImageSummary(
         ref=entry.ref_name or entry.digest,
         name=name,

@@ -1,13 +1,44 @@
-"""Lifecycle states and the tags that record them."""
+"""The lifecycle: draft -> testing -> published -> deprecated -> archived, one step at a time."""
 
 from __future__ import annotations
 
+import itertools
 from typing import Final
 
+from skillctl.errors import LifecycleError, UsageError
 from skillctl.refs import version_tag
 
 STATES: Final = ("draft", "testing", "published", "deprecated", "archived")
 RANK: Final = {state: i for i, state in enumerate(STATES)}
+NEXT: Final = dict(itertools.pairwise(STATES))
+
+
+def parse_state(value: str) -> str:
+    if value not in RANK:
+        raise UsageError(f"invalid lifecycle state {value!r}", hint=f"choose one of: {', '.join(STATES)}")
+    return value
+
+
+def check_transition(current: str, target: str, *, ref: str = "") -> bool:
+    """True when ``current -> target`` is the next step, False when already there.
+
+    Raises:
+        LifecycleError: any other transition, naming the allowed next state.
+    """
+    parse_state(target)
+    where = f"{ref}: " if ref else ""
+    if current not in RANK:
+        raise LifecycleError(f"{where}has no valid {'io.skillimage.status'} annotation ({current!r})")
+    if current == target:
+        return False
+    if NEXT.get(current) == target:
+        return True
+    if current == "archived":
+        raise LifecycleError(f"{where}is archived; nothing follows archived")
+    raise LifecycleError(
+        f"{where}cannot go from {current} to {target}; the next state is {NEXT[current]}",
+        hint="promotion moves one step at a time: draft, testing, published, deprecated, archived",
+    )
 
 
 def tag_for_state(version: str, state: str) -> str | None:

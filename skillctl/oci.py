@@ -35,6 +35,8 @@ STATUS: Final = "io.skillimage.status"
 SKILL_TAGS: Final = "io.skillimage.tags"
 COMPATIBILITY: Final = "io.skillimage.compatibility"
 WORDCOUNT: Final = "io.skillimage.wordcount"
+REPOSITORY: Final = "io.skillctl.repository"
+"""Local-only: the repository of an untagged (archived, digest-only) store entry."""
 PACKED_AT: Final = "io.skillctl.packed-at"
 """Local-only: when this store entry was packed. Kept in index.json, outside every digest."""
 
