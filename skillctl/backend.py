@@ -81,9 +81,13 @@ def select(name: str | None = None, *, env: Mapping[str, str] | None = None) -> 
         )
     backend = load(name)
     if not backend.available():
+        from skillctl._proc import INSTALL_HINTS
+
+        how = INSTALL_HINTS.get(backend.tool)
         raise ToolNotFoundError(
             f"backend {name} (from {source}) needs {backend.tool}, which is not installed",
-            hint=f"install {backend.tool}, or choose another backend: {', '.join(backend_names())}",
+            hint=f"install {backend.tool}{f' ({how})' if how else ''}, or choose another backend: "
+            f"{', '.join(backend_names())}",
         )
     log.info("backend %s: chosen by %s", name, source)
     return Selection(backend, f"{name}: chosen by {source}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 from typing import Final
 
+from skillctl import oci
 from skillctl.errors import LifecycleError, UsageError
 from skillctl.refs import version_tag
 
@@ -50,3 +51,12 @@ def tag_for_state(version: str, state: str) -> str | None:
     if state in ("published", "deprecated"):
         return version_tag(version)
     return None
+
+
+def check_state(ref: str, manifest: oci.Manifest, *, allow_archived: bool, warnings: list[str]) -> None:
+    """Deprecated: warn. Archived: refuse unless allowed."""
+    state = manifest.annotations.get(oci.STATUS, "")
+    if state == "archived" and not allow_archived:
+        raise LifecycleError(f"{ref} is archived", hint="pass --allow-archived to use it anyway")
+    if state == "deprecated":
+        warnings.append(f"{ref} is deprecated; look for a newer version (skillctl list --installed --upgradable)")

@@ -23,6 +23,7 @@ from skillctl import oci
 from skillctl.backend import capable, select
 from skillctl.backends.base import LAYOUT_TAG, Capability, RegistryOptions
 from skillctl.errors import ConflictError, IntegrityError, NotFoundError, UsageError
+from skillctl.lifecycle import check_state
 from skillctl.refs import Reference, parse_reference
 from skillctl.store import IndexEntry, Store
 from skillctl.unpack import UnpackLimits, UnpackResult, unpack_manifest, verify_blob
@@ -167,9 +168,10 @@ def push(
     if entry.ref_name and entry.ref_name != dest_ref.store_name:
         notes.append(f"pushing local {entry.ref_name}")
     chosen = capable(select(backend, env=opts.env), Capability.PUSH, operation="push")
+    # Known before anything is written: a push that cannot be read back is not attempted.
+    reader = capable(chosen, Capability.MANIFEST, operation="read manifests back")
     with exported_layout(store, local) as layout:
         reported = chosen.backend.push(layout, dest_ref, opts)
-    reader = capable(chosen, Capability.MANIFEST, operation="read manifests back")
     if reader.backend is not chosen.backend:
         notes.append(f"read back with {reader.reason}")
     raw = reader.backend.manifest(dest_ref, opts)
@@ -187,7 +189,7 @@ def push(
             "(same config and annotations)"
         )
         # Keep the store's record of the remote reference true to what the registry holds.
-        pull(str(dest_ref), store=store, backend=reader.name, opts=opts)
+        pull(str(dest_ref), store=store, backend=reader.name, opts=opts, allow_archived=True)
     else:
         with store.writing():
             store.set_tag(dest_ref.store_name, local.descriptor, dict(local.annotations))
@@ -215,6 +217,7 @@ def pull(
     backend: str | None = None,
     opts: RegistryOptions | None = None,
     limits: UnpackLimits | None = None,
+    allow_archived: bool = False,
 ) -> PullResult:
     """Pull a registry reference into the store (under the full reference) and optionally unpack it.
 
@@ -234,6 +237,7 @@ def pull(
     notes: list[str] = []
     reader = capable(chosen, Capability.MANIFEST, operation="read manifests")
     remote = oci.Manifest.parse(reader.backend.manifest(src, opts), source=f"{src} in the registry")
+    check_state(str(src), remote, allow_archived=allow_archived, warnings=notes)
     store.init()
     with tempfile.TemporaryDirectory(prefix="pull-", dir=store.tmp_dir) as tmp:
         layout = Path(tmp) / "layout"

@@ -11,6 +11,8 @@ entry.
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import errno
 import hashlib
 import os
 import posixpath
@@ -142,7 +144,10 @@ class _Extractor:
             os.symlink(link, target)
             self.symlinks.append(name)
             return
-        source = _check_name(link)
+        try:
+            source = _check_name(link)
+        except UnsafeContentError:  # name the entry, not just its link target
+            raise UnsafeContentError(f"entry {name!r}: hard link to {link!r} points outside the skill") from None
         if source not in self.seen or not (self.root / source).is_file() or (self.root / source).is_symlink():
             raise UnsafeContentError(f"entry {name!r}: hard link to {link!r} is not a file of this skill")
         os.link(self.root / source, target)
@@ -189,9 +194,30 @@ def unpack_manifest(
     return UnpackResult(dest, manifest.digest, extractor.files, extractor.bytes)
 
 
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths atomically with renameat2(RENAME_EXCHANGE); False where the system cannot."""
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return False
+    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    at_fdcwd, rename_exchange = -100, 2
+    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+        return False
+    raise OSError(err, os.strerror(err), str(b))
+
+
 def _replace_dir(new: Path, dest: Path) -> None:
+    """Put ``new`` at ``dest``. An existing ``dest`` is swapped out in one step where Linux allows it,
+    so a process killed at any moment leaves either the old or the new skill, never neither."""
     if not dest.exists() and not dest.is_symlink():
         os.rename(new, dest)
+        return
+    if _exchange(new, dest):
+        shutil.rmtree(new, ignore_errors=True)  # ``new`` now holds the old files
         return
     old = Path(tempfile.mkdtemp(prefix=f".{dest.name}.old-", dir=dest.parent))
     os.rename(dest, old / "d")

@@ -68,11 +68,19 @@ def push(
     type=click.Path(path_type=Path, file_okay=False),
     help="Also unpack the skill into OUTPUT/<name>/.",
 )
+@click.option("--allow-archived", is_flag=True, help="Pull even an archived version.")
 @registry_options
 @output_options
 @click.pass_obj
 def pull(
-    settings: Settings, ref: str, output: Path | None, registry: Any, backend: str | None, fmt: str, quiet: bool
+    settings: Settings,
+    ref: str,
+    output: Path | None,
+    allow_archived: bool,
+    registry: Any,
+    backend: str | None,
+    fmt: str,
+    quiet: bool,
 ) -> None:
     """Pull a skill image from a registry into the local store (and unpack it with -o).
 
@@ -81,7 +89,9 @@ def pull(
     """
     from skillctl.transfer import pull as do_pull
 
-    result = do_pull(ref, output=output, store=settings.store(), backend=backend, opts=registry)
+    result = do_pull(
+        ref, output=output, store=settings.store(), backend=backend, opts=registry, allow_archived=allow_archived
+    )
     if fmt == "json":
         emit_json(
             {

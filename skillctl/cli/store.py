@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Any
 
 import click
 
 from skillctl import oci
+from skillctl.cli.agents import show_installed, target_options
 from skillctl.cli.app import Settings
 from skillctl.cli.output import (
     emit_json,
@@ -25,6 +27,9 @@ from skillctl.errors import NotFoundError, UsageError
 @click.argument("repo", required=False)
 @click.option("--no-trunc", is_flag=True, help="Full digests and raw timestamps.")
 @click.option("-a", "--all", "show_all", is_flag=True, help="Also show untagged (digest-only) manifests.")
+@click.option("-i", "--installed", is_flag=True, help="List skills installed for agents instead.")
+@click.option("-u", "--upgradable", is_flag=True, help="With --installed: only those with a newer published release.")
+@target_options
 @registry_options
 @output_options
 @click.pass_obj
@@ -33,6 +38,11 @@ def list_cmd(
     repo: str | None,
     no_trunc: bool,
     show_all: bool,
+    installed: bool,
+    upgradable: bool,
+    target: str | None,
+    output: Path | None,
+    scope: str,
     registry: Any,
     backend: str | None,
     fmt: str,
@@ -46,6 +56,11 @@ def list_cmd(
     """
     from skillctl.images import list_images
 
+    if upgradable and not installed:
+        raise UsageError("--upgradable requires --installed")
+    if installed:
+        show_installed(target, output, scope, upgradable, registry, backend, fmt, quiet)
+        return
     if repo:
         _list_remote(repo, registry, backend, no_trunc=no_trunc, fmt=fmt, quiet=quiet)
         return

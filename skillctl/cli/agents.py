@@ -1,0 +1,207 @@
+"""Commands that put skills where agents find them: install, upgrade, uninstall."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from skillctl.cli.app import Settings
+from skillctl.cli.output import emit_json, output_options, registry_options, table, warn
+from skillctl.errors import NotFoundError, SkillctlError, UsageError
+from skillctl.install import TARGETS
+
+
+def target_options(func: Any) -> Any:
+    """``--target AGENT``, ``-o DIR`` and ``--scope user|project``."""
+    func = click.option(
+        "--scope",
+        type=click.Choice(["user", "project"]),
+        default="user",
+        show_default=True,
+        help="user: ~/.<agent>/skills; project: ./.<agent>/skills.",
+    )(func)
+    func = click.option(
+        "-o",
+        "--output",
+        type=click.Path(path_type=Path, file_okay=False),
+        help="A skills directory of your own instead of an agent's.",
+    )(func)
+    return click.option(
+        "-t",
+        "--target",
+        type=click.Choice(list(TARGETS), case_sensitive=False),
+        help="The agent whose skills directory to use.",
+    )(func)
+
+
+@click.command()
+@click.argument("ref")
+@target_options
+@click.option("--allow-archived", is_flag=True, help="Install even an archived version.")
+@registry_options
+@output_options
+@click.pass_obj
+def install(
+    settings: Settings,
+    ref: str,
+    target: str | None,
+    output: Path | None,
+    scope: str,
+    allow_archived: bool,
+    registry: Any,
+    backend: str | None,
+    fmt: str,
+    quiet: bool,
+) -> None:
+    """Install a skill into an agent's skills directory (pulled from its registry when needed).
+
+    \b
+    skillctl install quay.io/myorg/hello-world:1.0.0 --target claude
+    skillctl install examples/hello-world:1.0.0-draft -o ./skills --scope project
+
+    The skill lands in <dir>/<name>/ atomically; a re-install replaces the old
+    files completely. A receipt in <dir>/.skillimage/receipts/ records the source.
+    """
+    from skillctl.install import destinations
+    from skillctl.install import install as do_install
+
+    (dest,) = destinations(target, output, scope=scope)  # type: ignore[arg-type]
+    result = do_install(
+        ref, dest, store=settings.store(), backend=backend, opts=registry, allow_archived=allow_archived
+    )
+    if fmt == "json":
+        emit_json(result.to_json())
+        return
+    for message in result.warnings:
+        warn(message)
+    if quiet:
+        click.echo(str(result.path))
+        return
+    was = f" (replaced {result.replaced})" if result.replaced else ""
+    click.echo(f"Installed {result.ref} {result.version} to {result.path}{was}")
+
+
+@click.command()
+@click.argument("name", required=False)
+@click.option("-a", "--all", "all_", is_flag=True, help="Upgrade every installed skill that has a newer release.")
+@target_options
+@registry_options
+@output_options
+@click.pass_obj
+def upgrade(
+    settings: Settings,
+    name: str | None,
+    all_: bool,
+    target: str | None,
+    output: Path | None,
+    scope: str,
+    registry: Any,
+    backend: str | None,
+    fmt: str,
+    quiet: bool,
+) -> None:
+    """Replace installed skills with the newest published release from their registry.
+
+    Drafts, testing versions, prereleases, deprecated and archived versions are never chosen.
+    """
+    from skillctl.install import check_upgrades, destinations, install, list_installed
+
+    if bool(name) == all_:
+        raise UsageError("name one skill or pass --all")
+    (dest,) = destinations(target, output, scope=scope)  # type: ignore[arg-type]
+    skills = [s for s in list_installed([dest]) if all_ or s.name == name]
+    if name and not skills:
+        raise NotFoundError(f"{name}: not installed in {dest.path}")
+    warnings: list[str] = []
+    candidates = check_upgrades(skills, backend=backend, opts=registry, warnings=warnings)
+    done, failed = [], []
+    for skill in candidates:
+        try:
+            assert skill.latest_ref is not None
+            result = install(skill.latest_ref, dest, store=settings.store(), backend=backend, opts=registry)
+            done.append({"name": skill.name, "from": skill.version, "to": result.version, "ref": result.ref})
+        except SkillctlError as exc:
+            failed.append(skill.name)
+            warnings.append(f"{skill.name}: {exc}")
+    if fmt == "json":
+        emit_json({"upgraded": done, "failed": failed, "warnings": warnings})
+    else:
+        for message in warnings:
+            warn(message)
+        for row in done:
+            click.echo(row["name"] if quiet else f"Upgraded {row['name']} {row['from']} -> {row['to']} ({row['ref']})")
+        if not done and not failed and not quiet:
+            click.echo("All skills are up to date." if all_ else f"{name} is already at the newest published version.")
+    if failed:
+        raise SkillctlError(f"{len(failed)} skill(s) failed to upgrade: {', '.join(failed)}")
+    if name and warnings and not done:
+        raise SkillctlError(warnings[0])
+
+
+@click.command()
+@click.argument("name")
+@target_options
+@output_options
+def uninstall(name: str, target: str | None, output: Path | None, scope: str, fmt: str, quiet: bool) -> None:
+    """Remove an installed skill and its receipt."""
+    from skillctl.install import destinations
+    from skillctl.install import uninstall as do_uninstall
+
+    (dest,) = destinations(target, output, scope=scope)  # type: ignore[arg-type]
+    path = do_uninstall(name, dest)
+    if fmt == "json":
+        emit_json({"name": name, "path": str(path)})
+    elif quiet:
+        click.echo(str(path))
+    else:
+        click.echo(f"Uninstalled {name} from {dest.path}")
+
+
+def show_installed(
+    target: str | None,
+    output: Path | None,
+    scope: str,
+    upgradable: bool,
+    registry: Any,
+    backend: str | None,
+    fmt: str,
+    quiet: bool,
+) -> None:
+    """``list --installed``: what is installed where, flagged when deprecated or upgradable."""
+    from skillctl.install import check_upgrades, destinations, list_installed
+
+    skills = list_installed(destinations(target, output, scope=scope, require=False))  # type: ignore[arg-type]
+    warnings: list[str] = []
+    if upgradable:
+        skills = check_upgrades(skills, backend=backend, opts=registry, warnings=warnings)
+    for message in warnings:
+        warn(message)
+    if fmt == "json":
+        emit_json([s.to_json() for s in skills])
+        return
+    if quiet:
+        for s in skills:
+            click.echo(s.name)
+        return
+    if not skills:
+        click.echo("All installed skills are up to date." if upgradable else "No installed skills found.")
+        return
+    headers = (
+        ["NAME", "VERSION", "STATE", "LATEST", "SOURCE", "TARGET"]
+        if upgradable
+        else ["NAME", "VERSION", "STATE", "SOURCE", "TARGET"]
+    )
+    rows = []
+    for s in skills:
+        state = (s.state or "-") + (" (!)" if s.deprecated else "")
+        source = s.latest_ref if upgradable and s.latest_ref else (s.source or "(local)")
+        row = [s.name, s.version or "-", state, *([s.latest or "-"] if upgradable else []), source, s.target]
+        rows.append(row)
+    table(headers, rows)
+    if any(s.deprecated for s in skills):
+        warn("(!) marks deprecated versions: upgrade them (skillctl upgrade --all -t AGENT)")
+
+
+COMMANDS = [install, upgrade, uninstall]
