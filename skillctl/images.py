@@ -142,7 +142,7 @@ def tag_image(source: str, target: str, *, store: Store | None = None) -> tuple[
     entry = store.resolve(source)
     dest = parse_reference(target, what="target reference")
     if dest.digest:
-        raise UsageError(f"{target}: a tag target cannot be a digest")
+        raise UsageError(f"{target}: a tag target cannot be a digest", hint="give a name and tag, e.g. ns/name:1.0.0")
     annotations = {k: v for k, v in entry.annotations.items() if k != oci.REF_NAME}
     with store.writing():
         store.set_tag(dest.store_name, entry.descriptor, annotations)

@@ -44,7 +44,10 @@ def source_date_epoch(env: Mapping[str, str] | None = None) -> int | None:
     if not raw:
         return None
     if not raw.isdigit():
-        raise UsageError(f"SOURCE_DATE_EPOCH={raw!r} must be a whole number of seconds since 1970")
+        raise UsageError(
+            f"SOURCE_DATE_EPOCH={raw!r} must be a whole number of seconds since 1970",
+            hint="unset it, or set it to e.g. $(git log -1 --format=%ct)",
+        )
     return int(raw)
 
 

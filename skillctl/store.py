@@ -294,7 +294,10 @@ class Store:
                 return matches[0]
             if self.has_blob(digest):
                 return IndexEntry(self.manifest(digest).descriptor)
-            raise NotFoundError(f"{text}: no image with this digest in the local store ({self.root})")
+            raise NotFoundError(
+                f"{text}: no image with this digest in the local store ({self.root})",
+                hint="run 'skillctl list --all --no-trunc' to see the local digests",
+            )
         assert parsed is not None
         name = parsed.store_name
         for entry in entries:

@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from skillctl import oci
 from skillctl.backend import capable, select
 from skillctl.backends.base import LAYOUT_TAG, Capability, RegistryOptions
 from skillctl.errors import ConflictError, IntegrityError, NotFoundError, UsageError
+from skillctl.fsutil import fsync_dir
 from skillctl.lifecycle import check_state
 from skillctl.refs import Reference, parse_reference
 from skillctl.store import IndexEntry, Store
@@ -56,8 +58,41 @@ def exported_layout(store: Store, manifest: oci.Manifest) -> Iterator[Path]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def import_layout(store: Store, layout: Path, ref_name: str | None) -> oci.Manifest:
-    """Copy a one-image layout into the store, verifying every blob; tag it ``ref_name``."""
+def _move_blob(store: Store, src: Path, digest: str) -> bool:
+    """Move a verified blob file from a private temporary layout into the store; False if it cannot be moved.
+
+    The same end state as copying it through ``store.new_blob()`` (same bytes, path and
+    mode; file and directory fsynced before and after the rename), without reading and
+    writing it a second time. Only a regular file with a single link is moved: a
+    symlink, or a file shared with a tool's cache, is left to the caller to copy.
+    """
+    try:
+        fd = os.open(src, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return False
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1:
+            return False
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    target = store.blob_path(digest)
+    try:
+        os.chmod(src, 0o644)
+        os.replace(src, target)  # fails across file systems; the caller then copies
+    except OSError:
+        return False
+    fsync_dir(target.parent)
+    return True
+
+
+def import_layout(store: Store, layout: Path, ref_name: str | None, *, move_blobs: bool = False) -> oci.Manifest:
+    """Copy a one-image layout into the store, verifying every blob; tag it ``ref_name``.
+
+    With ``move_blobs`` (for a temporary layout that is deleted afterwards) each verified
+    blob file is moved into the store instead of copied, where the file system allows it.
+    """
     try:
         index = json.loads((layout / "index.json").read_bytes())
         entries = index.get("manifests") or []
@@ -73,7 +108,7 @@ def import_layout(store: Store, layout: Path, ref_name: str | None) -> oci.Manif
         for desc in (manifest.config, *manifest.layers):
             src = src_blobs / desc.digest.split(":", 1)[1]
             verify_blob(src, desc.digest, desc.size)
-            if not store.has_blob(desc.digest):
+            if not store.has_blob(desc.digest) and not (move_blobs and _move_blob(store, src, desc.digest)):
                 with store.new_blob() as blob, src.open("rb") as fh:
                     shutil.copyfileobj(fh, blob, 1024 * 1024)
                     blob.commit()
@@ -243,7 +278,7 @@ def pull(
         layout = Path(tmp) / "layout"
         pinned = src.with_digest(remote.digest) if src.tag else src
         chosen.backend.pull(pinned, layout, opts)
-        manifest = import_layout(store, layout, None)
+        manifest = import_layout(store, layout, None, move_blobs=True)
     if manifest.digest != remote.digest:
         problems = _same_content(remote, manifest)
         if Capability.EXACT in chosen.backend.capabilities or problems:

@@ -29,7 +29,9 @@ def locate_skill(path: str | Path) -> tuple[Path, Path]:
         return p, card
     if p.exists():
         return p.parent, p
-    raise NotFoundError(f"{p}: no such file or directory")
+    raise NotFoundError(
+        f"{p}: no such file or directory", hint="pass a skill directory (one holding skill.yaml) or its skill.yaml"
+    )
 
 
 @dataclass

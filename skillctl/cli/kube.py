@@ -1,0 +1,295 @@
+"""Kubernetes and collections: kube, collection push|pull|volume|generate|install."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from skillctl.cli.agents import target_options
+from skillctl.cli.app import Settings
+from skillctl.cli.output import emit_json, output_options, registry_options
+from skillctl.errors import SkillctlError, UsageError
+
+
+def manifest_options(func: Any) -> Any:
+    """The options that shape a generated manifest, shared by ``kube`` and ``collection generate``."""
+    func = click.option("--no-pin", is_flag=True, help="Keep tags instead of pinning each reference to its digest.")(
+        func
+    )
+    func = click.option("--container", default="agent", show_default=True, help="Container that mounts the skills.")(
+        func
+    )
+    func = click.option(
+        "--kind",
+        type=click.Choice(["pod", "deployment", "patch"]),
+        default="pod",
+        show_default=True,
+        help="A Pod, a Deployment, or a patch for an existing pod template.",
+    )(func)
+    func = click.option("--image", help="The agent container image (needed for pod and deployment).")(func)
+    func = click.option("--name", default="agent", show_default=True, help="Name of the Pod or Deployment.")(func)
+    return click.option(
+        "--mount-root", default="/skills", show_default=True, help="Skills are mounted read-only at MOUNT_ROOT/<name>."
+    )(func)
+
+
+def _render(
+    refs: list[str],
+    *,
+    mount_root: str,
+    name: str,
+    image: str | None,
+    kind: str,
+    container: str,
+    no_pin: bool,
+    registry: Any,
+    backend: str | None,
+    fmt: str,
+) -> None:
+    from skillctl.kube import manifest, resolve_mounts, to_yaml
+
+    mounts = resolve_mounts(refs, pin=not no_pin, backend=backend, opts=registry)
+    doc = manifest(
+        mounts,
+        kind=kind,
+        name=name,
+        image=image,
+        mount_root=mount_root,  # type: ignore[arg-type]
+        container=container,
+    )
+    if fmt == "json":
+        emit_json(doc)
+    else:
+        click.echo(to_yaml(doc), nl=False)
+
+
+@click.command()
+@click.argument("refs", nargs=-1, required=True)
+@manifest_options
+@registry_options
+@click.option("--format", "fmt", type=click.Choice(["yaml", "json"]), default="yaml", show_default=True)
+def kube(
+    refs: tuple[str, ...],
+    mount_root: str,
+    name: str,
+    image: str | None,
+    kind: str,
+    container: str,
+    no_pin: bool,
+    registry: Any,
+    backend: str | None,
+    fmt: str,
+) -> None:
+    """Print Kubernetes YAML that mounts each skill as an image volume.
+
+    References are pinned to digests (read from the registry), so a later
+    promotion never changes what a running pod mounts. Needs Kubernetes 1.35+
+    (ImageVolume beta, on by default; GA in 1.36) and a runtime that supports it.
+
+    \b
+    skillctl kube quay.io/myorg/hello-world:1.0.0 --image quay.io/myorg/agent:2 | kubectl apply -f -
+    skillctl kube quay.io/myorg/hello-world:1.0.0 --kind patch > patch.yaml
+    """
+    _render(
+        list(refs),
+        mount_root=mount_root,
+        name=name,
+        image=image,
+        kind=kind,
+        container=container,
+        no_pin=no_pin,
+        registry=registry,
+        backend=backend,
+        fmt=fmt,
+    )
+
+
+@click.group()
+def collection() -> None:
+    """Skill collections: named lists of skill images (kind: SkillCollection)."""
+
+
+def _source(ref: str | None, file: Path | None) -> tuple[str | Path, bool]:
+    if bool(ref) == bool(file):
+        raise UsageError("give a collection reference or -f FILE (one of them)")
+    return (file, True) if file else (str(ref), False)
+
+
+@collection.command(name="push")
+@click.argument("ref")
+@click.option("-f", "--file", "file", type=click.Path(path_type=Path, dir_okay=False), required=True)
+@registry_options
+@output_options
+@click.pass_obj
+def collection_push(
+    settings: Settings, ref: str, file: Path, registry: Any, backend: str | None, fmt: str, quiet: bool
+) -> None:
+    """Validate a collection file and push it as an OCI artifact."""
+    from skillctl.collection import push
+
+    coll, digest = push(ref, file, store=settings.store(), backend=backend, opts=registry)
+    if fmt == "json":
+        emit_json({"ref": ref, "digest": digest, "name": coll.name, "skills": len(coll.skills)})
+    elif quiet:
+        click.echo(digest)
+    else:
+        click.echo(f"Pushed collection {ref} ({coll.name} {coll.version}, {len(coll.skills)} skills)")
+        click.echo(f"Digest: {digest}")
+
+
+@collection.command(name="pull")
+@click.argument("ref")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Also pull every skill and unpack it into OUTPUT/<name>/.",
+)
+@registry_options
+@output_options
+@click.pass_obj
+def collection_pull(
+    settings: Settings, ref: str, output: Path | None, registry: Any, backend: str | None, fmt: str, quiet: bool
+) -> None:
+    """Pull a collection (and with -o, every skill in it)."""
+    from skillctl.collection import install as install_all
+    from skillctl.collection import load
+    from skillctl.install import Destination
+
+    store = settings.store()
+    coll = load(ref, is_file=False, store=store, backend=backend, opts=registry)
+    outcomes = []
+    if output is not None:
+        outcomes = install_all(
+            coll, Destination(output, str(output)), store=store, backend=backend, opts=registry, force=True
+        )
+    _report(coll, outcomes, fmt=fmt, quiet=quiet, verb="Pulled")
+
+
+def _report(coll: Any, outcomes: list[Any], *, fmt: str, quiet: bool, verb: str) -> None:
+    if fmt == "json":
+        emit_json(
+            {
+                "name": coll.name,
+                "version": coll.version,
+                "skills": [{"name": s.name, "image": s.image} for s in coll.skills],
+                "outcomes": [o.to_json() for o in outcomes],
+            }
+        )
+    elif quiet:
+        for o in outcomes or coll.skills:
+            click.echo(o.name)
+    else:
+        click.echo(f"{verb} collection {coll.name} {coll.version} ({len(coll.skills)} skills)")
+        by_name = {o.name: o for o in outcomes}
+        for s in coll.skills:
+            line = f"  - {s.name} ({s.image})"
+            outcome = by_name.get(s.name)
+            if outcome:
+                line += f": {outcome.status}"
+                if outcome.status == "failed":
+                    line += f" ({outcome.detail})"
+            click.echo(line)
+    failed = [o for o in outcomes if o.status == "failed"]
+    if failed:
+        raise SkillctlError(f"{len(failed)} of {len(outcomes)} skills failed: {', '.join(o.name for o in failed)}")
+
+
+@collection.command(name="volume")
+@click.argument("ref", required=False)
+@click.option("-f", "--file", "file", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--mount-root", default="/skills", show_default=True)
+@registry_options
+@click.pass_obj
+def collection_volume(
+    settings: Settings, ref: str | None, file: Path | None, mount_root: str, registry: Any, backend: str | None
+) -> None:
+    """Print podman commands that create an image volume per skill."""
+    from skillctl.collection import load, volume_script
+
+    source, is_file = _source(ref, file)
+    coll = load(source, is_file=is_file, store=settings.store(), backend=backend, opts=registry)
+    click.echo(volume_script(coll, mount_root=mount_root), nl=False)
+
+
+@collection.command(name="generate")
+@click.argument("ref", required=False)
+@click.option("-f", "--file", "file", type=click.Path(path_type=Path, dir_okay=False))
+@manifest_options
+@registry_options
+@click.option("--format", "fmt", type=click.Choice(["yaml", "json"]), default="yaml", show_default=True)
+@click.pass_obj
+def collection_generate(
+    settings: Settings,
+    ref: str | None,
+    file: Path | None,
+    mount_root: str,
+    name: str,
+    image: str | None,
+    kind: str,
+    container: str,
+    no_pin: bool,
+    registry: Any,
+    backend: str | None,
+    fmt: str,
+) -> None:
+    """Print a complete Kubernetes manifest mounting every skill of the collection (as 'kube' does)."""
+    from skillctl.collection import load
+
+    source, is_file = _source(ref, file)
+    coll = load(source, is_file=is_file, store=settings.store(), backend=backend, opts=registry)
+    _render(
+        [s.image for s in coll.skills],
+        mount_root=mount_root,
+        name=name if name != "agent" else coll.name,
+        image=image,
+        kind=kind,
+        container=container,
+        no_pin=no_pin,
+        registry=registry,
+        backend=backend,
+        fmt=fmt,
+    )
+
+
+@collection.command(name="install")
+@click.argument("ref", required=False)
+@click.option("-f", "--file", "file", type=click.Path(path_type=Path, dir_okay=False))
+@target_options
+@click.option("--force", is_flag=True, help="Reinstall skills that are already up to date.")
+@click.option("--allow-archived", is_flag=True, help="Install archived versions too.")
+@registry_options
+@output_options
+@click.pass_obj
+def collection_install(
+    settings: Settings,
+    ref: str | None,
+    file: Path | None,
+    target: str | None,
+    output: Path | None,
+    scope: str,
+    force: bool,
+    allow_archived: bool,
+    registry: Any,
+    backend: str | None,
+    fmt: str,
+    quiet: bool,
+) -> None:
+    """Install every skill of a collection for an agent; each skill atomically, each outcome reported."""
+    from skillctl.collection import install as install_all
+    from skillctl.collection import load
+    from skillctl.install import destinations
+
+    source, is_file = _source(ref, file)
+    (dest,) = destinations(target, output, scope=scope)  # type: ignore[arg-type]
+    store = settings.store()
+    coll = load(source, is_file=is_file, store=store, backend=backend, opts=registry)
+    outcomes = install_all(
+        coll, dest, store=store, backend=backend, opts=registry, force=force, allow_archived=allow_archived
+    )
+    _report(coll, outcomes, fmt=fmt, quiet=quiet, verb="Installed")
+
+
+COMMANDS = [kube, collection]
