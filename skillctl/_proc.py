@@ -184,5 +184,6 @@ def error_for(
         AuthError: "log in with 'skillctl login REGISTRY' or pass --authfile",
         TLSError: "pass --cert-dir DIR with the registry's CA, or --tls-verify=false for a local registry",
         NetworkError: "check that the registry is running and reachable",
+        NotFoundError: "check the reference; 'skillctl list REPOSITORY' shows the tags a repository has",
     }
     return cls(message, hint=hints.get(cls))

@@ -146,10 +146,19 @@ class InstallResult:
 
 
 def _resolve(
-    ref: str, store: Store, *, backend: str | None, opts: RegistryOptions, pull: bool
+    ref: str,
+    store: Store,
+    *,
+    backend: str | None,
+    opts: RegistryOptions,
+    pull: bool,
+    verify_key: str | Path | None = None,
+    allow_archived: bool = False,
 ) -> tuple[Reference, oci.Manifest, list[str]]:
     parsed = parse_reference(ref)
     notes: list[str] = []
+    if verify_key is not None and not parsed.is_remote:
+        raise UsageError(f"{ref}: signatures live in registries; install a registry reference to verify it")
     if not pull or not parsed.is_remote:
         with contextlib.suppress(NotFoundError):
             entry = store.resolve(parsed)
@@ -158,7 +167,7 @@ def _resolve(
             raise NotFoundError(f"{ref}: not in the local store and not a registry reference")
     from skillctl.transfer import pull as do_pull
 
-    result = do_pull(ref, store=store, backend=backend, opts=opts)
+    result = do_pull(ref, store=store, backend=backend, opts=opts, verify_key=verify_key, allow_archived=allow_archived)
     notes.extend(result.notes)
     return parsed, store.manifest(result.digest), notes
 
@@ -173,6 +182,7 @@ def install(
     allow_archived: bool = False,
     limits: UnpackLimits | None = None,
     refresh: bool = True,
+    verify_key: str | Path | None = None,
 ) -> InstallResult:
     """Install ``ref`` (local, or pulled from its registry) into ``dest.path/<name>/`` atomically.
 
@@ -180,8 +190,11 @@ def install(
     """
     store = store or Store()
     opts = opts or RegistryOptions()
-    parsed, manifest, warnings = _resolve(ref, store, backend=backend, opts=opts, pull=refresh)
+    parsed, manifest, warnings = _resolve(
+        ref, store, backend=backend, opts=opts, pull=refresh, verify_key=verify_key, allow_archived=allow_archived
+    )
     check_state(ref, manifest, allow_archived=allow_archived, warnings=warnings)
+    warnings = list(dict.fromkeys(warnings))
     name = parsed.name
     root = dest.path
     root.mkdir(parents=True, exist_ok=True)
@@ -291,9 +304,16 @@ def list_installed(dests: list[Destination]) -> list[InstalledSkill]:
 
 
 def newest_published(
-    source: str, *, backend: str | None = None, opts: RegistryOptions | None = None
+    source: str,
+    *,
+    backend: str | None = None,
+    opts: RegistryOptions | None = None,
+    states: dict[str, str] | None = None,
 ) -> tuple[str, str] | None:
-    """(version, ref) of the newest published release in the source's repository, from manifests only."""
+    """(version, ref) of the newest published release in the source's repository, from manifests only.
+
+    ``states``, when given, receives the lifecycle state of every tag of the repository.
+    """
     from skillctl.promote import release_version
     from skillctl.remote import list_remote
 
@@ -303,6 +323,8 @@ def newest_published(
     rows = list_remote(repo.repository, backend=backend, opts=opts)
     best = None
     for row in rows:
+        if states is not None:
+            states[row.tag] = row.status
         version = release_version(row.tag)
         if version is None or row.status not in ("published", ""):
             continue
@@ -325,12 +347,15 @@ def check_upgrades(
 
     upgradable = []
     for skill in skills:
+        states: dict[str, str] = {}
         try:
-            found = newest_published(skill.source, backend=backend, opts=opts) if skill.source else None
+            found = newest_published(skill.source, backend=backend, opts=opts, states=states) if skill.source else None
         except SkillctlError as exc:
             if warnings is not None:
                 warnings.append(f"cannot check {skill.name}: {exc}")
             continue
+        # The registry's current state of the installed version: it may have been deprecated since.
+        skill.state = states.get(skill.version.replace("+", "_")) or skill.state
         if not found:
             continue
         skill.latest, skill.latest_ref = found

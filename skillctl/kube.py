@@ -8,6 +8,7 @@ runtimes without support mount an empty directory without any error.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -32,7 +33,11 @@ class SkillMount:
 
     @property
     def volume(self) -> str:
-        return dns_label(f"skill-{self.name}")
+        label = f"skill-{self.name}"
+        if _DNS_LABEL.match(label):
+            return label
+        # Shortened or rewritten (dots, underscores): a hash of the name keeps distinct skills' volumes distinct.
+        return dns_label(f"{label[:54]}-{hashlib.sha256(self.name.encode()).hexdigest()[:8]}")
 
 
 def dns_label(text: str) -> str:
@@ -62,6 +67,11 @@ def resolve_mounts(
         if not ref.is_remote:
             raise UsageError(f"{text}: a node pulls from a registry; give the full reference (registry/ns/name:tag)")
         parsed.append(ref)
+    # Checked before the registry is asked anything.
+    names = [ref.name for ref in parsed]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ConflictError(f"several skills would mount at the same path: {', '.join(duplicates)}")
     reader = None
     mounts: list[SkillMount] = []
     for ref in parsed:
@@ -71,15 +81,13 @@ def resolve_mounts(
             manifest = oci.Manifest.parse(reader.backend.manifest(ref.with_tag(ref.tag_or_default), opts))
             reference = f"{ref.repository}@{manifest.digest}"
         mounts.append(SkillMount(ref.name, reference, str(ref)))
-    names = [m.name for m in mounts]
-    duplicates = sorted({n for n in names if names.count(n) > 1})
-    if duplicates:
-        raise ConflictError(f"several skills would mount at the same path: {', '.join(duplicates)}")
     return mounts
 
 
 def _pull_policy(reference: str) -> str:
-    return "Always" if reference.endswith(":latest") else "IfNotPresent"
+    """The kubelet's default: Always for ``:latest`` or no tag at all, IfNotPresent otherwise (and for digests)."""
+    ref = parse_reference(reference)
+    return "Always" if not ref.digest and ref.tag_or_default == "latest" else "IfNotPresent"
 
 
 def pod_parts(mounts: Sequence[SkillMount], *, mount_root: str, container: str) -> tuple[list[Any], dict[str, Any]]:

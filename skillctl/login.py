@@ -86,7 +86,10 @@ def check_credentials(registry: str, username: str, password: str, opts: Registr
                 status, _ = _get(f"{params['realm']}?{query}", ctx, min(opts.timeout, 60), basic)
             if status == 200:
                 return True
-            raise AuthError(f"{registry}: invalid username or password (HTTP {status})")
+            raise AuthError(
+                f"{registry}: invalid username or password (HTTP {status})",
+                hint="check the user name and the password or token; nothing was saved",
+            )
         except ssl.SSLError as exc:
             last_error = exc
             if opts.tls_verify:

@@ -31,8 +31,8 @@ from skillctl.backend import Selection, capable, select
 from skillctl.backends.base import LAYOUT_TAG, Capability, RegistryOptions
 from skillctl.errors import IntegrityError, LifecycleError, NotFoundError, SkillctlError
 from skillctl.fsutil import file_lock
-from skillctl.lifecycle import check_transition, parse_state, tag_for_state
-from skillctl.refs import Reference, parse_reference
+from skillctl.lifecycle import RANK, check_transition, parse_state, tag_for_state
+from skillctl.refs import Reference, is_attachment_tag, parse_reference
 from skillctl.store import PRIVATE_DIR, IndexEntry, Store
 
 log = logging.getLogger(__name__)
@@ -71,6 +71,7 @@ class Repo(Protocol):
     def put(self, new: oci.Manifest, base: oci.Manifest, tag: str | None) -> None: ...
     def retag(self, manifest: oci.Manifest, tag: str) -> None: ...
     def untag(self, tag: str, manifest: oci.Manifest, snapshot: dict[str, oci.Manifest]) -> str | None: ...
+    def archived(self, version: str) -> oci.Manifest | None: ...
 
 
 class LocalRepo:
@@ -152,7 +153,7 @@ class RemoteRepo:
 
     def snapshot(self) -> dict[str, oci.Manifest]:
         try:
-            tags = self.lister.backend.list_tags(self._ref(), self.opts)
+            tags = [t for t in self.lister.backend.list_tags(self._ref(), self.opts) if not is_attachment_tag(t)]
         except NotFoundError:
             return {}
         with ThreadPoolExecutor(max_workers=4) as pool:
@@ -180,6 +181,20 @@ class RemoteRepo:
             digest = self.writer.backend.push(layout, dest, self.opts)
         if digest and digest != new.digest:
             raise IntegrityError(f"{dest}: the registry stored {digest}, expected {new.digest}")
+
+    def archived(self, version: str) -> oci.Manifest | None:
+        """The archived manifest of ``version``, if the registry holds it (by digest only).
+
+        A registry cannot list untagged manifests, but the archived manifest differs from
+        every other manifest of its version only in the status, so any remaining tag of
+        that version (``-draft``, ``-testing``) names its digest.
+        """
+        for manifest in self.snapshot().values():
+            if manifest.annotations.get(oci.VERSION) == version:
+                found = self.manifest(self._ref(digest=with_status(manifest, "archived").digest))
+                if found is not None:
+                    return found
+        return None
 
     def retag(self, manifest: oci.Manifest, tag: str) -> None:
         digest = self.copier.backend.copy(self._ref(digest=manifest.digest), self._ref(tag), self.opts)
@@ -306,7 +321,7 @@ def promote(
 
 def _promote(repo: Repo, ref: Reference, state: str) -> PromoteResult:
     source = repo.manifest(ref)
-    if source is None and state == "archived" and ref.tag and isinstance(repo, LocalRepo):
+    if source is None and state == "archived" and ref.tag:
         source = repo.archived(ref.tag.replace("_", "+"))
     if source is None:
         raise NotFoundError(
@@ -324,6 +339,14 @@ def _promote(repo: Repo, ref: Reference, state: str) -> PromoteResult:
     snapshot = repo.snapshot()
     if tag:
         if tag not in snapshot or snapshot[tag].digest != new.digest:
+            later = _already_past(repo, source, state, version, snapshot)
+            if later is not None:
+                # A retried step after later ones (publish after deprecate) must not undo them.
+                result.digest = later.digest
+                result.warnings.append(
+                    f"{version} is already {later.annotations.get(oci.STATUS)} ({later.digest}); nothing changed"
+                )
+                return result
             repo.put(new, source, tag)
             result.wrote = True
         result.tags[tag] = new.digest
@@ -344,6 +367,21 @@ def _promote(repo: Repo, ref: Reference, state: str) -> PromoteResult:
         _settle_latest(repo, result)
     _verify(repo, result, tag, new)
     return result
+
+
+def _already_past(
+    repo: Repo, source: oci.Manifest, state: str, version: str, snapshot: dict[str, oci.Manifest]
+) -> oci.Manifest | None:
+    """The same content in a state after ``state`` (tagged, or archived by digest), if the version is there."""
+    for tag in dict.fromkeys([tag_for_state(version, state), tag_for_state(version, "published")]):
+        found = snapshot.get(tag) if tag else None
+        if (
+            found is not None
+            and (found.config, found.layers) == (source.config, source.layers)
+            and RANK.get(found.annotations.get(oci.STATUS, ""), -1) > RANK[state]
+        ):
+            return found
+    return repo.manifest(Reference(repo.repository, None, with_status(source, "archived").digest))
 
 
 def _verify(repo: Repo, result: PromoteResult, tag: str | None, new: oci.Manifest) -> None:

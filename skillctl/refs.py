@@ -28,6 +28,11 @@ _REF_HINT: Final = (
 )
 
 
+def is_attachment_tag(tag: str) -> bool:
+    """cosign's signature, attestation and SBOM tags (``sha256-<hex>.sig``), which are not versions."""
+    return tag.startswith("sha256-") and tag.endswith((".sig", ".att", ".sbom"))
+
+
 def is_digest(value: str) -> bool:
     return bool(DIGEST_RE.match(value))
 

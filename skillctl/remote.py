@@ -12,7 +12,7 @@ from skillctl.backend import capable, select
 from skillctl.backends.base import Capability, RegistryOptions
 from skillctl.errors import NotFoundError, SkillctlError, UsageError
 from skillctl.images import ImageDetails
-from skillctl.refs import Reference, parse_reference
+from skillctl.refs import Reference, is_attachment_tag, parse_reference
 
 
 def _require_remote(ref: Reference) -> None:
@@ -39,6 +39,7 @@ class RemoteTag:
     status: str
     version: str
     size: int
+    signed: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {"ref": f"{self.repository}:{self.tag}", **self.__dict__}
@@ -54,7 +55,9 @@ def list_remote(
     chosen = select(backend, env=opts.env)
     lister = capable(chosen, Capability.TAGS, operation="list tags")
     reader = capable(chosen, Capability.MANIFEST, operation="read manifests")
-    tags = lister.backend.list_tags(parsed, opts)
+    all_tags = lister.backend.list_tags(parsed, opts)
+    signature_tags = {t for t in all_tags if is_attachment_tag(t)}
+    tags = [t for t in all_tags if t not in signature_tags]
 
     def row(tag: str) -> RemoteTag | None:
         ref = Reference(parsed.repository, tag)
@@ -71,6 +74,7 @@ def list_remote(
             m.annotations.get(oci.STATUS, ""),
             m.annotations.get(oci.VERSION, ""),
             sum(layer.size for layer in m.layers),
+            m.digest.replace(":", "-") + ".sig" in signature_tags,
         )
 
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:

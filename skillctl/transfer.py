@@ -193,7 +193,9 @@ def push(
     dest_ref = parse_reference(dest) if dest else src_ref
     if not dest_ref.is_remote:
         raise UsageError(
-            f"{dest_ref}: not a registry reference (it needs a registry host such as quay.io/ or localhost:5000/)"
+            f"{dest_ref}: not a registry reference (it needs a registry host such as quay.io/ or localhost:5000/)",
+            hint=f"name the destination: skillctl push {src_ref} REGISTRY/NAMESPACE/{dest_ref.name}:"
+            f"{dest_ref.tag_or_default}",
         )
     if dest_ref.digest:
         raise UsageError(f"{dest_ref}: push to a tag, not a digest")
@@ -242,6 +244,7 @@ class PullResult:
     reason: str
     unpacked: UnpackResult | None = None
     notes: list[str] = field(default_factory=list)
+    verified_by: str | None = None
 
 
 def pull(
@@ -253,6 +256,7 @@ def pull(
     opts: RegistryOptions | None = None,
     limits: UnpackLimits | None = None,
     allow_archived: bool = False,
+    verify_key: str | Path | None = None,
 ) -> PullResult:
     """Pull a registry reference into the store (under the full reference) and optionally unpack it.
 
@@ -273,6 +277,10 @@ def pull(
     reader = capable(chosen, Capability.MANIFEST, operation="read manifests")
     remote = oci.Manifest.parse(reader.backend.manifest(src, opts), source=f"{src} in the registry")
     check_state(str(src), remote, allow_archived=allow_archived, warnings=notes)
+    if verify_key is not None:
+        from skillctl.signing import verify_or_raise
+
+        verify_or_raise(str(src), verify_key, backend=backend, opts=opts, digest=remote.digest)
     store.init()
     with tempfile.TemporaryDirectory(prefix="pull-", dir=store.tmp_dir) as tmp:
         layout = Path(tmp) / "layout"
@@ -289,4 +297,13 @@ def pull(
     unpacked = None
     if output is not None:
         unpacked = unpack_manifest(store, manifest, Path(output) / src.name, limits=limits)
-    return PullResult(str(src), manifest.digest, remote.digest, chosen.name, chosen.reason, unpacked, notes)
+    return PullResult(
+        str(src),
+        manifest.digest,
+        remote.digest,
+        chosen.name,
+        chosen.reason,
+        unpacked,
+        notes,
+        str(verify_key) if verify_key is not None else None,
+    )

@@ -40,6 +40,11 @@ def target_options(func: Any) -> Any:
 @click.argument("ref")
 @target_options
 @click.option("--allow-archived", is_flag=True, help="Install even an archived version.")
+@click.option(
+    "--verify-key",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help="Refuse the image unless it carries a valid signature by this public key.",
+)
 @registry_options
 @output_options
 @click.pass_obj
@@ -50,6 +55,7 @@ def install(
     output: Path | None,
     scope: str,
     allow_archived: bool,
+    verify_key: Path | None,
     registry: Any,
     backend: str | None,
     fmt: str,
@@ -69,7 +75,13 @@ def install(
 
     (dest,) = destinations(target, output, scope=scope)  # type: ignore[arg-type]
     result = do_install(
-        ref, dest, store=settings.store(), backend=backend, opts=registry, allow_archived=allow_archived
+        ref,
+        dest,
+        store=settings.store(),
+        backend=backend,
+        opts=registry,
+        allow_archived=allow_archived,
+        verify_key=verify_key,
     )
     if fmt == "json":
         emit_json(result.to_json())

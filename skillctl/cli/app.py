@@ -140,9 +140,9 @@ def completion(shell: str) -> None:
 
 
 def _register() -> None:
-    from skillctl.cli import agents, kube, lifecycle, registry, skills, store
+    from skillctl.cli import agents, airgap, kube, lifecycle, registry, signing, skills, store
 
-    for module in (skills, store, registry, lifecycle, agents, kube):
+    for module in (skills, store, registry, lifecycle, agents, kube, signing, airgap):
         for command in module.COMMANDS:
             cli.add_command(command)
 

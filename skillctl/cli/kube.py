@@ -50,6 +50,8 @@ def _render(
 ) -> None:
     from skillctl.kube import manifest, resolve_mounts, to_yaml
 
+    if kind != "patch" and not image:  # a usage error, reported before the registry is asked anything
+        raise UsageError(f"--image is needed for a {kind}: the agent container that reads the skills")
     mounts = resolve_mounts(refs, pin=not no_pin, backend=backend, opts=registry)
     doc = manifest(
         mounts,

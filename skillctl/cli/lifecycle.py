@@ -2,24 +2,43 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import click
 
 from skillctl.cli.app import Settings
 from skillctl.cli.output import emit_json, output_options, registry_options, warn
+from skillctl.cli.signing import passphrase_option, read_passphrase, sign_after
+from skillctl.errors import UsageError
 from skillctl.lifecycle import STATES
+from skillctl.refs import parse_reference
 
 
 @click.command()
 @click.argument("ref")
 @click.option("--to", "to", required=True, type=click.Choice(STATES), help="The next lifecycle state.")
 @click.option("--local", is_flag=True, help="Promote in the local store instead of the registry.")
+@click.option(
+    "--sign-key",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help="Sign the promoted manifest (a new digest) with this cosign key.",
+)
+@passphrase_option
 @registry_options
 @output_options
 @click.pass_obj
 def promote(
-    settings: Settings, ref: str, to: str, local: bool, registry: Any, backend: str | None, fmt: str, quiet: bool
+    settings: Settings,
+    ref: str,
+    to: str,
+    local: bool,
+    sign_key: Path | None,
+    passphrase_file: Path | None,
+    registry: Any,
+    backend: str | None,
+    fmt: str,
+    quiet: bool,
 ) -> None:
     """Move a skill one lifecycle step: draft, testing, published, deprecated, archived.
 
@@ -33,10 +52,18 @@ def promote(
     """
     from skillctl.promote import promote as do_promote
 
+    if sign_key and local:
+        raise UsageError("--sign-key signs registry images; promote on the registry to sign")
+    key_passphrase = read_passphrase(passphrase_file) if sign_key else None  # ask before changing anything
     result = do_promote(ref, to, local=local, store=settings.store(), backend=backend, opts=registry)
+    signed = sign_after(
+        f"{parse_reference(ref).repository}@{result.digest}", sign_key, key_passphrase, registry, backend
+    )
     if fmt == "json":
-        emit_json(result.to_json())
+        emit_json({**result.to_json(), "signature": signed.signature_ref if signed else None})
         return
+    if signed:
+        click.echo(f"Signed {result.digest}: {signed.signature_ref}", err=True)
     for note in result.notes:
         click.echo(note, err=True)
     for message in result.warnings:
@@ -54,7 +81,7 @@ def promote(
     for tag, digest in result.tags.items():
         click.echo(f"  tag {tag} -> {digest}")
     if result.state == "archived":
-        click.echo(f"  kept by digest only: {result.ref.rsplit(':', 1)[0]}@{result.digest}")
+        click.echo(f"  kept by digest only: {parse_reference(result.ref).repository}@{result.digest}")
     for tag in result.removed:
         click.echo(f"  removed tag {tag}")
 

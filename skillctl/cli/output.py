@@ -120,6 +120,8 @@ def registry_options(func: F) -> F:
         kwargs["registry"] = RegistryOptions(
             tls_verify=tls_verify, cert_dir=cert_dir, authfile=authfile, timeout=timeout
         )
+        if click.get_current_context().get_parameter_source("backend") is click.core.ParameterSource.ENVIRONMENT:
+            backend = None  # the selection reads $SKILLCTL_BACKEND itself, so -v names the right reason
         kwargs["backend"] = backend
         return func(*args, **kwargs)
 

@@ -10,17 +10,33 @@ import click
 
 from skillctl.cli.app import Settings
 from skillctl.cli.output import emit_json, output_options, registry_options, warn
+from skillctl.cli.signing import passphrase_option, read_passphrase, sign_after
 from skillctl.errors import UsageError
+from skillctl.refs import parse_reference
 
 
 @click.command()
 @click.argument("ref")
 @click.argument("dest", required=False)
+@click.option(
+    "--sign-key",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help="Sign the pushed manifest with this cosign key.",
+)
+@passphrase_option
 @registry_options
 @output_options
 @click.pass_obj
 def push(
-    settings: Settings, ref: str, dest: str | None, registry: Any, backend: str | None, fmt: str, quiet: bool
+    settings: Settings,
+    ref: str,
+    dest: str | None,
+    sign_key: Path | None,
+    passphrase_file: Path | None,
+    registry: Any,
+    backend: str | None,
+    fmt: str,
+    quiet: bool,
 ) -> None:
     """Push a local image to a registry.
 
@@ -35,7 +51,10 @@ def push(
     """
     from skillctl.transfer import push as do_push
 
+    key_passphrase = read_passphrase(passphrase_file) if sign_key else None  # ask before pushing
     result = do_push(ref, dest, store=settings.store(), backend=backend, opts=registry)
+    pushed = parse_reference(result.dest).with_digest(result.digest)
+    signed = sign_after(str(pushed), sign_key, key_passphrase, registry, backend)
     if fmt == "json":
         emit_json(
             {
@@ -46,6 +65,7 @@ def push(
                 "digestChanged": result.digest_changed,
                 "backend": result.backend,
                 "notes": result.notes,
+                "signature": signed.signature_ref if signed else None,
             }
         )
         return
@@ -58,6 +78,8 @@ def push(
         (warn if result.digest_changed else lambda m: click.echo(m, err=True))(note)
     click.echo(f"Pushed {result.dest}")
     click.echo(f"Digest: {result.digest}")
+    if signed:
+        click.echo(f"Signed: {signed.signature_ref}")
 
 
 @click.command()
@@ -69,6 +91,11 @@ def push(
     help="Also unpack the skill into OUTPUT/<name>/.",
 )
 @click.option("--allow-archived", is_flag=True, help="Pull even an archived version.")
+@click.option(
+    "--verify-key",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help="Refuse the image unless it carries a valid signature by this public key.",
+)
 @registry_options
 @output_options
 @click.pass_obj
@@ -77,6 +104,7 @@ def pull(
     ref: str,
     output: Path | None,
     allow_archived: bool,
+    verify_key: Path | None,
     registry: Any,
     backend: str | None,
     fmt: str,
@@ -90,7 +118,13 @@ def pull(
     from skillctl.transfer import pull as do_pull
 
     result = do_pull(
-        ref, output=output, store=settings.store(), backend=backend, opts=registry, allow_archived=allow_archived
+        ref,
+        output=output,
+        store=settings.store(),
+        backend=backend,
+        opts=registry,
+        allow_archived=allow_archived,
+        verify_key=verify_key,
     )
     if fmt == "json":
         emit_json(
@@ -113,6 +147,8 @@ def pull(
         warn(note)
     click.echo(f"Pulled {result.ref}")
     click.echo(f"Digest: {result.digest}")
+    if result.verified_by:
+        click.echo(f"Signature verified with {result.verified_by}")
     if result.unpacked:
         click.echo(f"Unpacked to {result.unpacked.path}")
 
@@ -140,7 +176,9 @@ def login(
 
     if password_stdin:
         if not username:
-            raise UsageError("--password-stdin needs --username")
+            raise UsageError(
+                "--password-stdin needs --username", hint=f"skillctl login {registry_host} -u USER --password-stdin"
+            )
         password = sys.stdin.readline().rstrip("\r\n")
     else:
         if not sys.stdin.isatty() and not username:

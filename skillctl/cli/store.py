@@ -107,7 +107,7 @@ def _list_remote(repo: str, registry: Any, backend: str | None, *, no_trunc: boo
         click.echo(f"No tags in {repo}.")
     else:
         table(
-            ["TAG", "STATUS", "VERSION", "DIGEST", "SIZE"],
+            ["TAG", "STATUS", "VERSION", "DIGEST", "SIZE", "SIGNED"],
             [
                 [
                     r.tag,
@@ -115,6 +115,7 @@ def _list_remote(repo: str, registry: Any, backend: str | None, *, no_trunc: boo
                     r.version or "-",
                     r.digest if no_trunc else short_digest(r.digest),
                     human_size(r.size),
+                    "yes" if r.signed else "-",
                 ]
                 for r in rows
             ],

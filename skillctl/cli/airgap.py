@@ -1,0 +1,157 @@
+"""Air-gap commands: mirror, save, load."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from skillctl.cli.app import Settings
+from skillctl.cli.output import emit_json, output_options, registry_options, warn
+from skillctl.errors import SkillctlError, UsageError
+
+
+@click.command()
+@click.argument("sources", nargs=-1, required=True, metavar="SRC... DST")
+@click.option(
+    "-f",
+    "--from-file",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help="Also mirror the repositories listed in this file, one per line.",
+)
+@click.option("--archived", is_flag=True, help="Also copy archived (digest-only) manifests that have signatures.")
+@click.option("-j", "--jobs", type=click.IntRange(1, 32), default=4, show_default=True, help="Parallel copies.")
+@registry_options
+@output_options
+def mirror(
+    sources: tuple[str, ...],
+    from_file: Path | None,
+    archived: bool,
+    jobs: int,
+    registry: Any,
+    backend: str | None,
+    fmt: str,
+    quiet: bool,
+) -> None:
+    """Copy skill repositories to another registry with every tag and signature, keeping digests.
+
+    \b
+    skillctl mirror quay.io/myorg/hello-world mirror.example:5000
+    skillctl mirror -f repos.txt mirror.example:5000/skills
+
+    Repository paths are kept under DST (quay.io/myorg/x -> mirror.example:5000/myorg/x).
+    Tags already at the same digest are skipped, so running it again copies only what changed.
+    """
+    from skillctl.mirror import mirror as do_mirror
+
+    if len(sources) < 2 and not (from_file and sources):
+        raise UsageError("give at least one source repository and the destination registry")
+    *repos, destination = sources
+    if from_file:
+        repos += [
+            line.strip()
+            for line in from_file.read_text().splitlines()
+            if line.strip() and not line.strip().startswith("#")
+        ]
+    result = do_mirror(repos, destination, archived=archived, backend=backend, opts=registry, workers=jobs)
+    if fmt == "json":
+        emit_json([i.to_json() for i in result.items])
+    else:
+        for item in result.items:
+            if item.action == "failed":
+                warn(f"{item.source}: {item.detail}")
+            elif quiet:
+                click.echo(item.dest)
+            elif item.action == "copied":
+                click.echo(f"Copied {item.source} -> {item.dest}")
+        if not quiet:
+            click.echo(
+                f"{result.count('copied')} copied, {result.count('skipped')} already there, "
+                f"{result.count('failed')} failed."
+            )
+    if result.count("failed"):
+        raise SkillctlError(f"{result.count('failed')} copies failed")
+
+
+@click.command()
+@click.argument("refs", nargs=-1, required=True)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path, dir_okay=False),
+    required=True,
+    help="The bundle to write (an OCI archive: an image layout in a tar).",
+)
+@click.option("--all-tags", is_flag=True, help="Save every tag of each repository named.")
+@click.option("--no-signatures", is_flag=True, help="Leave the cosign signatures out.")
+@registry_options
+@output_options
+@click.pass_obj
+def save(
+    settings: Settings,
+    refs: tuple[str, ...],
+    output: Path,
+    all_tags: bool,
+    no_signatures: bool,
+    registry: Any,
+    backend: str | None,
+    fmt: str,
+    quiet: bool,
+) -> None:
+    """Write skills (local or from registries), their tags and signatures into one archive.
+
+    \b
+    skillctl save quay.io/myorg/hello-world:1.0.0 quay.io/myorg/log-triage --all-tags -o skills.tar
+    """
+    from skillctl.mirror import save as do_save
+
+    names = do_save(
+        list(refs),
+        output,
+        store=settings.store(),
+        all_tags=all_tags,
+        signatures=not no_signatures,
+        backend=backend,
+        opts=registry,
+    )
+    if fmt == "json":
+        emit_json({"output": str(output), "refs": names})
+    elif quiet:
+        click.echo(str(output))
+    else:
+        for name in names:
+            click.echo(f"  {name}")
+        click.echo(f"Saved {len(names)} references to {output}")
+
+
+@click.command()
+@click.argument("bundle", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@click.option(
+    "--push",
+    "push_to",
+    metavar="REGISTRY",
+    help="Push to this registry (host[:port][/prefix]) under the same repository paths.",
+)
+@registry_options
+@output_options
+@click.pass_obj
+def load(
+    settings: Settings, bundle: Path, push_to: str | None, registry: Any, backend: str | None, fmt: str, quiet: bool
+) -> None:
+    """Restore a bundle into the local store, or push it to a registry on this side of the gap.
+
+    \b
+    skillctl load skills.tar --push mirror.example:5000
+    """
+    from skillctl.mirror import load as do_load
+
+    loaded = do_load(bundle, push=push_to, store=settings.store(), backend=backend, opts=registry)
+    if fmt == "json":
+        emit_json([item.__dict__ for item in loaded])
+    else:
+        for item in loaded:
+            click.echo(item.dest if quiet else f"Loaded {item.dest} ({item.digest})")
+
+
+COMMANDS = [mirror, save, load]

@@ -1,0 +1,104 @@
+"""Signing commands: keygen, sign, verify (cosign's key format and signature layout)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from skillctl.cli.output import emit_json, output_options, registry_options
+from skillctl.errors import UsageError
+
+
+def read_passphrase(file: Path | None, *, confirm: bool = False) -> bytes:
+    """From --passphrase-file, else $COSIGN_PASSWORD (as cosign reads it), else a hidden prompt."""
+    import sys
+
+    from skillctl.signing import passphrase
+
+    value = passphrase(file)
+    if value is not None:
+        return value
+    if not sys.stdin.isatty():
+        raise UsageError("no passphrase", hint="set COSIGN_PASSWORD or pass --passphrase-file FILE")
+    return click.prompt(
+        "Key passphrase", hide_input=True, confirmation_prompt=confirm, default="", show_default=False
+    ).encode()
+
+
+passphrase_option = click.option(
+    "--passphrase-file",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help="File holding the key's passphrase (else $COSIGN_PASSWORD, else a prompt).",
+)
+
+
+def sign_after(ref: str, key: Path | None, key_passphrase: bytes | None, registry: Any, backend: str | None) -> Any:
+    """Sign ``ref`` when a key was given (for --sign-key on push and promote)."""
+    if key is None or key_passphrase is None:
+        return None
+    from skillctl.signing import sign
+
+    return sign(ref, key, key_passphrase, backend=backend, opts=registry)
+
+
+@click.command()
+@click.option("--output-dir", type=click.Path(path_type=Path, file_okay=False), default=".", show_default=True)
+@click.option("--force", is_flag=True, help="Overwrite an existing key pair.")
+@passphrase_option
+def keygen(output_dir: Path, force: bool, passphrase_file: Path | None) -> None:
+    """Make a signing key pair offline: cosign.key (encrypted) and cosign.pub, as cosign names them."""
+    from skillctl.signing import generate_key_pair
+
+    key, pub = generate_key_pair(output_dir, read_passphrase(passphrase_file, confirm=True), force=force)
+    click.echo(f"Private key written to {key}")
+    click.echo(f"Public key written to {pub}")
+
+
+@click.command()
+@click.argument("ref")
+@click.option("--key", type=click.Path(path_type=Path, dir_okay=False, exists=True), required=True)
+@passphrase_option
+@registry_options
+@output_options
+def sign(
+    ref: str, key: Path, passphrase_file: Path | None, registry: Any, backend: str | None, fmt: str, quiet: bool
+) -> None:
+    """Sign a registry image by digest; the signature goes next to it as sha256-<digest>.sig."""
+    from skillctl.signing import sign as do_sign
+
+    result = do_sign(ref, key, read_passphrase(passphrase_file), backend=backend, opts=registry)
+    if fmt == "json":
+        emit_json(result.__dict__)
+    elif quiet:
+        click.echo(result.digest)
+    else:
+        click.echo(f"Signed {result.ref} ({result.digest})")
+        click.echo(f"Signature: {result.signature_ref} ({result.signatures} signature(s))")
+
+
+@click.command()
+@click.argument("ref")
+@click.option(
+    "--key",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    required=True,
+    help="The public key (cosign.pub).",
+)
+@registry_options
+@output_options
+def verify(ref: str, key: Path, registry: Any, backend: str | None, fmt: str, quiet: bool) -> None:
+    """Check that a registry image carries a valid signature by KEY; exit 10 when not."""
+    from skillctl.signing import verify as do_verify
+
+    result = do_verify(ref, key, backend=backend, opts=registry)
+    if fmt == "json":
+        emit_json(result.__dict__)
+    elif quiet:
+        click.echo(result.digest)
+    else:
+        click.echo(f"Verified {result.ref} ({result.digest}): {result.verified} of {result.signatures} signature(s)")
+
+
+COMMANDS = [keygen, sign, verify]
