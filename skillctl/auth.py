@@ -180,7 +180,10 @@ def docker_config_dir(registries: Mapping[str, Credentials | None]) -> Iterator[
     try:
         os.chmod(tmp, 0o700)
         auths = {
-            reg: {"auth": base64.b64encode(f"{c.username}:{c.secret}".encode()).decode()}
+            # An identity token (user "<token>", as helpers and auth files give it) is not a password.
+            reg: {"identitytoken": c.secret}
+            if c.username == "<token>"
+            else {"auth": base64.b64encode(f"{c.username}:{c.secret}".encode()).decode()}
             for reg, c in registries.items()
             if c is not None
         }

@@ -57,27 +57,34 @@ def parse_collection(raw: bytes, *, source: str) -> Collection:
     problems = [
         Finding(source, ".".join(map(str, e.absolute_path)) or "(root)", e.message) for e in validator.iter_errors(doc)
     ]
-    if not problems:
-        seen: set[str] = set()
-        for i, entry in enumerate(doc["skills"]):
-            field_name = f"skills.{i}"
-            if "source" in entry:
-                problems.append(Finding(source, field_name, "git 'source' entries are not supported; use 'image'"))
-                continue
-            if "image" not in entry:
-                problems.append(Finding(source, field_name, "'image' is required"))
-                continue
-            try:
-                ref = parse_reference(entry["image"], what="image reference")
-            except UsageError as exc:
-                problems.append(Finding(source, f"{field_name}.image", exc.message))
-                continue
-            if not ref.is_remote:
-                problems.append(Finding(source, f"{field_name}.image", f"{entry['image']!r} must name a registry"))
-            name = entry.get("name") or ref.name
-            if name in seen:
-                problems.append(Finding(source, f"{field_name}.name", f"duplicate skill name {name!r}"))
-            seen.add(name)
+    # The entries are checked even when the schema found problems elsewhere: every problem at once.
+    entries = doc.get("skills") if isinstance(doc, dict) else None
+    seen: set[str] = set()
+    for i, entry in enumerate(entries if isinstance(entries, list) else []):
+        field_name = f"skills.{i}"
+        if not isinstance(entry, dict):
+            continue  # reported by the schema
+        if "source" in entry:
+            problems.append(Finding(source, field_name, "git 'source' entries are not supported; use 'image'"))
+            continue
+        if "image" not in entry:
+            problems.append(Finding(source, field_name, "'image' is required"))
+            continue
+        if not isinstance(entry["image"], str):
+            continue  # reported by the schema
+        try:
+            ref = parse_reference(entry["image"], what="image reference")
+        except UsageError as exc:
+            problems.append(Finding(source, f"{field_name}.image", exc.message))
+            continue
+        if not ref.is_remote:
+            problems.append(Finding(source, f"{field_name}.image", f"{entry['image']!r} must name a registry"))
+        name = entry.get("name")
+        if not isinstance(name, str) or not name:
+            name = ref.name
+        if name in seen:
+            problems.append(Finding(source, f"{field_name}.name", f"duplicate skill name {name!r}"))
+        seen.add(name)
     if problems:
         raise InvalidSkillError(
             f"{source}: invalid collection ({len(problems)} problem{'s' if len(problems) != 1 else ''})",
@@ -161,16 +168,17 @@ def load(
     backend: str | None = None,
     opts: RegistryOptions | None = None,
 ) -> Collection:
-    """A collection from a file, the local store, or its registry."""
+    """A collection from a file, its registry, or (a reference without registry host) the local store."""
     if is_file:
         return load_file(source)
     from skillctl.errors import NotFoundError
 
     store = store or Store()
     ref = str(source)
-    with contextlib.suppress(NotFoundError):
-        entry = store.resolve(ref)
-        return read_artifact(store, store.manifest(entry.digest), source=ref)
+    if not parse_reference(ref).is_remote:  # a registry reference is always re-read: its tag may have moved
+        with contextlib.suppress(NotFoundError):
+            entry = store.resolve(ref)
+            return read_artifact(store, store.manifest(entry.digest), source=ref)
     from skillctl.transfer import pull
 
     chosen = capable(
@@ -188,7 +196,8 @@ def volume_script(collection: Collection, *, mount_root: str = "/skills") -> str
         image = shlex.quote(skill.image)
         volume = shlex.quote(f"skill-{skill.name}")
         lines += [f"podman pull {image}", f"podman volume create --driver image --opt image={image} {volume}"]
-        mounts.append(f"  --mount type=image,src={image},dst={mount_root.rstrip('/')}/{skill.name} \\")
+        mount = f"type=image,src={skill.image},dst={mount_root.rstrip('/')}/{skill.name}"
+        mounts.append(f"  --mount {shlex.quote(mount)} \\")
     lines += [
         "",
         "# then run your agent with every skill mounted read-only:",

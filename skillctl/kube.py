@@ -50,11 +50,14 @@ def dns_label(text: str) -> str:
 def resolve_mounts(
     refs: Sequence[str],
     *,
+    names: Sequence[str] | None = None,
     pin: bool = True,
     backend: str | None = None,
     opts: RegistryOptions | None = None,
 ) -> list[SkillMount]:
     """Parse (and by default pin to digests) the skill references, one mount per skill name.
+
+    ``names`` (a collection's) replaces the references' last path segments as the skills' names.
 
     Raises:
         UsageError: a reference without a registry host (nodes pull from registries).
@@ -68,19 +71,19 @@ def resolve_mounts(
             raise UsageError(f"{text}: a node pulls from a registry; give the full reference (registry/ns/name:tag)")
         parsed.append(ref)
     # Checked before the registry is asked anything.
-    names = [ref.name for ref in parsed]
+    names = list(names) if names is not None else [ref.name for ref in parsed]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
         raise ConflictError(f"several skills would mount at the same path: {', '.join(duplicates)}")
     reader = None
     mounts: list[SkillMount] = []
-    for ref in parsed:
+    for ref, name in zip(parsed, names, strict=True):
         reference = str(ref) if ref.digest or not pin else ""
         if not reference:
             reader = reader or capable(select(backend, env=opts.env), Capability.MANIFEST, operation="read manifests")
             manifest = oci.Manifest.parse(reader.backend.manifest(ref.with_tag(ref.tag_or_default), opts))
             reference = f"{ref.repository}@{manifest.digest}"
-        mounts.append(SkillMount(ref.name, reference, str(ref)))
+        mounts.append(SkillMount(name, reference, str(ref)))
     return mounts
 
 

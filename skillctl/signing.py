@@ -259,7 +259,8 @@ def sign(
         "annotations": {SIGNATURE_ANNOTATION: base64.b64encode(_sign_bytes(key, payload)).decode()},
     }
     existing = fetch_signatures(parsed, digest, backend=backend, opts=opts)
-    layers = [meta for meta, _ in existing.layers if meta["digest"] != layer["digest"]] + [layer]
+    # Signatures by several keys share the payload (same digest); they differ in their annotation. Keep them all.
+    layers = [meta for meta, _ in existing.layers] + [layer]
     blobs = {layer["digest"]: payload, **{m["digest"]: data for m, data in existing.layers}}
     config = oci.go_json(
         {

@@ -47,12 +47,13 @@ def _render(
     registry: Any,
     backend: str | None,
     fmt: str,
+    names: list[str] | None = None,
 ) -> None:
     from skillctl.kube import manifest, resolve_mounts, to_yaml
 
     if kind != "patch" and not image:  # a usage error, reported before the registry is asked anything
         raise UsageError(f"--image is needed for a {kind}: the agent container that reads the skills")
-    mounts = resolve_mounts(refs, pin=not no_pin, backend=backend, opts=registry)
+    mounts = resolve_mounts(refs, names=names, pin=not no_pin, backend=backend, opts=registry)
     doc = manifest(
         mounts,
         kind=kind,
@@ -244,6 +245,7 @@ def collection_generate(
     coll = load(source, is_file=is_file, store=settings.store(), backend=backend, opts=registry)
     _render(
         [s.image for s in coll.skills],
+        names=[s.name for s in coll.skills],  # mounted at MOUNT_ROOT/<name>, as 'collection volume' does
         mount_root=mount_root,
         name=name if name != "agent" else coll.name,
         image=image,
