@@ -6,4 +6,4 @@ log="${1:?usage: triage.sh LOGFILE}"
 echo "== counts by level and component"
 awk '$2 == "ERROR" || $2 == "WARN" { sub(":", "", $3); n[$2 " " $3]++ } END { for (k in n) print n[k], k }' "$log" | sort -rn
 echo "== first occurrence of each error"
-awk '$2 == "ERROR" { msg = $0; sub(/^[^:]*: /, "", msg); if (!(msg in seen)) { seen[msg] = 1; print } }' "$log"
+awk '$2 == "ERROR" { msg = $0; sub(/^[^ ]* [^ ]* [^:]*: /, "", msg); if (!(msg in seen)) { seen[msg] = 1; print } }' "$log"
