@@ -189,15 +189,15 @@ def load(
 
 
 def volume_script(collection: Collection, *, mount_root: str = "/skills") -> str:
-    """podman commands creating one image volume per skill, and a run line mounting them."""
+    """podman commands creating one image volume per skill, and a run line mounting them read-only."""
     lines = [f"# collection {collection.name} {collection.version}"]
     mounts = []
+    root = mount_root.rstrip("/")
     for skill in collection.skills:
         image = shlex.quote(skill.image)
-        volume = shlex.quote(f"skill-{skill.name}")
+        volume = f"skill-{skill.name}"
         lines += [f"podman pull {image}", f"podman volume create --driver image --opt image={image} {volume}"]
-        mount = f"type=image,src={skill.image},dst={mount_root.rstrip('/')}/{skill.name}"
-        mounts.append(f"  --mount {shlex.quote(mount)} \\")
+        mounts.append(f"  -v {shlex.quote(f'{volume}:{root}/{skill.name}:ro')} \\")
     lines += [
         "",
         "# then run your agent with every skill mounted read-only:",

@@ -229,7 +229,7 @@ def test_volume_from_file_and_from_registry_are_the_same(run, fresh, pushed, col
         expected.append(["volume", "create", "--driver", "image", "--opt", f"image={info['ref']}", f"skill-{name}"])
     mounts = []
     for name, info in skills.items():
-        mounts += ["--mount", f"type=image,src={info['ref']},dst={root}/{name}"]
+        mounts += ["-v", f"skill-{name}:{root}/{name}:ro"]
     expected.append(["run", "--rm", *mounts, "AGENT_IMAGE"])
     assert calls == expected
 
@@ -240,7 +240,7 @@ def test_volume_uses_the_names_given_in_the_collection(run, tmp_path, skills):
     calls = podman_calls(run.ok("collection", "volume", "-f", path, registry=False))
     image = skills["pdf-tools"]["ref"]
     assert ["volume", "create", "--driver", "image", "--opt", f"image={image}", "skill-pdf"] in calls
-    assert f"type=image,src={image},dst=/skills/pdf" in calls[-1]
+    assert "skill-pdf:/skills/pdf:ro" in calls[-1]
 
 
 @pytest.mark.parametrize("command", ["volume", "generate", "install"])
