@@ -21,6 +21,7 @@ from typing import Final
 
 from skillctl.errors import (
     AuthError,
+    IntegrityError,
     NetworkError,
     NotFoundError,
     SkillctlError,
@@ -43,6 +44,11 @@ INSTALL_HINTS: Final = {
 
 # Order matters: the first pattern that matches decides the error class.
 _CLASSIFY: Final[list[tuple[re.Pattern[str], type[SkillctlError]]]] = [
+    # First: these messages quote digests, whose hex could match the patterns below.
+    (
+        re.compile(r"digest did not match|digest mismatch|error verifying (?:sha256 checksum|size)", re.I),
+        IntegrityError,
+    ),
     (
         re.compile(r"x509:|certificate|tls: |server gave HTTP response to HTTPS client|https? response to", re.I),
         TLSError,
@@ -65,7 +71,7 @@ _CLASSIFY: Final[list[tuple[re.Pattern[str], type[SkillctlError]]]] = [
     ),
     (
         re.compile(
-            r"manifest unknown|name unknown|not found|404|NAME_UNKNOWN|MANIFEST_UNKNOWN|"
+            r"manifest unknown|name unknown|not found|\b404\b|NAME_UNKNOWN|MANIFEST_UNKNOWN|"
             r"image not known|no descriptor found|does not exist|Image may not exist",
             re.I,
         ),
@@ -185,5 +191,6 @@ def error_for(
         TLSError: "pass --cert-dir DIR with the registry's CA, or --tls-verify=false for a local registry",
         NetworkError: "check that the registry is running and reachable",
         NotFoundError: "check the reference; 'skillctl list REPOSITORY' shows the tags a repository has",
+        IntegrityError: "content does not match its digest: damaged registry storage, or tampering on the way",
     }
     return cls(message, hint=hints.get(cls))

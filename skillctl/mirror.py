@@ -16,6 +16,7 @@ import os
 import shutil
 import tarfile
 import tempfile
+import threading
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -61,9 +62,25 @@ class MirrorResult:
         return sum(1 for i in self.items if i.action == action)
 
 
+def _blobs_of(raw: bytes) -> frozenset[str]:
+    """The digests a manifest (or index) refers to."""
+    try:
+        data = json.loads(raw)
+        refs = [data.get("config") or {}, *(data.get("layers") or []), *(data.get("manifests") or [])]
+        return frozenset(d["digest"] for d in refs if isinstance(d, dict) and isinstance(d.get("digest"), str))
+    except (ValueError, AttributeError, TypeError):
+        return frozenset()
+
+
 def _tags_with_digests(
-    reader: Selection, lister: Selection, repo: str, opts: RegistryOptions, workers: int
+    reader: Selection,
+    lister: Selection,
+    repo: str,
+    opts: RegistryOptions,
+    workers: int,
+    blobs: dict[str, frozenset[str]] | None = None,
 ) -> dict[str, str]:
+    """Each tag's manifest digest; ``blobs`` (when given) collects what each digest refers to."""
     try:
         tags = lister.backend.list_tags(Reference(repo), opts)
     except NotFoundError:
@@ -71,13 +88,40 @@ def _tags_with_digests(
 
     def digest(tag: str) -> str | None:
         try:
-            return oci.sha256_digest(reader.backend.manifest(Reference(repo, tag), opts))
+            raw = reader.backend.manifest(Reference(repo, tag), opts)
         except NotFoundError:
             return None
+        found = oci.sha256_digest(raw)
+        if blobs is not None:
+            blobs[found] = _blobs_of(raw)
+        return found
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
         found = dict(zip(tags, pool.map(digest, tags), strict=True))
     return {t: d for t, d in found.items() if d}
+
+
+class _BlobLocks:
+    """One lock per (destination repository, digest): copies sharing a blob run one after the other.
+
+    CNCF distribution writes a repository's blob link files in place, so a copy that checks a blob while a
+    parallel copy of another tag links the same blob can read a half-written link and fail with HTTP 500
+    ("invalid checksum digest format"). Lifecycle tags of one version share their config and layer, so
+    parallel mirroring of one repository hits this. Locks are taken in sorted order: no deadlock.
+    """
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._locks: dict[tuple[str, str], threading.Lock] = {}
+
+    @contextlib.contextmanager
+    def held(self, repository: str, digests: Iterable[str]) -> Iterator[None]:
+        with self._guard:
+            locks = [self._locks.setdefault((repository, d), threading.Lock()) for d in sorted(set(digests))]
+        with contextlib.ExitStack() as stack:
+            for lock in locks:
+                stack.enter_context(lock)
+            yield
 
 
 def mirror(
@@ -96,12 +140,13 @@ def mirror(
     reader = capable(chosen, Capability.MANIFEST, operation="read manifests")
     lister = capable(chosen, Capability.TAGS, operation="list tags")
     jobs: list[tuple[Reference, Reference, str]] = []
+    blobs: dict[str, frozenset[str]] = {}
     for text in sources:
         src_repo = parse_reference(text)
         if not src_repo.is_remote:
             raise UsageError(f"{text}: not a registry repository")
         dst_repo = rebase(Reference(src_repo.repository), destination)
-        src_tags = _tags_with_digests(reader, lister, src_repo.repository, opts, workers)
+        src_tags = _tags_with_digests(reader, lister, src_repo.repository, opts, workers, blobs)
         dst_tags = _tags_with_digests(reader, lister, dst_repo.repository, opts, workers)
         if not src_tags:
             raise NotFoundError(f"{src_repo.repository}: no tags to mirror")
@@ -128,6 +173,8 @@ def mirror(
                             )
                         )
 
+    locks = _BlobLocks()
+
     def run(job: tuple[Reference, Reference, str]) -> Copied:
         src, dst, kind = job
         digest = src.digest or ""
@@ -135,7 +182,15 @@ def mirror(
             return Copied(str(Reference(src.repository, src.tag)), str(dst), digest, "skipped", "already there")
         try:
             source = Reference(src.repository, None, src.digest)
-            got = copier.backend.copy(source, dst, opts)
+            shared = blobs.get(digest)
+            if kind == "copy-digest":
+                # Archived manifests are found by digest only: skip one the destination already holds.
+                with contextlib.suppress(NotFoundError):
+                    if oci.sha256_digest(reader.backend.manifest(dst, opts)) == digest:
+                        return Copied(str(source), str(dst), digest, "skipped", "already there")
+                shared = _blobs_of(reader.backend.manifest(source, opts))
+            with locks.held(dst.repository, {digest, *(shared or ())}):
+                got = copier.backend.copy(source, dst, opts)
             if got and digest and got != digest:
                 raise IntegrityError(f"{dst}: arrived as {got}, not {digest}")
             label = str(Reference(src.repository, src.tag)) if src.tag else str(source)

@@ -136,12 +136,20 @@ def signature_tag(digest: str) -> str:
     return digest.replace(":", "-") + ".sig"
 
 
+def _cosign_identity(repository: str) -> str:
+    """The repository as cosign names it (go-containerregistry): Docker Hub is ``index.docker.io/library/...``."""
+    host, _, path = repository.partition("/")
+    if host not in ("docker.io", "index.docker.io") or not path:
+        return repository
+    return f"index.docker.io/{path if '/' in path else 'library/' + path}"
+
+
 def simple_signing_payload(repository: str, digest: str) -> bytes:
     """cosign's payload, byte for byte as it writes it."""
     return oci.go_json(
         {
             "critical": {
-                "identity": {"docker-reference": repository},
+                "identity": {"docker-reference": _cosign_identity(repository)},
                 "image": {"docker-manifest-digest": digest},
                 "type": "cosign container image signature",
             },

@@ -13,10 +13,18 @@ REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples"
 
 ISOLATED_VARS = (
-    "SKILLCTL_STORE", "SKILLCTL_BACKEND", "REGISTRY_AUTH_FILE", "DOCKER_CONFIG", "SOURCE_DATE_EPOCH",
-    "CONTAINERS_CONF", "CONTAINERS_REGISTRIES_CONF", "CONTAINERS_STORAGE_CONF", "SSL_CERT_FILE", "SSL_CERT_DIR",
+    "SKILLCTL_STORE",
+    "SKILLCTL_BACKEND",
+    "REGISTRY_AUTH_FILE",
+    "DOCKER_CONFIG",
+    "SOURCE_DATE_EPOCH",
+    "CONTAINERS_CONF",
+    "CONTAINERS_REGISTRIES_CONF",
+    "CONTAINERS_STORAGE_CONF",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
     "COSIGN_PASSWORD",
-)  # fmt: skip
+)
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -32,9 +40,13 @@ def isolated_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.M
     for var in ISOLATED_VARS:
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("HOME", str(home))
-    for var, sub in (("XDG_DATA_HOME", ".local/share"), ("XDG_CONFIG_HOME", ".config"),
-                     ("XDG_STATE_HOME", ".local/state"), ("XDG_CACHE_HOME", ".cache"),
-                     ("XDG_RUNTIME_DIR", "run")):  # fmt: skip
+    for var, sub in (
+        ("XDG_DATA_HOME", ".local/share"),
+        ("XDG_CONFIG_HOME", ".config"),
+        ("XDG_STATE_HOME", ".local/state"),
+        ("XDG_CACHE_HOME", ".cache"),
+        ("XDG_RUNTIME_DIR", "run"),
+    ):
         (home / sub).mkdir(parents=True, exist_ok=True)
         monkeypatch.setenv(var, str(home / sub))
     return home

@@ -1,0 +1,278 @@
+"""The reproducible tar+gzip layer: normalised entries, exclusions, refused paths."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import os
+import socket
+import struct
+import tarfile
+
+import pytest
+from helpers import make_skill
+
+from skillctl.errors import UnsafeContentError
+from skillctl.layer import collect_entries, excluded_reason, write_layer
+
+
+def layer_of(root, mtime=0) -> tuple[bytes, object]:
+    buf = io.BytesIO()
+    info = write_layer(collect_entries(root), buf, mtime=mtime)
+    return buf.getvalue(), info
+
+
+def members(data: bytes) -> list[tarfile.TarInfo]:
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
+        return tar.getmembers()
+
+
+@pytest.fixture
+def rich(tmp_path):
+    root = make_skill(
+        tmp_path / "rich",
+        name="rich",
+        files={
+            "scripts/run.sh": "#!/bin/sh\necho hi\n",
+            "references/REF.md": "# Ref\n",
+            "assets/x/y.txt": "y",
+            "Zeta.md": "z",
+        },
+    )
+    os.chmod(root / "scripts/run.sh", 0o700)
+    os.chmod(root / "references/REF.md", 0o600)
+    (root / "empty").mkdir()
+    os.symlink("references/REF.md", root / "link.md")
+    return root
+
+
+def test_gzip_header_has_mtime_zero_and_no_name(rich):
+    data, _ = layer_of(rich)
+    magic, method, flags, mtime, _xfl, os_byte = struct.unpack("<HBBIBB", data[:10])
+    assert magic == 0x8B1F and method == 8
+    assert flags == 0  # no FNAME, no FCOMMENT, no FEXTRA
+    assert mtime == 0
+    assert os_byte == 255
+
+
+def test_entries_are_sorted_and_normalised(rich):
+    data, _ = layer_of(rich)
+    entries = members(data)
+    names = [m.name for m in entries]
+    assert names == [
+        "SKILL.md",
+        "Zeta.md",
+        "assets",
+        "assets/x",
+        "assets/x/y.txt",
+        "empty",
+        "link.md",
+        "references",
+        "references/REF.md",
+        "scripts",
+        "scripts/run.sh",
+        "skill.yaml",
+    ]
+    assert names == sorted(names, key=lambda n: n.split("/"))
+    for m in entries:
+        assert (m.uid, m.gid, m.uname, m.gname) == (0, 0, "", ""), m.name
+        assert m.mtime == 0, m.name
+        assert set(m.pax_headers) <= {"path", "linkpath"}, m.name
+        if m.isdir():
+            assert m.mode == 0o755, m.name
+        elif m.issym():
+            assert m.linkname == "references/REF.md"
+        else:
+            assert m.isreg(), m.name
+            assert m.mode in (0o755, 0o644), m.name
+    modes = {m.name: m.mode for m in entries}
+    assert modes["scripts/run.sh"] == 0o755
+    assert modes["references/REF.md"] == 0o644
+    assert modes["SKILL.md"] == 0o644
+
+
+def test_directory_entries_are_present_in_the_raw_tar(rich):
+    data, _ = layer_of(rich)
+    raw = gzip.decompress(data)
+    # ustar typeflag '5' with a trailing slash, as every tar tool writes directories.
+    assert b"assets/x/\x00" in raw
+    assert b"empty/\x00" in raw
+
+
+def test_digest_diff_id_and_size_describe_the_bytes(rich):
+    data, info = layer_of(rich)
+    assert info.digest == "sha256:" + hashlib.sha256(data).hexdigest()
+    assert info.diff_id == "sha256:" + hashlib.sha256(gzip.decompress(data)).hexdigest()
+    assert info.size == len(data)
+
+
+def test_same_files_give_the_same_bytes(rich):
+    assert layer_of(rich)[0] == layer_of(rich)[0]
+
+
+def test_mtime_comes_from_the_argument(rich):
+    data, _ = layer_of(rich, mtime=1_700_000_000)
+    assert {m.mtime for m in members(data)} == {1_700_000_000}
+    assert struct.unpack("<I", data[4:8])[0] == 0
+
+
+def test_file_contents_are_kept(rich):
+    data, _ = layer_of(rich)
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
+        assert tar.extractfile("scripts/run.sh").read() == b"#!/bin/sh\necho hi\n"
+        assert tar.extractfile("assets/x/y.txt").read() == b"y"
+
+
+def test_non_ascii_names_are_utf8(tmp_path):
+    root = make_skill(tmp_path / "s", name="s", files={"ünïcode.md": "u"})
+    names = [m.name for m in members(layer_of(root)[0])]
+    assert "ünïcode.md" in names
+
+
+EXCLUDED = [
+    ".hidden",
+    ".git/config",
+    ".git/objects/ab/cd",
+    ".github/workflows/ci.yml",
+    "sub/.env",
+    "CVS/Entries",
+    "sub/RCS/file,v",
+    "SCCS/s.file",
+    "_darcs/x",
+    "build/out.bin",
+    "src/build/x.o",
+    "a.log",
+    "sub/b.log",
+    "rooted.txt",
+    "docs/a/b/c.tmp",
+]
+KEPT = ["keep.log", "sub/keep.log", "other/build", "sub/rooted.txt", "docs/a/b/c.md", "src/main.py", "notes.txt"]
+IGNORE = "build/\n*.log\n!keep.log\n/rooted.txt\ndocs/**/*.tmp\n"
+
+
+def test_hidden_vcs_and_skillignore_paths_are_left_out(tmp_path):
+    files = {p: p for p in EXCLUDED + KEPT} | {".skillignore": IGNORE}
+    root = make_skill(tmp_path / "s", name="s", files=files)
+    names = {e.rel for e in collect_entries(root) if e.kind == "file"}
+    assert names == {"SKILL.md", "skill.yaml", *KEPT}
+    for rel in [*EXCLUDED, ".skillignore"]:
+        assert excluded_reason(root, rel), rel
+    for rel in KEPT:
+        assert excluded_reason(root, rel) is None, rel
+    dirs = {e.rel for e in collect_entries(root) if e.kind == "dir"}
+    assert dirs == {"sub", "other", "docs", "docs/a", "docs/a/b", "src"}
+
+
+def test_exclusion_reasons(tmp_path):
+    root = make_skill(tmp_path / "s", name="s", files={".skillignore": IGNORE})
+    assert excluded_reason(root, ".env") == "hidden file '.env'"
+    assert excluded_reason(root, ".git/config") == "hidden folder '.git'"
+    assert excluded_reason(root, "CVS/Entries") == "version-control folder 'CVS'"
+    assert excluded_reason(root, "build/x") == "matched by .skillignore"
+
+
+def test_skillignore_changes_are_picked_up(tmp_path):
+    root = make_skill(tmp_path / "s", name="s", files={"a.txt": "a", ".skillignore": "a.txt\n"})
+    assert "a.txt" not in {e.rel for e in collect_entries(root)}
+    (root / ".skillignore").write_text("# nothing\n")
+    os.utime(root / ".skillignore", ns=(1, 1))
+    assert "a.txt" in {e.rel for e in collect_entries(root)}
+
+
+def test_symlinks_inside_are_kept_relative(tmp_path):
+    root = make_skill(tmp_path / "s", name="s", files={"references/REF.md": "r", "scripts/x.sh": "x"})
+    os.symlink("references/REF.md", root / "rel.md")
+    os.symlink(root / "references" / "REF.md", root / "abs.md")
+    os.symlink("../SKILL.md", root / "scripts" / "up.md")
+    os.symlink("references", root / "refdir")
+    links = {e.rel: e.target for e in collect_entries(root) if e.kind == "symlink"}
+    assert links == {
+        "rel.md": "references/REF.md",
+        "abs.md": "references/REF.md",
+        "scripts/up.md": "../SKILL.md",
+        "refdir": "references",
+    }
+    tar_links = {m.name: (m.linkname, m.mode) for m in members(layer_of(root)[0]) if m.issym()}
+    assert tar_links["abs.md"] == ("references/REF.md", 0o777)
+
+
+def _make_fifo(root):
+    os.mkfifo(root / "pipe")
+    return root / "pipe", "is a fifo"
+
+
+def _make_socket(root, monkeypatch):
+    monkeypatch.chdir(root)  # unix socket paths are limited to ~100 bytes: bind a relative name
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.bind("sock")
+    sock.close()
+    return root / "sock", "is a socket"
+
+
+@pytest.mark.parametrize(
+    "case", ["escape-relative", "escape-absolute", "dangling", "loop", "to-hidden", "to-ignored", "fifo", "socket"]
+)
+def test_unsafe_paths_are_refused_naming_the_path(tmp_path, monkeypatch, case):
+    (tmp_path / "outside.txt").write_text("secret")
+    root = make_skill(
+        tmp_path / "s", name="s", files={".secret": "s", "ignored.txt": "i", ".skillignore": "ignored.txt\n"}
+    )
+    if case == "escape-relative":
+        os.symlink("../outside.txt", root / "evil")
+        path, message = root / "evil", "symlink to '../outside.txt' leaves the skill"
+    elif case == "escape-absolute":
+        os.symlink("/etc/passwd", root / "evil")
+        path, message = root / "evil", "symlink to '/etc/passwd' leaves the skill"
+    elif case == "dangling":
+        os.symlink("nope.md", root / "dangling")
+        path, message = root / "dangling", "symlink to 'nope.md' is dangling"
+    elif case == "loop":
+        os.symlink("loop-b", root / "loop-a")
+        os.symlink("loop-a", root / "loop-b")
+        path, message = root / "loop-a", "symlink to 'loop-b' is a loop"
+    elif case == "to-hidden":
+        os.symlink(".secret", root / "link")
+        path, message = root / "link", "points to '.secret', which is not packaged (hidden or ignored)"
+    elif case == "to-ignored":
+        os.symlink("ignored.txt", root / "link")
+        path, message = root / "link", "points to 'ignored.txt', which is not packaged (hidden or ignored)"
+    elif case == "fifo":
+        path, message = _make_fifo(root)
+    else:
+        path, message = _make_socket(root, monkeypatch)
+    with pytest.raises(UnsafeContentError) as info:
+        collect_entries(root)
+    assert [p for p in info.value.problems if p.startswith(f"{path}: {message}")], info.value.problems
+    assert str(path) in info.value.message
+    assert info.value.hint and ".skillignore" in info.value.hint
+
+
+def test_every_unsafe_path_is_reported_at_once(tmp_path):
+    root = make_skill(tmp_path / "s", name="s")
+    os.symlink("/etc/passwd", root / "a-escape")
+    os.symlink("missing", root / "b-dangling")
+    os.mkfifo(root / "c-fifo")
+    with pytest.raises(UnsafeContentError) as info:
+        collect_entries(root)
+    assert info.value.message.startswith(f"{root}: 3 paths cannot be packed: ")
+    assert [p.split(": ", 1)[0] for p in info.value.problems] == [
+        str(root / "a-escape"),
+        str(root / "b-dangling"),
+        str(root / "c-fifo"),
+    ]
+
+
+def test_unsafe_paths_can_be_ignored(tmp_path):
+    root = make_skill(tmp_path / "s", name="s", files={".skillignore": "evil\npipe\n"})
+    os.symlink("/etc/passwd", root / "evil")
+    os.mkfifo(root / "pipe")
+    assert {e.rel for e in collect_entries(root)} == {"SKILL.md", "skill.yaml"}
+
+
+def test_file_changing_while_packing_is_refused(tmp_path):
+    root = make_skill(tmp_path / "s", name="s", files={"data.txt": "1234"})
+    entries = collect_entries(root)
+    (root / "data.txt").write_text("123456789")
+    with pytest.raises(UnsafeContentError, match=r"data\.txt: changed while packing"):
+        write_layer(entries, io.BytesIO())
