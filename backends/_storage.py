@@ -49,7 +49,7 @@ class StorageBackend(CLIBackend):
         return args
 
     def push(self, layout: Path, dest: Reference, opts: RegistryOptions) -> str:
-        with self._storage() as (base, tmp):
+        with self._helper_credentials(opts, dest) as opts, self._storage() as (base, tmp):
             local = tmp / "layout"
             shutil.copytree(layout, local, copy_function=_link_or_copy)
             image_id = (
@@ -76,7 +76,7 @@ class StorageBackend(CLIBackend):
             return read_digest_file(digestfile)
 
     def pull(self, src: Reference, layout: Path, opts: RegistryOptions) -> None:
-        with self._storage() as (base, _):
+        with self._helper_credentials(opts, src) as opts, self._storage() as (base, _):
             argv = [*base, "pull", *self.pull_policy, "-q", *self._flags(opts), f"docker://{src}"]
             image_id = self._run(argv, opts, what=f"pull {src}").text.strip().splitlines()[-1]
             self._run(

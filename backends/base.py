@@ -8,17 +8,19 @@ left out of its ``capabilities``; skillctl then uses another installed backend
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import enum
 import os
 import re
 import shutil
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar, Final, Protocol, runtime_checkable
 
-from skillctl import _proc
-from skillctl.errors import UnsupportedOperation
+from skillctl import _proc, auth
+from skillctl.errors import AuthError, UnsupportedOperation
 from skillctl.refs import Reference
 
 LAYOUT_TAG: Final = "skillctl"
@@ -117,6 +119,29 @@ class CLIBackend:
         input: bytes | None = None,
     ) -> _proc.ProcResult:
         return _proc.run(argv, timeout=opts.timeout, env=env or opts.environ(), what=what, input=input)
+
+    @contextlib.contextmanager
+    def _helper_credentials(self, opts: RegistryOptions, *refs: Reference) -> Iterator[RegistryOptions]:
+        """``opts``, or a copy whose ``authfile`` is a private temporary file holding credentials that came
+        from a Docker credential helper (directory 0700, file 0600, removed afterwards).
+
+        skopeo, podman and buildah read the auth files and ``credHelpers`` themselves, but never run a
+        Docker config's ``credsStore``; handing the credentials over keeps that source working too.
+        """
+        env = opts.environ()
+        try:
+            found = {
+                r.registry: auth.lookup(r.registry, repository=r.repository, authfile=opts.authfile, env=env)
+                for r in refs
+                if r.registry
+            }
+        except AuthError:
+            found = {}  # a missing or unreadable auth file: the tool reports it in its own words
+        if not any(c is not None and c.source.startswith("credential helper") for c in found.values()):
+            yield opts
+            return
+        with auth.docker_config_dir(found) as config_dir:
+            yield dataclasses.replace(opts, authfile=config_dir / "config.json")
 
     def _unsupported(self, operation: str) -> UnsupportedOperation:
         return UnsupportedOperation(f"the {self.name} backend cannot {operation} safely")

@@ -7,6 +7,9 @@ removed afterwards); a ``--cert-dir`` becomes an ``SSL_CERT_FILE`` bundle.
 from __future__ import annotations
 
 import contextlib
+import ipaddress
+import socket
+import ssl
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,9 +18,49 @@ from typing import ClassVar, Final
 from skillctl.backends.base import Capability, CLIBackend, RegistryOptions
 
 from skillctl import auth
+from skillctl.errors import TLSError
 from skillctl.refs import Reference
 
 _SYSTEM_BUNDLES: Final = (Path("/etc/ssl/certs/ca-certificates.crt"), Path("/etc/pki/tls/certs/ca-bundle.crt"))
+
+
+def _http_fallback_host(registry: str) -> tuple[str, int] | None:
+    """(host, port) when crane would silently fall back to plain HTTP for ``registry``, else None.
+
+    go-containerregistry pings https and http in parallel for localhost, loopback
+    and RFC 1918 addresses and ``*.localhost`` names, even without ``--insecure``.
+    """
+    if registry.startswith("["):
+        host, _, rest = registry[1:].partition("]")
+        port = rest.removeprefix(":")
+    else:
+        host, _, port = registry.partition(":")
+    try:
+        ip = ipaddress.ip_address(host)
+        fallback = ip.is_loopback or ip.is_private
+    except ValueError:
+        fallback = host == "localhost" or host.endswith(".localhost")
+    return (host, int(port or 443)) if fallback else None
+
+
+def _require_tls(registry: str, timeout: float) -> None:
+    """Refuse a registry that answers plain HTTP where TLS is required (crane itself would accept it)."""
+    target = _http_fallback_host(registry)
+    if target is None:
+        return
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE  # only the protocol is checked here; crane verifies the certificate
+    try:
+        with socket.create_connection(target, timeout=min(timeout, 10)) as sock:
+            ctx.wrap_socket(sock, server_hostname=target[0]).close()
+    except ssl.SSLError as exc:
+        raise TLSError(
+            f"{registry}: the registry does not speak TLS (plain HTTP?): {exc.reason or exc}",
+            hint="pass --tls-verify=false for a plain-HTTP registry",
+        ) from None
+    except OSError:
+        return  # unreachable: crane reports that itself
 
 
 class CraneBackend(CLIBackend):
@@ -30,6 +73,9 @@ class CraneBackend(CLIBackend):
 
     @contextlib.contextmanager
     def _env(self, opts: RegistryOptions, *refs: Reference) -> Iterator[dict[str, str]]:
+        if opts.tls_verify:
+            for registry in dict.fromkeys(r.registry for r in refs if r.registry):
+                _require_tls(registry, opts.timeout)
         env = opts.environ()
         creds = {
             r.registry: auth.lookup(r.registry, repository=r.repository, authfile=opts.authfile, env=env)

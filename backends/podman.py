@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+import tempfile
+from pathlib import Path
+from typing import ClassVar, Final
 
 from skillctl.backends._storage import StorageBackend, parse_search_tags
 from skillctl.backends.base import Capability, RegistryOptions
 
 from skillctl.refs import Reference
+
+_SYSTEM_BUNDLES: Final = (Path("/etc/ssl/certs/ca-certificates.crt"), Path("/etc/pki/tls/certs/ca-bundle.crt"))
 
 
 class PodmanBackend(StorageBackend):
@@ -16,14 +20,16 @@ class PodmanBackend(StorageBackend):
     capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.PUSH, Capability.PULL, Capability.TAGS})
 
     def list_tags(self, repo: Reference, opts: RegistryOptions) -> list[str]:
-        # The default limit is 25 tags.
-        argv = [
-            self.tool,
-            "search",
-            "--list-tags",
-            "--limit=100000",
-            "--format=json",
-            *self._flags(opts),
-            repo.repository,
-        ]
-        return parse_search_tags(self._run(argv, opts, what=f"list tags of {repo.repository}").stdout)
+        # The default limit is 25 tags. podman 4.3 search has no --cert-dir: a private CA goes in SSL_CERT_FILE.
+        with self._helper_credentials(opts, repo) as opts, tempfile.TemporaryDirectory(prefix="skillctl-") as tmp:
+            flags = [f for f in self._flags(opts) if not f.startswith("--cert-dir=")]
+            argv = [self.tool, "search", "--list-tags", "--limit=100000", "--format=json", *flags, repo.repository]
+            env = opts.environ()
+            if opts.cert_dir:
+                bundle = Path(tmp) / "ca-bundle.crt"
+                parts = [p.read_bytes() for p in _SYSTEM_BUNDLES if p.exists()]
+                parts += [p.read_bytes() for p in sorted(Path(opts.cert_dir).glob("*.crt"))]
+                bundle.write_bytes(b"\n".join(parts))
+                env["SSL_CERT_FILE"] = str(bundle)
+            out = self._run(argv, opts, what=f"list tags of {repo.repository}", env=env).stdout
+        return parse_search_tags(out)

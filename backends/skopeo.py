@@ -57,7 +57,7 @@ class SkopeoBackend(CLIBackend):
         ]
 
     def push(self, layout: Path, dest: Reference, opts: RegistryOptions) -> str:
-        with tempfile.TemporaryDirectory(prefix="skillctl-") as tmp:
+        with self._helper_credentials(opts, dest) as opts, tempfile.TemporaryDirectory(prefix="skillctl-") as tmp:
             digestfile = Path(tmp) / "digest"
             self._run(self.push_argv(layout, dest, opts, digestfile), opts, what=f"push to {dest}")
             return read_digest_file(digestfile)
@@ -74,19 +74,23 @@ class SkopeoBackend(CLIBackend):
         ]
 
     def pull(self, src: Reference, layout: Path, opts: RegistryOptions) -> None:
-        self._run(self.pull_argv(src, layout, opts), opts, what=f"pull {src}")
+        with self._helper_credentials(opts, src) as opts:
+            self._run(self.pull_argv(src, layout, opts), opts, what=f"pull {src}")
 
     def manifest(self, ref: Reference, opts: RegistryOptions) -> bytes:
-        argv = [*self._global(), "inspect", "--raw", *_flags(opts), _docker(ref)]
-        return self._run(argv, opts, what=f"read manifest of {ref}").stdout
+        with self._helper_credentials(opts, ref) as opts:
+            argv = [*self._global(), "inspect", "--raw", *_flags(opts), _docker(ref)]
+            return self._run(argv, opts, what=f"read manifest of {ref}").stdout
 
     def config(self, ref: Reference, opts: RegistryOptions) -> bytes:
-        argv = [*self._global(), "inspect", "--config", "--raw", *_flags(opts), _docker(ref)]
-        return self._run(argv, opts, what=f"read config of {ref}").stdout
+        with self._helper_credentials(opts, ref) as opts:
+            argv = [*self._global(), "inspect", "--config", "--raw", *_flags(opts), _docker(ref)]
+            return self._run(argv, opts, what=f"read config of {ref}").stdout
 
     def list_tags(self, repo: Reference, opts: RegistryOptions) -> list[str]:
-        argv = [*self._global(), "list-tags", *_flags(opts), f"docker://{repo.repository}"]
-        out = self._run(argv, opts, what=f"list tags of {repo.repository}").stdout
+        with self._helper_credentials(opts, repo) as opts:
+            argv = [*self._global(), "list-tags", *_flags(opts), f"docker://{repo.repository}"]
+            out = self._run(argv, opts, what=f"list tags of {repo.repository}").stdout
         return [str(t) for t in json.loads(out).get("Tags") or []]
 
     def copy_argv(self, src: Reference, dest: Reference, opts: RegistryOptions, digestfile: Path) -> list[str]:
@@ -103,7 +107,7 @@ class SkopeoBackend(CLIBackend):
         ]
 
     def copy(self, src: Reference, dest: Reference, opts: RegistryOptions) -> str:
-        with tempfile.TemporaryDirectory(prefix="skillctl-") as tmp:
+        with self._helper_credentials(opts, src, dest) as opts, tempfile.TemporaryDirectory(prefix="skillctl-") as tmp:
             digestfile = Path(tmp) / "digest"
             self._run(self.copy_argv(src, dest, opts, digestfile), opts, what=f"copy {src} to {dest}")
             return read_digest_file(digestfile)
@@ -112,5 +116,6 @@ class SkopeoBackend(CLIBackend):
         if not ref.digest:
             # skopeo resolves a tag and deletes the manifest, taking every other tag on it along.
             raise UsageError(f"{ref}: the skopeo backend deletes by digest only")
-        argv = [*self._global(), "delete", *_flags(opts), _docker(ref)]
-        self._run(argv, opts, what=f"delete {ref}")
+        with self._helper_credentials(opts, ref) as opts:
+            argv = [*self._global(), "delete", *_flags(opts), _docker(ref)]
+            self._run(argv, opts, what=f"delete {ref}")

@@ -275,7 +275,7 @@ def pull(
     chosen = capable(select(backend, env=opts.env), Capability.PULL, operation="pull")
     notes: list[str] = []
     reader = capable(chosen, Capability.MANIFEST, operation="read manifests")
-    remote = oci.Manifest.parse(reader.backend.manifest(src, opts), source=f"{src} in the registry")
+    remote = oci.Manifest.parse(reader.backend.manifest(src, opts), digest=src.digest, source=f"{src} in the registry")
     check_state(str(src), remote, allow_archived=allow_archived, warnings=notes)
     if verify_key is not None:
         from skillctl.signing import verify_or_raise
