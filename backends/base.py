@@ -168,5 +168,16 @@ class CLIBackend:
         raise self._unsupported("delete from registries")
 
 
+_SYSTEM_BUNDLES: Final = (Path("/etc/ssl/certs/ca-certificates.crt"), Path("/etc/pki/tls/certs/ca-bundle.crt"))
+
+
+def write_ca_bundle(cert_dir: Path, dest: Path) -> Path:
+    """The system CAs plus ``cert_dir/*.crt`` in one file, for tools that take only ``SSL_CERT_FILE``."""
+    parts = [p.read_bytes() for p in _SYSTEM_BUNDLES if p.exists()]
+    parts += [p.read_bytes() for p in sorted(Path(cert_dir).glob("*.crt"))]
+    dest.write_bytes(b"\n".join(parts))
+    return dest
+
+
 def read_digest_file(path: Path) -> str:
     return path.read_text(encoding="utf-8").strip()

@@ -13,15 +13,13 @@ import ssl
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import ClassVar, Final
+from typing import ClassVar
 
-from skillctl.backends.base import Capability, CLIBackend, RegistryOptions
+from skillctl.backends.base import Capability, CLIBackend, RegistryOptions, write_ca_bundle
 
 from skillctl import auth
 from skillctl.errors import TLSError
 from skillctl.refs import Reference
-
-_SYSTEM_BUNDLES: Final = (Path("/etc/ssl/certs/ca-certificates.crt"), Path("/etc/pki/tls/certs/ca-bundle.crt"))
 
 
 def _http_fallback_host(registry: str) -> tuple[str, int] | None:
@@ -86,11 +84,7 @@ class CraneBackend(CLIBackend):
             env["DOCKER_CONFIG"] = str(config_dir)
             env.pop("REGISTRY_AUTH_FILE", None)
             if opts.cert_dir:
-                bundle = Path(tmp) / "ca-bundle.crt"
-                parts = [p.read_bytes() for p in _SYSTEM_BUNDLES if p.exists()]
-                parts += [p.read_bytes() for p in sorted(Path(opts.cert_dir).glob("*.crt"))]
-                bundle.write_bytes(b"\n".join(parts))
-                env["SSL_CERT_FILE"] = str(bundle)
+                env["SSL_CERT_FILE"] = str(write_ca_bundle(Path(opts.cert_dir), Path(tmp) / "ca-bundle.crt"))
             yield env
 
     def _flags(self, opts: RegistryOptions) -> list[str]:
@@ -132,6 +126,9 @@ class CraneBackend(CLIBackend):
                 what=f"copy {src} to {dest}",
                 env=env,
             )
+            if src.digest:
+                # crane copies the manifest bytes unchanged; reading dest back could see another writer's tag.
+                return src.digest
             argv = [self.tool, "digest", *self._flags(opts), str(dest)]
             return self._run(argv, opts, what=f"read digest of {dest}", env=env).text.strip()
 

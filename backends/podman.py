@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import ClassVar, Final
+from typing import ClassVar
 
 from skillctl.backends._storage import StorageBackend, parse_search_tags
-from skillctl.backends.base import Capability, RegistryOptions
+from skillctl.backends.base import Capability, RegistryOptions, write_ca_bundle
 
 from skillctl.refs import Reference
-
-_SYSTEM_BUNDLES: Final = (Path("/etc/ssl/certs/ca-certificates.crt"), Path("/etc/pki/tls/certs/ca-bundle.crt"))
 
 
 class PodmanBackend(StorageBackend):
@@ -26,10 +24,6 @@ class PodmanBackend(StorageBackend):
             argv = [self.tool, "search", "--list-tags", "--limit=100000", "--format=json", *flags, repo.repository]
             env = opts.environ()
             if opts.cert_dir:
-                bundle = Path(tmp) / "ca-bundle.crt"
-                parts = [p.read_bytes() for p in _SYSTEM_BUNDLES if p.exists()]
-                parts += [p.read_bytes() for p in sorted(Path(opts.cert_dir).glob("*.crt"))]
-                bundle.write_bytes(b"\n".join(parts))
-                env["SSL_CERT_FILE"] = str(bundle)
+                env["SSL_CERT_FILE"] = str(write_ca_bundle(Path(opts.cert_dir), Path(tmp) / "ca-bundle.crt"))
             out = self._run(argv, opts, what=f"list tags of {repo.repository}", env=env).stdout
         return parse_search_tags(out)
