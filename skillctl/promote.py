@@ -17,19 +17,21 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import re
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import semver
 
 from skillctl import oci
 from skillctl.backend import Selection, capable, select
 from skillctl.backends.base import LAYOUT_TAG, Capability, RegistryOptions
-from skillctl.errors import IntegrityError, LifecycleError, NotFoundError, SkillctlError
+from skillctl.errors import IntegrityError, LifecycleError, NotFoundError, SkillctlError, ToolError
 from skillctl.fsutil import file_lock
 from skillctl.lifecycle import RANK, check_transition, parse_state, tag_for_state
 from skillctl.refs import Reference, is_attachment_tag, parse_reference
@@ -37,6 +39,28 @@ from skillctl.store import PRIVATE_DIR, IndexEntry, Store
 
 log = logging.getLogger(__name__)
 LATEST = "latest"
+T = TypeVar("T")
+_TRANSIENT = re.compile(
+    r"unexpected HTTP status: 5\d\d|\b50[0234] (Internal Server Error|Bad Gateway|Service Unavailable)"
+)
+
+
+def _retrying(call: Callable[[], T], attempts: int = 4) -> T:
+    """``call()``, again after a transient registry error (HTTP 5xx).
+
+    Distribution's filesystem storage rewrites link files in place, so a read that
+    races a concurrent promotion's write can get a 500 ("invalid checksum digest
+    format"). crane retries those itself; skopeo 1.9 does not.
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            return call()
+        except ToolError as exc:
+            if attempt == attempts or not _TRANSIENT.search(f"{exc} {exc.stderr}"):
+                raise
+            log.info("transient registry error, retrying: %s", exc)
+            time.sleep(0.05 * attempt)
+    raise AssertionError("unreachable")
 
 
 def with_status(manifest: oci.Manifest, state: str) -> oci.Manifest:
@@ -147,13 +171,15 @@ class RemoteRepo:
 
     def manifest(self, ref: Reference) -> oci.Manifest | None:
         try:
-            return oci.Manifest.parse(self.reader.backend.manifest(ref, self.opts), source=str(ref))
+            raw = _retrying(lambda: self.reader.backend.manifest(ref, self.opts))
+            return oci.Manifest.parse(raw, source=str(ref))
         except NotFoundError:
             return None
 
     def snapshot(self) -> dict[str, oci.Manifest]:
         try:
-            tags = [t for t in self.lister.backend.list_tags(self._ref(), self.opts) if not is_attachment_tag(t)]
+            listed = _retrying(lambda: self.lister.backend.list_tags(self._ref(), self.opts))
+            tags = [t for t in listed if not is_attachment_tag(t)]
         except NotFoundError:
             return {}
         with ThreadPoolExecutor(max_workers=4) as pool:
@@ -162,7 +188,7 @@ class RemoteRepo:
 
     @contextlib.contextmanager
     def _sparse_layout(self, new: oci.Manifest, base: oci.Manifest) -> Iterator[Path]:
-        config = self.reader.backend.config(self._ref(digest=base.digest), self.opts)
+        config = _retrying(lambda: self.reader.backend.config(self._ref(digest=base.digest), self.opts))
         if oci.sha256_digest(config) != new.config.digest:
             raise IntegrityError(f"{self.repository}: the registry's config does not match {new.config.digest}")
         with tempfile.TemporaryDirectory(prefix="skillctl-promote-") as tmp:
@@ -178,7 +204,7 @@ class RemoteRepo:
     def put(self, new: oci.Manifest, base: oci.Manifest, tag: str | None) -> None:
         dest = self._ref(tag) if tag else self._ref(digest=new.digest)
         with self._sparse_layout(new, base) as layout:
-            digest = self.writer.backend.push(layout, dest, self.opts)
+            digest = _retrying(lambda: self.writer.backend.push(layout, dest, self.opts))
         if digest and digest != new.digest:
             raise IntegrityError(f"{dest}: the registry stored {digest}, expected {new.digest}")
 
@@ -197,7 +223,9 @@ class RemoteRepo:
         return None
 
     def retag(self, manifest: oci.Manifest, tag: str) -> None:
-        digest = self.copier.backend.copy(self._ref(digest=manifest.digest), self._ref(tag), self.opts)
+        digest = _retrying(
+            lambda: self.copier.backend.copy(self._ref(digest=manifest.digest), self._ref(tag), self.opts)
+        )
         if digest and digest != manifest.digest:
             raise IntegrityError(f"{self._ref(tag)}: the registry stored {digest}, expected {manifest.digest}")
 

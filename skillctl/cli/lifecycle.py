@@ -9,7 +9,7 @@ import click
 
 from skillctl.cli.app import Settings
 from skillctl.cli.output import emit_json, output_options, registry_options, warn
-from skillctl.cli.signing import passphrase_option, read_passphrase, sign_after
+from skillctl.cli.signing import passphrase_option, sign_after, sign_key_passphrase
 from skillctl.errors import UsageError
 from skillctl.lifecycle import STATES
 from skillctl.refs import parse_reference
@@ -54,7 +54,7 @@ def promote(
 
     if sign_key and local:
         raise UsageError("--sign-key signs registry images; promote on the registry to sign")
-    key_passphrase = read_passphrase(passphrase_file) if sign_key else None  # ask before changing anything
+    key_passphrase = sign_key_passphrase(sign_key, passphrase_file)  # ask before changing anything
     result = do_promote(ref, to, local=local, store=settings.store(), backend=backend, opts=registry)
     signed = sign_after(
         f"{parse_reference(ref).repository}@{result.digest}", sign_key, key_passphrase, registry, backend

@@ -10,7 +10,7 @@ import click
 
 from skillctl.cli.app import Settings
 from skillctl.cli.output import emit_json, output_options, registry_options, warn
-from skillctl.cli.signing import passphrase_option, read_passphrase, sign_after
+from skillctl.cli.signing import passphrase_option, sign_after, sign_key_passphrase
 from skillctl.errors import UsageError
 from skillctl.refs import parse_reference
 
@@ -51,7 +51,7 @@ def push(
     """
     from skillctl.transfer import push as do_push
 
-    key_passphrase = read_passphrase(passphrase_file) if sign_key else None  # ask before pushing
+    key_passphrase = sign_key_passphrase(sign_key, passphrase_file)  # ask before pushing
     result = do_push(ref, dest, store=settings.store(), backend=backend, opts=registry)
     pushed = parse_reference(result.dest).with_digest(result.digest)
     signed = sign_after(str(pushed), sign_key, key_passphrase, registry, backend)

@@ -27,6 +27,17 @@ def read_passphrase(file: Path | None, *, confirm: bool = False) -> bytes:
     ).encode()
 
 
+def sign_key_passphrase(key: Path | None, file: Path | None) -> bytes | None:
+    """The passphrase for --sign-key, checked against the key before anything is pushed or promoted."""
+    if key is None:
+        return None
+    from skillctl.signing import load_private_key
+
+    value = read_passphrase(file)
+    load_private_key(key, value)  # a wrong passphrase fails here, not after the registry has changed
+    return value
+
+
 passphrase_option = click.option(
     "--passphrase-file",
     type=click.Path(path_type=Path, dir_okay=False, exists=True),
