@@ -117,6 +117,32 @@ def _receipt_path(root: Path, name: str) -> Path:
     return root / RECEIPTS / f"{name}.json"
 
 
+def _pending_path(root: Path, name: str) -> Path:
+    return root / RECEIPTS / f"{name}.json.pending"
+
+
+def _pending_applies(root: Path, name: str) -> dict[str, Any] | None:
+    """The pending receipt of an install that was killed after swapping the files in, if it describes them."""
+    try:
+        data = json.loads(_pending_path(root, name).read_text(encoding="utf-8"))
+        return data if (root / name).stat().st_ino == data.get("directoryInode") else None
+    except (OSError, ValueError):
+        return None
+
+
+def _settle(root: Path, name: str) -> None:
+    """Under the lock: finish or drop what a killed install or uninstall of ``name`` left behind."""
+    pending = _pending_path(root, name)
+    if pending.exists():
+        if _pending_applies(root, name):
+            os.replace(pending, _receipt_path(root, name))
+        else:
+            pending.unlink()
+    for leftover in root.glob(f".{name}.*-*"):
+        if leftover.is_dir() and leftover.name.split(".")[-1].split("-")[0] in ("unpack", "old", "remove"):
+            shutil.rmtree(leftover, ignore_errors=True)
+
+
 def _now() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -200,8 +226,8 @@ def install(
     root.mkdir(parents=True, exist_ok=True)
     (root / RECEIPTS).mkdir(parents=True, exist_ok=True)
     with file_lock(root / RECEIPTS / ".lock"):
+        _settle(root, name)
         previous = read_receipt(root, name)
-        unpack_manifest(store, manifest, root / name, limits=limits)
         receipt = Receipt(
             name,
             manifest.annotations.get(oci.VERSION, ""),
@@ -210,7 +236,16 @@ def install(
             manifest.annotations.get(oci.STATUS, ""),
             _now(),
         )
-        atomic_write(_receipt_path(root, name), (json.dumps(receipt.to_json(), indent=2) + "\n").encode())
+        pending = _pending_path(root, name)
+
+        def record(new_dir: Path) -> None:
+            # The receipt names the directory's inode: after a kill between the swap and the rename below,
+            # the inode tells whether the files on disk are the ones this receipt describes.
+            data = {**receipt.to_json(), "directoryInode": new_dir.stat().st_ino}
+            atomic_write(pending, (json.dumps(data, indent=2) + "\n").encode())
+
+        unpack_manifest(store, manifest, root / name, limits=limits, before_swap=record)
+        os.replace(pending, _receipt_path(root, name))
     return InstallResult(
         name,
         str(parsed),
@@ -225,6 +260,9 @@ def install(
 
 def read_receipt(root: Path, name: str) -> Receipt | None:
     """The receipt of an installed skill, or Go-tool provenance from its skill.yaml."""
+    pending = _pending_applies(root, name)
+    if pending:
+        return Receipt.from_json(pending)
     path = _receipt_path(root, name)
     if path.is_file():
         try:
@@ -376,6 +414,7 @@ def uninstall(name: str, dest: Destination) -> Path:
         raise NotFoundError(f"{name}: not installed in {root}")
     (root / RECEIPTS).mkdir(parents=True, exist_ok=True)
     with file_lock(root / RECEIPTS / ".lock"):
+        _settle(root, name)
         trash = Path(tempfile.mkdtemp(prefix=f".{name}.remove-", dir=root))
         os.rename(path, trash / name)
         with contextlib.suppress(FileNotFoundError):

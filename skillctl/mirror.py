@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import tarfile
 import tempfile
@@ -31,6 +32,7 @@ from skillctl.refs import Reference, is_attachment_tag, parse_reference
 from skillctl.store import Store
 
 MAX_BUNDLE_ENTRY: Final = 2 * 1024 * 1024 * 1024
+_SHA256: Final = re.compile(r"sha256:[0-9a-f]{64}")
 
 
 def rebase(ref: Reference, destination: str) -> Reference:
@@ -351,16 +353,29 @@ def load(
     with _opened_bundle(bundle) as root:
         index = json.loads((root / "index.json").read_bytes())
         entries: list[dict[str, Any]] = index.get("manifests") or []
+        # Every image is checked complete before the first one is loaded: a bad bundle loads nothing.
+        images: list[tuple[str, oci.Manifest]] = []
         for entry in entries:
             name = (entry.get("annotations") or {}).get(oci.REF_NAME)
             if not name:
                 continue
+            digest = str(entry.get("digest", ""))
+            if not _SHA256.fullmatch(digest):
+                raise UnsafeContentError(f"{bundle}: {name}: {digest!r} is not a sha256 digest")
+            blob = root / "blobs/sha256" / digest[7:]
+            if not blob.is_file():
+                raise IntegrityError(f"{bundle}: {name}: manifest {digest} is missing from the bundle")
+            manifest = oci.Manifest.parse(blob.read_bytes(), digest=digest, source=name)
+            for desc in (manifest.config, *manifest.layers):
+                if not _SHA256.fullmatch(desc.digest):
+                    raise UnsafeContentError(f"{bundle}: {name}: {desc.digest!r} is not a sha256 digest")
+                if not (root / "blobs/sha256" / desc.digest[7:]).is_file():
+                    raise IntegrityError(f"{bundle}: {name}: blob {desc.digest} is missing from the bundle")
+            images.append((name, manifest))
+        for name, manifest in images:
             one = root / ".one"
             shutil.rmtree(one, ignore_errors=True)
             (one / "blobs" / "sha256").mkdir(parents=True)
-            manifest = oci.Manifest.parse(
-                (root / "blobs/sha256" / entry["digest"][7:]).read_bytes(), digest=entry["digest"], source=name
-            )
             for desc in (manifest.descriptor, manifest.config, *manifest.layers):
                 os.link(root / "blobs/sha256" / desc.digest[7:], one / "blobs/sha256" / desc.digest[7:])
             (one / "oci-layout").write_text('{"imageLayoutVersion":"1.0.0"}')

@@ -19,6 +19,7 @@ import posixpath
 import shutil
 import tarfile
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -163,9 +164,17 @@ class _Extractor:
 
 
 def unpack_manifest(
-    store: Store, manifest: Manifest, dest: Path, *, limits: UnpackLimits | None = None
+    store: Store,
+    manifest: Manifest,
+    dest: Path,
+    *,
+    limits: UnpackLimits | None = None,
+    before_swap: Callable[[Path], None] | None = None,
 ) -> UnpackResult:
-    """Unpack an image's layers into ``dest`` (replaced atomically if it exists)."""
+    """Unpack an image's layers into ``dest`` (replaced atomically if it exists).
+
+    ``before_swap`` gets the finished temporary directory just before it becomes ``dest``.
+    """
     limits = limits or UnpackLimits()
     for layer in manifest.layers:
         if layer.media_type not in _GZIP_LAYERS:
@@ -187,6 +196,8 @@ def unpack_manifest(
                 raise UnsafeContentError(f"layer {layer.digest}: not a valid tar+gzip stream ({exc})") from None
         extractor.check_symlinks()
         os.chmod(tmp, 0o755)
+        if before_swap is not None:
+            before_swap(tmp)
         _replace_dir(tmp, dest)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -8,9 +8,10 @@ from typing import Any
 import click
 
 from skillctl.cli.app import Settings
-from skillctl.cli.output import emit_json, output_options, registry_options, table, warn
+from skillctl.cli.output import emit_json, limit_options, output_options, registry_options, table, unpack_limits, warn
 from skillctl.errors import NotFoundError, SkillctlError, UsageError
 from skillctl.install import TARGETS
+from skillctl.refs import parse_reference
 
 
 def target_options(func: Any) -> Any:
@@ -45,6 +46,7 @@ def target_options(func: Any) -> Any:
     type=click.Path(path_type=Path, dir_okay=False, exists=True),
     help="Refuse the image unless it carries a valid signature by this public key.",
 )
+@limit_options
 @registry_options
 @output_options
 @click.pass_obj
@@ -56,6 +58,8 @@ def install(
     scope: str,
     allow_archived: bool,
     verify_key: Path | None,
+    max_size: int,
+    max_files: int,
     registry: Any,
     backend: str | None,
     fmt: str,
@@ -82,6 +86,7 @@ def install(
         opts=registry,
         allow_archived=allow_archived,
         verify_key=verify_key,
+        limits=unpack_limits(max_size, max_files),
     )
     if fmt == "json":
         emit_json(result.to_json())
@@ -126,6 +131,11 @@ def upgrade(
     skills = [s for s in list_installed([dest]) if all_ or s.name == name]
     if name and not skills:
         raise NotFoundError(f"{name}: not installed in {dest.path}")
+    if name and not (skills[0].source and parse_reference(skills[0].source).is_remote):
+        raise NotFoundError(
+            f"{name}: no registry source recorded (installed from a local image)",
+            hint="install it from a registry reference to make it upgradable",
+        )
     warnings: list[str] = []
     candidates = check_upgrades(skills, backend=backend, opts=registry, warnings=warnings)
     done, failed = [], []

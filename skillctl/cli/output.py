@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import click
 
@@ -126,3 +126,44 @@ def registry_options(func: F) -> F:
         return func(*args, **kwargs)
 
     return wrapper  # type: ignore[return-value]
+
+
+class SizeType(click.ParamType):
+    """A byte count: 1048576, 512K, 512M or 2G (powers of 1024)."""
+
+    name = "SIZE"
+    _UNITS: ClassVar[dict[str, int]] = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3}
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        if isinstance(value, int):
+            return value
+        text = str(value).strip().upper().removesuffix("B").removesuffix("I")
+        unit = text[-1:] if text[-1:] in "KMG" else ""
+        try:
+            return int(float(text[: len(text) - len(unit)]) * self._UNITS[unit])
+        except ValueError:
+            self.fail(f"{value!r} is not a size such as 512M or 2G", param, ctx)
+
+
+def limit_options(func: F) -> F:
+    """``--max-size`` and ``--max-files``: the caps every unpack enforces against decompression bombs."""
+    func = click.option(
+        "--max-files",
+        type=click.IntRange(min=1),
+        default=20_000,
+        show_default=True,
+        help="Refuse images with more entries than this.",
+    )(func)
+    return click.option(
+        "--max-size",
+        type=SizeType(),
+        default="512M",
+        show_default=True,
+        help="Refuse images that unpack to more than this.",
+    )(func)
+
+
+def unpack_limits(max_size: int, max_files: int) -> Any:
+    from skillctl.unpack import UnpackLimits
+
+    return UnpackLimits(max_bytes=max_size, max_files=max_files)

@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from skillctl.cli.app import Settings
-from skillctl.cli.output import emit_json, output_options, registry_options, warn
+from skillctl.cli.output import emit_json, limit_options, output_options, registry_options, unpack_limits, warn
 from skillctl.cli.signing import passphrase_option, sign_after, sign_key_passphrase
 from skillctl.errors import UsageError
 from skillctl.refs import parse_reference
@@ -96,6 +96,7 @@ def push(
     type=click.Path(path_type=Path, dir_okay=False, exists=True),
     help="Refuse the image unless it carries a valid signature by this public key.",
 )
+@limit_options
 @registry_options
 @output_options
 @click.pass_obj
@@ -105,6 +106,8 @@ def pull(
     output: Path | None,
     allow_archived: bool,
     verify_key: Path | None,
+    max_size: int,
+    max_files: int,
     registry: Any,
     backend: str | None,
     fmt: str,
@@ -125,6 +128,7 @@ def pull(
         opts=registry,
         allow_archived=allow_archived,
         verify_key=verify_key,
+        limits=unpack_limits(max_size, max_files),
     )
     if fmt == "json":
         emit_json(
