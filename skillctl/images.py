@@ -207,20 +207,21 @@ class PruneResult:
 def _superseded(store: Store, entries: list[IndexEntry]) -> list[tuple[IndexEntry, str]]:
     groups: dict[tuple[str, str], list[tuple[IndexEntry, str, int]]] = defaultdict(list)
     for entry in entries:
-        if not entry.ref_name:
+        # An archived version is kept untagged; it still supersedes that version's older lifecycle tags.
+        name = _split_ref_name(entry.ref_name)[0] if entry.ref_name else entry.annotations.get(oci.REPOSITORY)
+        if not name:
             continue
         try:
             annotations = store.manifest(entry.digest).annotations
         except (NotFoundError, IntegrityError):
             continue
         status, version = annotations.get(oci.STATUS, ""), annotations.get(oci.VERSION, "")
-        if status in RANK and version:
-            name = _split_ref_name(entry.ref_name)[0]
+        if status in RANK and version and (entry.ref_name or status == "archived"):
             groups[(name, version)].append((entry, status, RANK[status]))
     out = []
     for members in groups.values():
         top = max(rank for _, _, rank in members)
-        out.extend((entry, status) for entry, status, rank in members if rank < top)
+        out.extend((entry, status) for entry, status, rank in members if rank < top and entry.ref_name)
     return out
 
 

@@ -290,11 +290,15 @@ def test_retrying_an_earlier_step_never_undoes_a_later_one(tmp_path, store):
         assert stale.wrote is False and stale.digest == archived, (source, target)
         assert any("already archived" in w for w in stale.warnings), stale.warnings
         assert index_bytes(store) == index
-    prune(store=store)
     res = run_cli(store, "promote", f"{REPO}:1.0.0-testing", "--to", "published", "--local")
     assert res.exit_code == 0, res.output
     assert "already archived" in res.stderr
     assert "1.0.0" not in tags(store) and "latest" not in tags(store)
+    # The archived version supersedes its draft and testing tags; prune drops them and keeps the archive.
+    pruned = prune(store=store)
+    assert sorted(ref for ref, _ in pruned.untagged) == [f"{REPO}:1.0.0-draft", f"{REPO}:1.0.0-testing"]
+    assert tags(store) == {}
+    assert store.manifest(archived).annotations["io.skillimage.status"] == "archived"
 
 
 # -- latest --------------------------------------------------------------------------------------
