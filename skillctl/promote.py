@@ -34,7 +34,7 @@ from skillctl.backends.base import LAYOUT_TAG, Capability, RegistryOptions
 from skillctl.errors import IntegrityError, LifecycleError, NotFoundError, SkillctlError, ToolError
 from skillctl.fsutil import file_lock
 from skillctl.lifecycle import RANK, check_transition, parse_state, tag_for_state
-from skillctl.refs import Reference, is_attachment_tag, parse_reference
+from skillctl.refs import Reference, is_attachment_tag, parse_reference, version_tag
 from skillctl.store import PRIVATE_DIR, IndexEntry, Store
 
 log = logging.getLogger(__name__)
@@ -91,7 +91,7 @@ class Repo(Protocol):
     repository: str
 
     def manifest(self, ref: Reference) -> oci.Manifest | None: ...
-    def snapshot(self) -> dict[str, oci.Manifest]: ...
+    def snapshot(self, only: Callable[[str], bool] | None = None) -> dict[str, oci.Manifest]: ...
     def put(self, new: oci.Manifest, base: oci.Manifest, tag: str | None) -> None: ...
     def retag(self, manifest: oci.Manifest, tag: str) -> None: ...
     def untag(self, tag: str, manifest: oci.Manifest, snapshot: dict[str, oci.Manifest]) -> str | None: ...
@@ -110,12 +110,12 @@ class LocalRepo:
         except NotFoundError:
             return None
 
-    def snapshot(self) -> dict[str, oci.Manifest]:
+    def snapshot(self, only: Callable[[str], bool] | None = None) -> dict[str, oci.Manifest]:
         prefix = self.repository + ":"
         return {
             name[len(prefix) :]: self.store.manifest(entry.digest)
             for name, entry in self.store.tagged().items()
-            if name.startswith(prefix)
+            if name.startswith(prefix) and (only is None or only(name[len(prefix) :]))
         }
 
     def put(self, new: oci.Manifest, base: oci.Manifest, tag: str | None) -> None:
@@ -176,10 +176,11 @@ class RemoteRepo:
         except NotFoundError:
             return None
 
-    def snapshot(self) -> dict[str, oci.Manifest]:
+    def snapshot(self, only: Callable[[str], bool] | None = None) -> dict[str, oci.Manifest]:
+        """Tags and their manifests; ``only`` limits which tags are read (one manifest read per tag)."""
         try:
             listed = _retrying(lambda: self.lister.backend.list_tags(self._ref(), self.opts))
-            tags = [t for t in listed if not is_attachment_tag(t)]
+            tags = [t for t in listed if not is_attachment_tag(t) and (only is None or only(t))]
         except NotFoundError:
             return {}
         with ThreadPoolExecutor(max_workers=4) as pool:
@@ -215,7 +216,7 @@ class RemoteRepo:
         every other manifest of its version only in the status, so any remaining tag of
         that version (``-draft``, ``-testing``) names its digest.
         """
-        for manifest in self.snapshot().values():
+        for manifest in self.snapshot(lambda t: t.startswith(version_tag(version))).values():
             if manifest.annotations.get(oci.VERSION) == version:
                 found = self.manifest(self._ref(digest=with_status(manifest, "archived").digest))
                 if found is not None:
@@ -239,7 +240,8 @@ class RemoteRepo:
                 except SkillctlError as exc:
                     log.info("tag deletion refused (%s); trying deletion by digest", exc)
                 break
-        others = sorted(t for t, m in snapshot.items() if t != tag and m.digest == manifest.digest)
+        # Any tag may share the manifest (also ones skillctl did not write), so read them all here.
+        others = sorted(t for t, m in self.snapshot().items() if t != tag and m.digest == manifest.digest)
         if others:
             return (
                 f"kept tag {tag}: this registry deletes manifests, not tags, and {manifest.digest} "
@@ -279,6 +281,16 @@ class PromoteResult:
         }  # fmt: skip
 
 
+def _release_or_latest(tag: str) -> bool:
+    return tag == LATEST or release_version(tag) is not None
+
+
+def _relevant(version: str) -> Callable[[str], bool]:
+    """The tags a promotion of ``version`` reads: that version's, the releases and latest."""
+    own = version_tag(version)
+    return lambda tag: tag.startswith(own) or _release_or_latest(tag)
+
+
 def _best_published(snapshot: dict[str, oci.Manifest]) -> tuple[str, oci.Manifest] | None:
     best: tuple[semver.Version, str, oci.Manifest] | None = None
     for tag, manifest in snapshot.items():
@@ -293,7 +305,7 @@ def _best_published(snapshot: dict[str, oci.Manifest]) -> tuple[str, oci.Manifes
 def _settle_latest(repo: Repo, result: PromoteResult, *, rounds: int = 5) -> None:
     """Point ``latest`` at the highest published release; re-check until stable (concurrent promotions)."""
     for _ in range(rounds):
-        snapshot = repo.snapshot()
+        snapshot = repo.snapshot(_release_or_latest)
         best = _best_published(snapshot)
         current = snapshot.get(LATEST)
         if best and (current is None or current.digest != best[1].digest):
@@ -364,7 +376,7 @@ def _promote(repo: Repo, ref: Reference, state: str) -> PromoteResult:
     new = with_status(source, state) if changed else source
     result = PromoteResult(str(ref), current, state, new.digest, source.digest, changed, repo.location)
     tag = tag_for_state(version, state)
-    snapshot = repo.snapshot()
+    snapshot = repo.snapshot(_relevant(version))
     if tag:
         if tag not in snapshot or snapshot[tag].digest != new.digest:
             later = _already_past(repo, source, state, version, snapshot)
@@ -393,7 +405,7 @@ def _promote(repo: Repo, ref: Reference, state: str) -> PromoteResult:
                 result.wrote = True
     if state in ("published", "deprecated", "archived"):
         _settle_latest(repo, result)
-    _verify(repo, result, tag, new)
+    _verify(repo, result, tag, new, version)
     return result
 
 
@@ -412,8 +424,8 @@ def _already_past(
     return repo.manifest(Reference(repo.repository, None, with_status(source, "archived").digest))
 
 
-def _verify(repo: Repo, result: PromoteResult, tag: str | None, new: oci.Manifest) -> None:
-    snapshot = repo.snapshot()
+def _verify(repo: Repo, result: PromoteResult, tag: str | None, new: oci.Manifest, version: str) -> None:
+    snapshot = repo.snapshot(_relevant(version))
     if tag and (tag not in snapshot or snapshot[tag].digest != new.digest):
         raise IntegrityError(f"{repo.location}: after promotion {tag} does not point at {new.digest}")
     if not tag and repo.manifest(Reference(repo.repository, None, new.digest)) is None:
