@@ -228,7 +228,7 @@ def test_volume_from_file_and_from_registry_are_the_same(run, fresh, pushed, col
         expected.append(["pull", info["ref"]])
         expected.append(["volume", "create", "--driver", "image", "--opt", f"image={info['ref']}", f"skill-{name}"])
     mounts = []
-    for name, info in skills.items():
+    for name in skills:
         mounts += ["-v", f"skill-{name}:{root}/{name}:ro"]
     expected.append(["run", "--rm", *mounts, "AGENT_IMAGE"])
     assert calls == expected
