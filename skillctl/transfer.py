@@ -87,12 +87,8 @@ def _move_blob(store: Store, src: Path, digest: str) -> bool:
     return True
 
 
-def import_layout(store: Store, layout: Path, ref_name: str | None, *, move_blobs: bool = False) -> oci.Manifest:
-    """Copy a one-image layout into the store, verifying every blob; tag it ``ref_name``.
-
-    With ``move_blobs`` (for a temporary layout that is deleted afterwards) each verified
-    blob file is moved into the store instead of copied, where the file system allows it.
-    """
+def layout_manifest(layout: Path) -> oci.Manifest:
+    """The one manifest of a one-image layout a backend wrote, checked against its digest."""
     try:
         index = json.loads((layout / "index.json").read_bytes())
         entries = index.get("manifests") or []
@@ -101,9 +97,22 @@ def import_layout(store: Store, layout: Path, ref_name: str | None, *, move_blob
     if len(entries) != 1:
         raise IntegrityError(f"the backend wrote {len(entries)} images into the layout, expected 1")
     digest = entries[0]["digest"]
+    try:
+        raw = (layout / "blobs" / "sha256" / digest.split(":", 1)[1]).read_bytes()
+    except OSError as exc:
+        raise IntegrityError(f"the backend's layout lacks its manifest ({exc})") from None
+    return oci.Manifest.parse(raw, digest=digest, source="pulled manifest")
+
+
+def import_layout(store: Store, layout: Path, ref_name: str | None, *, move_blobs: bool = False) -> oci.Manifest:
+    """Copy a one-image layout into the store, verifying every blob; tag it ``ref_name``.
+
+    With ``move_blobs`` (for a temporary layout that is deleted afterwards) each verified
+    blob file is moved into the store instead of copied, where the file system allows it.
+    """
+    manifest = layout_manifest(layout)
+    raw = manifest.raw
     src_blobs = layout / "blobs" / "sha256"
-    raw = (src_blobs / digest.split(":", 1)[1]).read_bytes()
-    manifest = oci.Manifest.parse(raw, digest=digest, source="pulled manifest")
     with store.writing():
         for desc in (manifest.config, *manifest.layers):
             src = src_blobs / desc.digest.split(":", 1)[1]
@@ -273,23 +282,34 @@ def pull(
             hint=f"unpack a local image with 'skillctl pull' from its registry, or use 'skillctl inspect {ref}'",
         )
     chosen = capable(select(backend, env=opts.env), Capability.PULL, operation="pull")
+    exact = Capability.EXACT in chosen.backend.capabilities
     notes: list[str] = []
-    reader = capable(chosen, Capability.MANIFEST, operation="read manifests")
-    remote = oci.Manifest.parse(reader.backend.manifest(src, opts), digest=src.digest, source=f"{src} in the registry")
-    check_state(str(src), remote, allow_archived=allow_archived, warnings=notes)
-    if verify_key is not None:
-        from skillctl.signing import verify_or_raise
-
-        verify_or_raise(str(src), verify_key, backend=backend, opts=opts, digest=remote.digest)
+    remote: oci.Manifest | None = None
+    if not exact:
+        # The layout will hold a re-serialised, re-compressed copy: read the registry's own manifest first.
+        reader = capable(chosen, Capability.MANIFEST, operation="read manifests")
+        remote = oci.Manifest.parse(reader.backend.manifest(src, opts), digest=src.digest, source=f"{src}")
     store.init()
     with tempfile.TemporaryDirectory(prefix="pull-", dir=store.tmp_dir) as tmp:
         layout = Path(tmp) / "layout"
-        pinned = src.with_digest(remote.digest) if src.tag else src
+        pinned = src.with_digest(remote.digest) if remote is not None and src.tag else src
         chosen.backend.pull(pinned, layout, opts)
+        arrived = layout_manifest(layout)
+        if remote is None:
+            # A byte-exact backend wrote the registry's manifest itself.
+            remote = arrived
+            if src.digest and arrived.digest != src.digest:
+                raise IntegrityError(f"{src}: the registry sent {arrived.digest}")
+        # Nothing is in the store yet: refuse archived or badly signed images before anything is written.
+        check_state(str(src), remote, allow_archived=allow_archived, warnings=notes)
+        if verify_key is not None:
+            from skillctl.signing import verify_or_raise
+
+            verify_or_raise(str(src), verify_key, backend=backend, opts=opts, digest=remote.digest)
         manifest = import_layout(store, layout, None, move_blobs=True)
     if manifest.digest != remote.digest:
         problems = _same_content(remote, manifest)
-        if Capability.EXACT in chosen.backend.capabilities or problems:
+        if exact or problems:
             raise IntegrityError(f"{src}: pulled content differs from the registry's ({'; '.join(problems)})")
         notes.append(f"{chosen.name} re-compressed the layer: local digest {manifest.digest}, registry {remote.digest}")
     with store.writing():
