@@ -7,7 +7,6 @@ the Bearer token flow), so the password never goes on a command line.
 from __future__ import annotations
 
 import base64
-import re
 import ssl
 import urllib.error
 import urllib.parse
@@ -18,6 +17,7 @@ from pathlib import Path
 from skillctl import auth
 from skillctl.backends.base import RegistryOptions
 from skillctl.errors import AuthError, NetworkError, TLSError
+from skillctl.registry_http import challenge, ssl_context
 
 
 @dataclass(frozen=True)
@@ -26,22 +26,6 @@ class LoginResult:
     username: str
     path: Path
     verified: bool
-
-
-def _ssl_context(opts: RegistryOptions) -> ssl.SSLContext:
-    ctx = ssl.create_default_context()
-    if not opts.tls_verify:
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
-        return ctx
-    if opts.cert_dir:
-        cert_dir = Path(opts.cert_dir)
-        for ca in sorted(cert_dir.glob("*.crt")):
-            ctx.load_verify_locations(cafile=str(ca))
-        for cert in sorted(cert_dir.glob("*.cert")):
-            key = cert.with_suffix(".key")
-            ctx.load_cert_chain(str(cert), str(key) if key.exists() else None)
-    return ctx
 
 
 def _get(url: str, ctx: ssl.SSLContext, timeout: float, authorization: str | None = None) -> tuple[int, str]:
@@ -56,11 +40,6 @@ def _get(url: str, ctx: ssl.SSLContext, timeout: float, authorization: str | Non
         return exc.code, exc.headers.get("WWW-Authenticate", "")
 
 
-def _challenge(header: str) -> tuple[str, dict[str, str]]:
-    scheme, _, rest = header.partition(" ")
-    return scheme.lower(), dict(re.findall(r'(\w+)="([^"]*)"', rest))
-
-
 def check_credentials(registry: str, username: str, password: str, opts: RegistryOptions) -> bool:
     """True when the registry accepted the credentials, False when it asks for none.
 
@@ -68,7 +47,7 @@ def check_credentials(registry: str, username: str, password: str, opts: Registr
         AuthError: the registry rejected them.
         TLSError / NetworkError: the registry could not be reached safely.
     """
-    ctx = _ssl_context(opts)
+    ctx = ssl_context(opts)
     basic = "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()
     schemes = ["https"] if opts.tls_verify else ["https", "http"]
     last_error: Exception | None = None
@@ -78,7 +57,7 @@ def check_credentials(registry: str, username: str, password: str, opts: Registr
             status, header = _get(base, ctx, min(opts.timeout, 60))
             if status == 200:
                 return False
-            kind, params = _challenge(header)
+            kind, params = challenge(header)
             if kind == "basic":
                 status, _ = _get(base, ctx, min(opts.timeout, 60), basic)
             elif kind == "bearer" and params.get("realm"):

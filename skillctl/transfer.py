@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from skillctl import oci
-from skillctl.backend import capable, select
+from skillctl.backend import Selection, capable, select
 from skillctl.backends.base import LAYOUT_TAG, Capability, RegistryOptions
-from skillctl.errors import ConflictError, IntegrityError, NotFoundError, UsageError
+from skillctl.errors import ConflictError, IntegrityError, NotFoundError, SkillctlError, UsageError
 from skillctl.fsutil import fsync_dir
 from skillctl.lifecycle import check_state
 from skillctl.refs import Reference, parse_reference
@@ -127,6 +127,19 @@ def import_layout(store: Store, layout: Path, ref_name: str | None, *, move_blob
     return manifest
 
 
+def read_back(ref: Reference, reader: Selection, opts: RegistryOptions) -> tuple[bytes, str]:
+    """The registry's manifest for ``ref`` and how it was read: over the registry API, else through ``reader``."""
+    from skillctl import registry_http
+
+    try:
+        return registry_http.fetch_manifest(ref, opts), "over the registry API"
+    except NotFoundError:
+        raise
+    except (SkillctlError, OSError, ValueError) as exc:
+        log.info("reading %s over the registry API failed (%s); using %s", ref, exc, reader.name)
+    return reader.backend.manifest(ref, opts), f"with {reader.reason}"
+
+
 @dataclass
 class PushResult:
     source: str
@@ -218,9 +231,9 @@ def push(
     reader = capable(chosen, Capability.MANIFEST, operation="read manifests back")
     with exported_layout(store, local) as layout:
         reported = chosen.backend.push(layout, dest_ref, opts)
+    raw, how = read_back(dest_ref, reader, opts)
     if reader.backend is not chosen.backend:
-        notes.append(f"read back with {reader.reason}")
-    raw = reader.backend.manifest(dest_ref, opts)
+        notes.append(f"read back {how}")
     remote = oci.Manifest.parse(raw, source=f"{dest_ref} in the registry")
     if reported and reported != remote.digest:
         raise IntegrityError(f"{dest_ref}: the registry holds {remote.digest}, but {chosen.name} reported {reported}")

@@ -1,0 +1,124 @@
+"""A small, read-only registry API client: fetch a manifest over HTTPS with the user's credentials.
+
+skillctl writes through the container tools; this reads back what they wrote
+(an independent check, and a cheap one: no extra process per read). It speaks
+Basic auth and the Bearer token flow with credentials from the same auth files
+the tools use. Anything it cannot handle makes the caller fall back to the
+backend, so it never decides alone that a registry is unreachable.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import ssl
+import urllib.error
+import urllib.parse
+import urllib.request
+from email.message import Message
+from pathlib import Path
+from typing import Final
+
+from skillctl import auth
+from skillctl.backends.base import RegistryOptions
+from skillctl.errors import AuthError, NotFoundError
+from skillctl.refs import Reference
+
+MANIFEST_ACCEPT: Final = ", ".join(
+    [
+        "application/vnd.oci.image.manifest.v1+json",
+        "application/vnd.oci.image.index.v1+json",
+        "application/vnd.docker.distribution.manifest.v2+json",
+    ]
+)
+MAX_MANIFEST: Final = 4 * 1024 * 1024
+
+
+def ssl_context(opts: RegistryOptions) -> ssl.SSLContext:
+    """Verification on unless ``tls_verify`` is off; ``cert_dir`` adds CAs (``*.crt``) and client keys."""
+    ctx = ssl.create_default_context()
+    if not opts.tls_verify:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        return ctx
+    if opts.cert_dir:
+        cert_dir = Path(opts.cert_dir)
+        for ca in sorted(cert_dir.glob("*.crt")):
+            ctx.load_verify_locations(cafile=str(ca))
+        for cert in sorted(cert_dir.glob("*.cert")):
+            key = cert.with_suffix(".key")
+            ctx.load_cert_chain(str(cert), str(key) if key.exists() else None)
+    return ctx
+
+
+def challenge(header: str) -> tuple[str, dict[str, str]]:
+    """``Bearer realm="…",service="…"`` -> ("bearer", {"realm": …, "service": …})."""
+    scheme, _, rest = header.partition(" ")
+    return scheme.lower(), dict(re.findall(r'(\w+)="([^"]*)"', rest))
+
+
+def _open(url: str, ctx: ssl.SSLContext, timeout: float, headers: dict[str, str]) -> tuple[int, Message, bytes]:
+    """(status, headers, body) for any status; header lookups are case-insensitive."""
+    if not url.startswith(("https://", "http://")):
+        raise AuthError(f"the registry sent an unusable URL {url!r}")
+    request = urllib.request.Request(url, headers=headers)  # noqa: S310 - scheme checked above
+    try:
+        with urllib.request.urlopen(request, timeout=timeout, context=ctx) as response:  # noqa: S310
+            return response.status, response.headers, response.read(MAX_MANIFEST + 1)
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.headers, b""
+
+
+def _token(
+    params: dict[str, str], repository: str, creds: auth.Credentials | None, ctx: ssl.SSLContext, timeout: float
+) -> str:
+    query = {"service": params.get("service", ""), "scope": f"repository:{repository}:pull"}
+    headers = {}
+    if creds:
+        query["account"] = creds.username
+        headers["Authorization"] = "Basic " + base64.b64encode(f"{creds.username}:{creds.secret}".encode()).decode()
+    status, _, body = _open(f"{params['realm']}?{urllib.parse.urlencode(query)}", ctx, timeout, headers)
+    if status != 200:
+        raise AuthError(f"the registry's token service answered HTTP {status}")
+    data = json.loads(body)
+    return str(data.get("token") or data.get("access_token") or "")
+
+
+def fetch_manifest(ref: Reference, opts: RegistryOptions) -> bytes:
+    """The exact manifest bytes of ``ref``.
+
+    Raises:
+        NotFoundError: the registry has no such manifest.
+        AuthError / OSError / ValueError: anything else; callers fall back to a backend.
+    """
+    assert ref.registry is not None
+    ctx = ssl_context(opts)
+    timeout = min(opts.timeout, 60)
+    reference = ref.digest or ref.tag_or_default
+    last: Exception | None = None
+    for scheme in ["https"] if opts.tls_verify else ["https", "http"]:
+        url = f"{scheme}://{ref.registry}/v2/{ref.path}/manifests/{reference}"
+        headers = {"Accept": MANIFEST_ACCEPT}
+        try:
+            status, response_headers, body = _open(url, ctx, timeout, headers)
+        except (OSError, ssl.SSLError) as exc:
+            last = exc
+            continue
+        if status == 401:
+            kind, params = challenge(response_headers.get("WWW-Authenticate", ""))
+            creds = auth.lookup(ref.registry, repository=ref.repository, authfile=opts.authfile, env=opts.env)
+            if kind == "basic" and creds:
+                secret = base64.b64encode(f"{creds.username}:{creds.secret}".encode()).decode()
+                headers["Authorization"] = f"Basic {secret}"
+            elif kind == "bearer" and params.get("realm"):
+                headers["Authorization"] = f"Bearer {_token(params, ref.path, creds, ctx, timeout)}"
+            else:
+                raise AuthError(f"{ref.registry}: authentication required")
+            status, _, body = _open(url, ctx, timeout, headers)
+        if status == 404:
+            raise NotFoundError(f"{ref}: manifest unknown")
+        if status != 200 or len(body) > MAX_MANIFEST:
+            raise AuthError(f"{ref}: the registry answered HTTP {status}")
+        return body
+    raise OSError(f"{ref.registry}: unreachable ({last})")
