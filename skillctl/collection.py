@@ -238,9 +238,8 @@ def install(
     for skill in collection.skills:
         try:
             if not force:
-                installed_as = parse_reference(skill.image).name
-                receipt = read_receipt(dest.path, installed_as)
-                if receipt and (dest.path / installed_as).is_dir():
+                receipt = read_receipt(dest.path, skill.name)
+                if receipt and (dest.path / skill.name).is_dir():
                     from skillctl.remote import inspect_remote
 
                     current = inspect_remote(skill.image, backend=backend, opts=opts).digest
@@ -248,7 +247,13 @@ def install(
                         outcomes.append(SkillOutcome(skill.name, skill.image, "up-to-date", current))
                         continue
             result = install_skill(
-                skill.image, dest, store=store, backend=backend, opts=opts, allow_archived=allow_archived
+                skill.image,
+                dest,
+                store=store,
+                backend=backend,
+                opts=opts,
+                allow_archived=allow_archived,
+                name=skill.name,
             )
             outcomes.append(SkillOutcome(skill.name, skill.image, "installed", result.digest))
         except SkillctlError as exc:

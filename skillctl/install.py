@@ -209,10 +209,12 @@ def install(
     limits: UnpackLimits | None = None,
     refresh: bool = True,
     verify_key: str | Path | None = None,
+    name: str | None = None,
 ) -> InstallResult:
     """Install ``ref`` (local, or pulled from its registry) into ``dest.path/<name>/`` atomically.
 
     ``refresh`` pulls a registry reference even when the store has it, so a moved tag is honoured.
+    ``name`` installs under another directory name than the image's (a collection's ``name:``).
     """
     store = store or Store()
     opts = opts or RegistryOptions()
@@ -221,7 +223,7 @@ def install(
     )
     check_state(ref, manifest, allow_archived=allow_archived, warnings=warnings)
     warnings = list(dict.fromkeys(warnings))
-    name = parsed.name
+    name = name or parsed.name
     root = dest.path
     root.mkdir(parents=True, exist_ok=True)
     (root / RECEIPTS).mkdir(parents=True, exist_ok=True)

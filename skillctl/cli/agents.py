@@ -142,7 +142,9 @@ def upgrade(
     for skill in candidates:
         try:
             assert skill.latest_ref is not None
-            result = install(skill.latest_ref, dest, store=settings.store(), backend=backend, opts=registry)
+            result = install(
+                skill.latest_ref, dest, store=settings.store(), backend=backend, opts=registry, name=skill.name
+            )
             done.append({"name": skill.name, "from": skill.version, "to": result.version, "ref": result.ref})
         except SkillctlError as exc:
             failed.append(skill.name)

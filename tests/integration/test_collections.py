@@ -378,6 +378,18 @@ def test_install_from_a_file(run, coll_file, skills, tmp_path):
     assert installed_names(dest) == sorted(NAMES)
 
 
+def test_install_uses_the_names_given_in_the_collection(run, skills, tmp_path):
+    path = tmp_path / "named.yaml"
+    path.write_text(collection_yaml(skills, **{"pdf-tools": "pdf"}))
+    dest = tmp_path / "named"
+    out = run.ok("collection", "install", "-f", path, "-o", dest)
+    assert outcome_lines(out)["pdf"] == "installed"
+    assert "pdf" in installed_names(dest) and "pdf-tools" not in installed_names(dest)
+    assert (dest / ".skillimage" / "receipts" / "pdf.json").is_file()
+    again = run.ok("collection", "install", "-f", path, "-o", dest)
+    assert outcome_lines(again)["pdf"] == "up-to-date"
+
+
 def test_a_moved_tag_is_installed_again(run, store, coll_file, skills, tmp_path):
     dest = tmp_path / "moved"
     run.ok("collection", "install", "-f", coll_file, "-o", dest)
