@@ -46,7 +46,11 @@ INSTALL_HINTS: Final = {
 _CLASSIFY: Final[list[tuple[re.Pattern[str], type[SkillctlError]]]] = [
     # First: these messages quote digests, whose hex could match the patterns below.
     (
-        re.compile(r"digest did not match|digest mismatch|error verifying (?:sha256 checksum|size)", re.I),
+        re.compile(
+            r"digest did not match|digest mismatch|does not match provided manifest digest|"
+            r"error verifying (?:sha256 checksum|size)",
+            re.I,
+        ),
         IntegrityError,
     ),
     (
