@@ -19,6 +19,7 @@ from skillctl.backend import capable, select
 from skillctl.backends.base import Capability, RegistryOptions
 from skillctl.errors import ConflictError, UsageError
 from skillctl.refs import Reference, parse_reference
+from skillctl.registry_http import read_manifest
 
 Kind = Literal["pod", "deployment", "patch"]
 KINDS: Final = ("pod", "deployment", "patch")
@@ -81,7 +82,7 @@ def resolve_mounts(
         reference = str(ref) if ref.digest or not pin else ""
         if not reference:
             reader = reader or capable(select(backend, env=opts.env), Capability.MANIFEST, operation="read manifests")
-            manifest = oci.Manifest.parse(reader.backend.manifest(ref.with_tag(ref.tag_or_default), opts))
+            manifest = oci.Manifest.parse(read_manifest(ref.with_tag(ref.tag_or_default), reader.backend, opts))
             reference = f"{ref.repository}@{manifest.digest}"
         mounts.append(SkillMount(name, reference, str(ref)))
     return mounts

@@ -29,6 +29,7 @@ from skillctl.backend import Selection, capable, select
 from skillctl.backends.base import Capability, RegistryOptions
 from skillctl.errors import IntegrityError, NotFoundError, SkillctlError, UnsafeContentError, UsageError
 from skillctl.refs import Reference, is_attachment_tag, parse_reference
+from skillctl.registry_http import read_manifest
 from skillctl.store import Store
 
 MAX_BUNDLE_ENTRY: Final = 2 * 1024 * 1024 * 1024
@@ -90,7 +91,7 @@ def _tags_with_digests(
 
     def digest(tag: str) -> str | None:
         try:
-            raw = reader.backend.manifest(Reference(repo, tag), opts)
+            raw = read_manifest(Reference(repo, tag), reader.backend, opts)
         except NotFoundError:
             return None
         found = oci.sha256_digest(raw)
@@ -188,9 +189,9 @@ def mirror(
             if kind == "copy-digest":
                 # Archived manifests are found by digest only: skip one the destination already holds.
                 with contextlib.suppress(NotFoundError):
-                    if oci.sha256_digest(reader.backend.manifest(dst, opts)) == digest:
+                    if oci.sha256_digest(read_manifest(dst, reader.backend, opts)) == digest:
                         return Copied(str(source), str(dst), digest, "skipped", "already there")
-                shared = _blobs_of(reader.backend.manifest(source, opts))
+                shared = _blobs_of(read_manifest(source, reader.backend, opts))
             with locks.held(dst.repository, {digest, *(shared or ())}):
                 got = copier.backend.copy(source, dst, opts)
             if got and digest and got != digest:

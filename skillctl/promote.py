@@ -35,6 +35,7 @@ from skillctl.errors import IntegrityError, LifecycleError, NotFoundError, Skill
 from skillctl.fsutil import file_lock
 from skillctl.lifecycle import RANK, check_transition, parse_state, tag_for_state
 from skillctl.refs import Reference, is_attachment_tag, parse_reference, version_tag
+from skillctl.registry_http import read_manifest
 from skillctl.store import PRIVATE_DIR, IndexEntry, Store
 
 log = logging.getLogger(__name__)
@@ -171,7 +172,7 @@ class RemoteRepo:
 
     def manifest(self, ref: Reference) -> oci.Manifest | None:
         try:
-            raw = _retrying(lambda: self.reader.backend.manifest(ref, self.opts))
+            raw = _retrying(lambda: read_manifest(ref, self.reader.backend, self.opts))
             return oci.Manifest.parse(raw, source=str(ref))
         except NotFoundError:
             return None

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import re
 import ssl
 import urllib.error
@@ -21,9 +22,11 @@ from pathlib import Path
 from typing import Final
 
 from skillctl import auth
-from skillctl.backends.base import RegistryOptions
-from skillctl.errors import AuthError, NotFoundError
+from skillctl.backends.base import Backend, RegistryOptions
+from skillctl.errors import AuthError, NotFoundError, SkillctlError
 from skillctl.refs import Reference
+
+log = logging.getLogger(__name__)
 
 MANIFEST_ACCEPT: Final = ", ".join(
     [
@@ -122,3 +125,18 @@ def fetch_manifest(ref: Reference, opts: RegistryOptions) -> bytes:
             raise AuthError(f"{ref}: the registry answered HTTP {status}")
         return body
     raise OSError(f"{ref.registry}: unreachable ({last})")
+
+
+def read_manifest(ref: Reference, fallback: Backend, opts: RegistryOptions) -> bytes:
+    """``ref``'s manifest over the registry API, or through ``fallback`` when the API read fails.
+
+    One in-process HTTP request instead of a tool process per manifest matters where
+    skillctl reads many (listing versions, promotion, mirroring).
+    """
+    try:
+        return fetch_manifest(ref, opts)
+    except NotFoundError:
+        raise
+    except (SkillctlError, OSError, ValueError) as exc:
+        log.info("reading %s over the registry API failed (%s); using %s", ref, exc, fallback.name)
+    return fallback.manifest(ref, opts)

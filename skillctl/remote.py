@@ -13,6 +13,7 @@ from skillctl.backends.base import Capability, RegistryOptions
 from skillctl.errors import NotFoundError, SkillctlError, UsageError
 from skillctl.images import ImageDetails
 from skillctl.refs import Reference, is_attachment_tag, parse_reference
+from skillctl.registry_http import read_manifest
 
 
 def _require_remote(ref: Reference) -> None:
@@ -26,7 +27,7 @@ def inspect_remote(ref: str, *, backend: str | None = None, opts: RegistryOption
     parsed = parse_reference(ref)
     _require_remote(parsed)
     reader = capable(select(backend, env=opts.env), Capability.MANIFEST, operation="read manifests")
-    manifest = oci.Manifest.parse(reader.backend.manifest(parsed, opts), source=str(parsed))
+    manifest = oci.Manifest.parse(read_manifest(parsed, reader.backend, opts), source=str(parsed))
     config = json.loads(reader.backend.config(parsed.with_digest(manifest.digest), opts) or b"{}")
     return ImageDetails(ref=str(parsed), manifest=manifest, config=config, local=False)
 
@@ -62,7 +63,7 @@ def list_remote(
     def row(tag: str) -> RemoteTag | None:
         ref = Reference(parsed.repository, tag)
         try:
-            m = oci.Manifest.parse(reader.backend.manifest(ref, opts), source=str(ref))
+            m = oci.Manifest.parse(read_manifest(ref, reader.backend, opts), source=str(ref))
         except NotFoundError:
             return None  # deleted between listing and reading
         except SkillctlError:

@@ -29,6 +29,7 @@ from skillctl.backends.base import LAYOUT_TAG, Capability, RegistryOptions
 from skillctl.errors import ConflictError, IntegrityError, NotFoundError, SkillctlError, UsageError
 from skillctl.fsutil import atomic_write
 from skillctl.refs import Reference, parse_reference
+from skillctl.registry_http import read_manifest
 
 PRIVATE_PEM: Final = "ENCRYPTED SIGSTORE PRIVATE KEY"
 LEGACY_PRIVATE_PEM: Final = "ENCRYPTED COSIGN PRIVATE KEY"
@@ -240,7 +241,7 @@ class SignResult:
 
 def _registry_digest(ref: Reference, *, backend: str | None, opts: RegistryOptions) -> str:
     reader = capable(select(backend, env=opts.env), Capability.MANIFEST, operation="read manifests")
-    manifest = oci.Manifest.parse(reader.backend.manifest(ref, opts), digest=ref.digest, source=str(ref))
+    manifest = oci.Manifest.parse(read_manifest(ref, reader.backend, opts), digest=ref.digest, source=str(ref))
     return manifest.digest
 
 

@@ -27,6 +27,7 @@ from skillctl.errors import ConflictError, IntegrityError, NotFoundError, Skillc
 from skillctl.fsutil import fsync_dir
 from skillctl.lifecycle import check_state
 from skillctl.refs import Reference, parse_reference
+from skillctl.registry_http import read_manifest
 from skillctl.store import IndexEntry, Store
 from skillctl.unpack import UnpackLimits, UnpackResult, unpack_manifest, verify_blob
 
@@ -301,7 +302,7 @@ def pull(
     if not exact:
         # The layout will hold a re-serialised, re-compressed copy: read the registry's own manifest first.
         reader = capable(chosen, Capability.MANIFEST, operation="read manifests")
-        remote = oci.Manifest.parse(reader.backend.manifest(src, opts), digest=src.digest, source=f"{src}")
+        remote = oci.Manifest.parse(read_manifest(src, reader.backend, opts), digest=src.digest, source=f"{src}")
     store.init()
     with tempfile.TemporaryDirectory(prefix="pull-", dir=store.tmp_dir) as tmp:
         layout = Path(tmp) / "layout"

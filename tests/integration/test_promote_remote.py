@@ -427,6 +427,11 @@ def test_a_transient_registry_error_is_retried(registry, tmp_path, store, monkey
             raise ToolError(f"read manifest of {ref}: received unexpected HTTP status: 500 Internal Server Error")
         return real(self, ref, opts)
 
+    def no_api(ref, opts):
+        raise OSError("registry API read disabled for this test")
+
+    # Reads go over the registry API first; make them fall back to the (flaky) skopeo read.
+    monkeypatch.setattr("skillctl.registry_http.fetch_manifest", no_api)
     monkeypatch.setattr(SkopeoBackend, "manifest", flaky)
     result = run(draft_ref, "testing", "skopeo")
     assert failures["seen"] == 2
