@@ -127,6 +127,25 @@ class _BlobLocks:
             yield
 
 
+def expand_sources(sources: Iterable[str], opts: RegistryOptions) -> list[str]:
+    """Repositories to mirror: ``HOST/ns/*`` (or ``HOST/ns/``) stands for every repository under ``ns``."""
+    from skillctl.registry_http import list_repositories
+
+    repos: list[str] = []
+    for text in sources:
+        if not text.endswith(("/*", "/")):
+            repos.append(text)
+            continue
+        host, _, prefix = text.rstrip("*").rstrip("/").partition("/")
+        if not parse_reference(host + "/x").is_remote:
+            raise UsageError(f"{text}: a namespace needs a registry host (HOST/ns/*)")
+        found = list_repositories(host, opts, prefix=prefix)
+        if not found:
+            raise NotFoundError(f"{text}: the registry lists no repositories there")
+        repos.extend(f"{host}/{repo}" for repo in found)
+    return list(dict.fromkeys(repos))
+
+
 def mirror(
     sources: Iterable[str],
     destination: str,
@@ -144,7 +163,7 @@ def mirror(
     lister = capable(chosen, Capability.TAGS, operation="list tags")
     jobs: list[tuple[Reference, Reference, str]] = []
     blobs: dict[str, frozenset[str]] = {}
-    for text in sources:
+    for text in expand_sources(sources, opts):
         src_repo = parse_reference(text)
         if not src_repo.is_remote:
             raise UsageError(f"{text}: not a registry repository")

@@ -74,9 +74,9 @@ def _open(url: str, ctx: ssl.SSLContext, timeout: float, headers: dict[str, str]
 
 
 def _token(
-    params: dict[str, str], repository: str, creds: auth.Credentials | None, ctx: ssl.SSLContext, timeout: float
+    params: dict[str, str], scope: str, creds: auth.Credentials | None, ctx: ssl.SSLContext, timeout: float
 ) -> str:
-    query = {"service": params.get("service", ""), "scope": f"repository:{repository}:pull"}
+    query = {"service": params.get("service", ""), "scope": scope}
     headers = {}
     if creds:
         query["account"] = creds.username
@@ -88,6 +88,36 @@ def _token(
     return str(data.get("token") or data.get("access_token") or "")
 
 
+def _get(
+    registry: str, path: str, *, scope: str, repository: str, opts: RegistryOptions, accept: str = "application/json"
+) -> tuple[int, Message, bytes]:
+    """An authenticated GET of ``/v2/...``: Basic or Bearer with the user's credentials, TLS as configured."""
+    ctx = ssl_context(opts)
+    timeout = min(opts.timeout, 60)
+    last: Exception | None = None
+    for scheme in ["https"] if opts.tls_verify else ["https", "http"]:
+        url = f"{scheme}://{registry}{path}"
+        headers = {"Accept": accept}
+        try:
+            status, response_headers, body = _open(url, ctx, timeout, headers)
+        except (OSError, ssl.SSLError) as exc:
+            last = exc
+            continue
+        if status == 401:
+            kind, params = challenge(response_headers.get("WWW-Authenticate", ""))
+            creds = auth.lookup(registry, repository=repository, authfile=opts.authfile, env=opts.env)
+            if kind == "basic" and creds:
+                secret = base64.b64encode(f"{creds.username}:{creds.secret}".encode()).decode()
+                headers["Authorization"] = f"Basic {secret}"
+            elif kind == "bearer" and params.get("realm"):
+                headers["Authorization"] = f"Bearer {_token(params, scope, creds, ctx, timeout)}"
+            else:
+                raise AuthError(f"{registry}: authentication required")
+            status, response_headers, body = _open(url, ctx, timeout, headers)
+        return status, response_headers, body
+    raise OSError(f"{registry}: unreachable ({last})")
+
+
 def fetch_manifest(ref: Reference, opts: RegistryOptions) -> bytes:
     """The exact manifest bytes of ``ref``.
 
@@ -96,35 +126,46 @@ def fetch_manifest(ref: Reference, opts: RegistryOptions) -> bytes:
         AuthError / OSError / ValueError: anything else; callers fall back to a backend.
     """
     assert ref.registry is not None
-    ctx = ssl_context(opts)
-    timeout = min(opts.timeout, 60)
-    reference = ref.digest or ref.tag_or_default
-    last: Exception | None = None
-    for scheme in ["https"] if opts.tls_verify else ["https", "http"]:
-        url = f"{scheme}://{ref.registry}/v2/{ref.path}/manifests/{reference}"
-        headers = {"Accept": MANIFEST_ACCEPT}
-        try:
-            status, response_headers, body = _open(url, ctx, timeout, headers)
-        except (OSError, ssl.SSLError) as exc:
-            last = exc
-            continue
-        if status == 401:
-            kind, params = challenge(response_headers.get("WWW-Authenticate", ""))
-            creds = auth.lookup(ref.registry, repository=ref.repository, authfile=opts.authfile, env=opts.env)
-            if kind == "basic" and creds:
-                secret = base64.b64encode(f"{creds.username}:{creds.secret}".encode()).decode()
-                headers["Authorization"] = f"Basic {secret}"
-            elif kind == "bearer" and params.get("realm"):
-                headers["Authorization"] = f"Bearer {_token(params, ref.path, creds, ctx, timeout)}"
-            else:
-                raise AuthError(f"{ref.registry}: authentication required")
-            status, _, body = _open(url, ctx, timeout, headers)
-        if status == 404:
-            raise NotFoundError(f"{ref}: manifest unknown")
-        if status != 200 or len(body) > MAX_MANIFEST:
-            raise AuthError(f"{ref}: the registry answered HTTP {status}")
-        return body
-    raise OSError(f"{ref.registry}: unreachable ({last})")
+    path = f"/v2/{ref.path}/manifests/{ref.digest or ref.tag_or_default}"
+    status, _, body = _get(
+        ref.registry,
+        path,
+        scope=f"repository:{ref.path}:pull",
+        repository=ref.repository,
+        opts=opts,
+        accept=MANIFEST_ACCEPT,
+    )
+    if status == 404:
+        raise NotFoundError(f"{ref}: manifest unknown")
+    if status != 200 or len(body) > MAX_MANIFEST:
+        raise AuthError(f"{ref}: the registry answered HTTP {status}")
+    return body
+
+
+def list_repositories(registry: str, opts: RegistryOptions, *, prefix: str = "", limit: int = 100_000) -> list[str]:
+    """Repository paths from the registry's catalog (``/v2/_catalog``, paginated), those under ``prefix``.
+
+    Raises:
+        UnsupportedOperation: the registry offers no catalog (it is optional in the distribution spec).
+    """
+    from skillctl.errors import UnsupportedOperation
+
+    repos: list[str] = []
+    path = "/v2/_catalog?n=1000"
+    while path and len(repos) < limit:
+        status, headers, body = _get(registry, path, scope="registry:catalog:*", repository=registry, opts=opts)
+        if status in (401, 403, 404, 405):
+            raise UnsupportedOperation(
+                f"{registry}: the registry does not list its repositories (HTTP {status})",
+                hint="name the repositories, or list them in a file for -f",
+            )
+        if status != 200:
+            raise AuthError(f"{registry}: the catalog answered HTTP {status}")
+        repos.extend(str(r) for r in json.loads(body).get("repositories") or [])
+        match = re.search(r"<([^>]+)>", headers.get("Link", "") or "")
+        path = match.group(1) if match else ""
+    wanted = prefix.strip("/")
+    return sorted(r for r in repos if not wanted or r == wanted or r.startswith(wanted + "/"))
 
 
 def read_manifest(ref: Reference, fallback: Backend, opts: RegistryOptions) -> bytes:

@@ -29,9 +29,10 @@ from registry import Registry, need_tool, start_registry, unique_skill
 from skillctl.backends.base import RegistryOptions
 
 from skillctl import Store, pack, transfer
+from skillctl.backend import load as load_backend
 from skillctl.cli.app import cli
 from skillctl.promote import promote
-from skillctl.refs import is_attachment_tag
+from skillctl.refs import is_attachment_tag, parse_reference
 from skillctl.signing import generate_key_pair, sign
 
 pytestmark = pytest.mark.integration
@@ -333,6 +334,25 @@ def test_mirror_from_a_file_of_repositories(registry: Registry, far: Registry, k
     for skill in (first, second):
         assert snapshot(far, far_repo(skill.repo, dest)) == snapshot(registry, skill.repo)
     verify_far(store, f"{far_repo(second.repo, dest)}:1.0.0-testing", key, second.digests["1.0.0-testing"])
+
+
+def test_mirror_a_whole_namespace(registry: Registry, far: Registry, key: Key, tmp_path: Path) -> None:
+    first = publish_skill(registry, tmp_path / "a", key, name="alpha", to="testing")
+    namespace = first.repo.rsplit("/", 1)[0]
+    sibling = f"{namespace}/gamma"
+    copier = load_backend("skopeo")
+    copier.copy(parse_reference(f"{first.repo}:1.0.0-draft"), parse_reference(f"{sibling}:1.0.0-draft"), OPTS)
+    elsewhere = publish_skill(registry, tmp_path / "b", None, name="delta")  # another namespace: left alone
+    store = tmp_path / "store"
+    dest = f"{far.host}/m6"
+
+    copied = mirror_json(store, f"{namespace}/*", dest, NO_TLS)
+    assert {item["dest"].rsplit(":", 1)[0] for item in copied} == {far_repo(first.repo, dest), far_repo(sibling, dest)}
+    assert snapshot(far, far_repo(first.repo, dest)) == snapshot(registry, first.repo)
+    assert snapshot(far, far_repo(sibling, dest)) == snapshot(registry, sibling)
+    assert far.tags(far_repo(elsewhere.repo, dest)) == []
+    again = ok(cli_run(store, "mirror", f"{namespace}/", dest, NO_TLS))  # a trailing slash means the same
+    assert "0 copied" in again.stdout and "0 failed" in again.stdout
 
 
 def test_mirror_of_a_missing_repository_fails(registry: Registry, far: Registry, tmp_path: Path) -> None:
