@@ -10,6 +10,7 @@ backend, so it never decides alone that a registry is unreachable.
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import logging
 import re
@@ -40,16 +41,22 @@ MAX_MANIFEST: Final = 4 * 1024 * 1024
 
 def ssl_context(opts: RegistryOptions) -> ssl.SSLContext:
     """Verification on unless ``tls_verify`` is off; ``cert_dir`` adds CAs (``*.crt``) and client keys."""
-    ctx = ssl.create_default_context()
-    if not opts.tls_verify:
+    return _context(opts.tls_verify, str(opts.cert_dir) if opts.cert_dir else None)
+
+
+@functools.lru_cache(maxsize=16)
+def _context(verify: bool, cert_dir: str | None) -> ssl.SSLContext:
+    # Built once per setting: loading the system CAs costs more than a loopback request.
+    if not verify:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
         return ctx
-    if opts.cert_dir:
-        cert_dir = Path(opts.cert_dir)
-        for ca in sorted(cert_dir.glob("*.crt")):
+    ctx = ssl.create_default_context()
+    if cert_dir:
+        for ca in sorted(Path(cert_dir).glob("*.crt")):
             ctx.load_verify_locations(cafile=str(ca))
-        for cert in sorted(cert_dir.glob("*.cert")):
+        for cert in sorted(Path(cert_dir).glob("*.cert")):
             key = cert.with_suffix(".key")
             ctx.load_cert_chain(str(cert), str(key) if key.exists() else None)
     return ctx

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -13,54 +15,74 @@ from skillctl.cli.output import emit_json, output_options, registry_options
 from skillctl.errors import SkillctlError, UsageError
 
 
+@dataclass(frozen=True)
+class Shape:
+    """What ``--mount-root``, ``--name``, ``--image``, ``--kind``, ``--container`` and ``--no-pin`` asked for."""
+
+    mount_root: str
+    name: str
+    image: str | None
+    kind: str
+    container: str
+    pin: bool
+
+
 def manifest_options(func: Any) -> Any:
-    """The options that shape a generated manifest, shared by ``kube`` and ``collection generate``."""
-    func = click.option("--no-pin", is_flag=True, help="Keep tags instead of pinning each reference to its digest.")(
-        func
+    """The options that shape a generated manifest (shared by ``kube`` and ``collection generate``), as ``shape``."""
+
+    @click.option(
+        "--mount-root", default="/skills", show_default=True, help="Skills are mounted read-only at MOUNT_ROOT/<name>."
     )
-    func = click.option("--container", default="agent", show_default=True, help="Container that mounts the skills.")(
-        func
-    )
-    func = click.option(
+    @click.option("--name", default="agent", show_default=True, help="Name of the Pod or Deployment.")
+    @click.option("--image", help="The agent container image (needed for pod and deployment).")
+    @click.option(
         "--kind",
         type=click.Choice(["pod", "deployment", "patch"]),
         default="pod",
         show_default=True,
         help="A Pod, a Deployment, or a patch for an existing pod template.",
-    )(func)
-    func = click.option("--image", help="The agent container image (needed for pod and deployment).")(func)
-    func = click.option("--name", default="agent", show_default=True, help="Name of the Pod or Deployment.")(func)
-    return click.option(
-        "--mount-root", default="/skills", show_default=True, help="Skills are mounted read-only at MOUNT_ROOT/<name>."
-    )(func)
+    )
+    @click.option("--container", default="agent", show_default=True, help="Container that mounts the skills.")
+    @click.option("--no-pin", is_flag=True, help="Keep tags instead of pinning each reference to its digest.")
+    @functools.wraps(func)
+    def wrapper(
+        *args: Any,
+        mount_root: str,
+        name: str,
+        image: str | None,
+        kind: str,
+        container: str,
+        no_pin: bool,
+        **kwargs: Any,
+    ) -> Any:
+        kwargs["shape"] = Shape(mount_root, name, image, kind, container, not no_pin)
+        return func(*args, **kwargs)
+
+    return wrapper
 
 
 def _render(
     refs: list[str],
+    shape: Shape,
     *,
-    mount_root: str,
-    name: str,
-    image: str | None,
-    kind: str,
-    container: str,
-    no_pin: bool,
     registry: Any,
     backend: str | None,
     fmt: str,
     names: list[str] | None = None,
+    name: str | None = None,
 ) -> None:
     from skillctl.kube import manifest, resolve_mounts, to_yaml
 
-    if kind != "patch" and not image:  # a usage error, reported before the registry is asked anything
-        raise UsageError(f"--image is needed for a {kind}: the agent container that reads the skills")
-    mounts = resolve_mounts(refs, names=names, pin=not no_pin, backend=backend, opts=registry)
+    if shape.kind != "patch" and not shape.image:  # a usage error, reported before the registry is asked anything
+        raise UsageError(f"--image is needed for a {shape.kind}: the agent container that reads the skills")
+    mounts = resolve_mounts(refs, names=names, pin=shape.pin, backend=backend, opts=registry)
     doc = manifest(
         mounts,
-        kind=kind,
-        name=name,
-        image=image,
-        mount_root=mount_root,  # type: ignore[arg-type]
-        container=container,
+        kind=shape.kind,
+        name=name or shape.name,
+        image=shape.image,  # type: ignore[arg-type]
+        mount_root=shape.mount_root,
+        container=shape.container,
     )
     if fmt == "json":
         emit_json(doc)
@@ -73,18 +95,7 @@ def _render(
 @manifest_options
 @registry_options
 @click.option("--format", "fmt", type=click.Choice(["yaml", "json"]), default="yaml", show_default=True)
-def kube(
-    refs: tuple[str, ...],
-    mount_root: str,
-    name: str,
-    image: str | None,
-    kind: str,
-    container: str,
-    no_pin: bool,
-    registry: Any,
-    backend: str | None,
-    fmt: str,
-) -> None:
+def kube(refs: tuple[str, ...], shape: Shape, registry: Any, backend: str | None, fmt: str) -> None:
     """Print Kubernetes YAML that mounts each skill as an image volume.
 
     References are pinned to digests (read from the registry), so a later
@@ -95,18 +106,7 @@ def kube(
     skillctl kube quay.io/myorg/hello-world:1.0.0 --image quay.io/myorg/agent:2 | kubectl apply -f -
     skillctl kube quay.io/myorg/hello-world:1.0.0 --kind patch > patch.yaml
     """
-    _render(
-        list(refs),
-        mount_root=mount_root,
-        name=name,
-        image=image,
-        kind=kind,
-        container=container,
-        no_pin=no_pin,
-        registry=registry,
-        backend=backend,
-        fmt=fmt,
-    )
+    _render(list(refs), shape, registry=registry, backend=backend, fmt=fmt)
 
 
 @click.group()
@@ -225,18 +225,7 @@ def collection_volume(
 @click.option("--format", "fmt", type=click.Choice(["yaml", "json"]), default="yaml", show_default=True)
 @click.pass_obj
 def collection_generate(
-    settings: Settings,
-    ref: str | None,
-    file: Path | None,
-    mount_root: str,
-    name: str,
-    image: str | None,
-    kind: str,
-    container: str,
-    no_pin: bool,
-    registry: Any,
-    backend: str | None,
-    fmt: str,
+    settings: Settings, ref: str | None, file: Path | None, shape: Shape, registry: Any, backend: str | None, fmt: str
 ) -> None:
     """Print a complete Kubernetes manifest mounting every skill of the collection (as 'kube' does)."""
     from skillctl.collection import load
@@ -245,13 +234,9 @@ def collection_generate(
     coll = load(source, is_file=is_file, store=settings.store(), backend=backend, opts=registry)
     _render(
         [s.image for s in coll.skills],
+        shape,
         names=[s.name for s in coll.skills],  # mounted at MOUNT_ROOT/<name>, as 'collection volume' does
-        mount_root=mount_root,
-        name=name if name != "agent" else coll.name,
-        image=image,
-        kind=kind,
-        container=container,
-        no_pin=no_pin,
+        name=shape.name if shape.name != "agent" else coll.name,
         registry=registry,
         backend=backend,
         fmt=fmt,
