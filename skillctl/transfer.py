@@ -17,6 +17,7 @@ import shutil
 import stat
 import tempfile
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -59,7 +60,16 @@ def exported_layout(store: Store, manifest: oci.Manifest) -> Iterator[Path]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _move_blob(store: Store, src: Path, digest: str) -> bool:
+def _fsync_path(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _move_blob(store: Store, src: Path, digest: str, *, synced: bool = False) -> bool:
     """Move a verified blob file from a private temporary layout into the store; False if it cannot be moved.
 
     The same end state as copying it through ``store.new_blob()`` (same bytes, path and
@@ -75,7 +85,8 @@ def _move_blob(store: Store, src: Path, digest: str) -> bool:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1:
             return False
-        os.fsync(fd)
+        if not synced:
+            os.fsync(fd)
     finally:
         os.close(fd)
     target = store.blob_path(digest)
@@ -114,11 +125,18 @@ def import_layout(store: Store, layout: Path, ref_name: str | None, *, move_blob
     manifest = layout_manifest(layout)
     raw = manifest.raw
     src_blobs = layout / "blobs" / "sha256"
-    with store.writing():
-        for desc in (manifest.config, *manifest.layers):
-            src = src_blobs / desc.digest.split(":", 1)[1]
+    blobs = [(desc, src_blobs / desc.digest.split(":", 1)[1]) for desc in (manifest.config, *manifest.layers)]
+    with store.writing(), ThreadPoolExecutor(max_workers=1) as pool:
+        # Flush the files to disk while they are being hashed: both only read them.
+        flushed = pool.submit(lambda: [_fsync_path(src) for _, src in blobs]) if move_blobs else None
+        for desc, src in blobs:
             verify_blob(src, desc.digest, desc.size)
-            if not store.has_blob(desc.digest) and not (move_blobs and _move_blob(store, src, desc.digest)):
+        if flushed is not None:
+            flushed.result()
+        for desc, src in blobs:
+            if not store.has_blob(desc.digest) and not (
+                move_blobs and _move_blob(store, src, desc.digest, synced=True)
+            ):
                 with store.new_blob() as blob, src.open("rb") as fh:
                     shutil.copyfileobj(fh, blob, 1024 * 1024)
                     blob.commit()
