@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import ClassVar
 
 from skillctl.backends.base import LAYOUT_TAG, Capability, CLIBackend, RegistryOptions, read_digest_file
-
 from skillctl.errors import AuthError
 from skillctl.refs import Reference
 

@@ -15,9 +15,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import ClassVar
 
-from skillctl.backends.base import Capability, CLIBackend, RegistryOptions, write_ca_bundle
-
 from skillctl import auth
+from skillctl.backends.base import Capability, CLIBackend, RegistryOptions, write_ca_bundle
 from skillctl.errors import TLSError
 from skillctl.refs import Reference
 

@@ -8,7 +8,6 @@ from typing import ClassVar
 
 from skillctl.backends._storage import StorageBackend, parse_search_tags
 from skillctl.backends.base import Capability, RegistryOptions, write_ca_bundle
-
 from skillctl.refs import Reference
 
 

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import ClassVar, Final
 
 from skillctl.backends.base import LAYOUT_TAG, Capability, CLIBackend, RegistryOptions, read_digest_file
-
 from skillctl.errors import UsageError
 from skillctl.refs import Reference
 

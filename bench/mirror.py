@@ -117,9 +117,8 @@ def _sync(argv: list[str]) -> None:
 
 def _seed(work: Path, reg: Registry, sizes: MirrorSizes) -> tuple[list[str], dict[str, str]]:
     """Pack and push repos x versions small skills; returns the repository paths and what the source holds."""
-    from skillctl.backends.base import RegistryOptions
-
     from skillctl import Store, pack, transfer
+    from skillctl.backends.base import RegistryOptions
 
     opts = RegistryOptions(tls_verify=False, timeout=600)
     store = Store(work / "mirror-source-store")
@@ -188,7 +187,6 @@ def run_mirror(work: Path, sizes: MirrorSizes, notes: list[str]) -> list[Row]:
     import shutil
 
     from skillctl.backends.base import RegistryOptions
-
     from skillctl.mirror import mirror
 
     if not shutil.which("skopeo"):

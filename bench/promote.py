@@ -85,9 +85,8 @@ def run_promote(work: Path, sizes: PromoteSizes, notes: list[str]) -> list[Row]:
     """Time remote promotions of both skills through each byte-exact backend; one row per backend."""
     import shutil
 
-    from skillctl.backends.base import RegistryOptions
-
     from skillctl import transfer
+    from skillctl.backends.base import RegistryOptions
     from skillctl.promote import promote
 
     opts = RegistryOptions(tls_verify=False, timeout=600)

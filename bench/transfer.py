@@ -248,9 +248,8 @@ def _tool_label(argv: list[object], **_: object) -> str:
 @contextlib.contextmanager
 def instrumented(steps: Steps) -> Iterator[None]:
     """Time the parts of skillctl's push and pull; everything is restored on exit."""
-    from skillctl.backends.crane import CraneBackend
-
     from skillctl import _proc, transfer
+    from skillctl.backends.crane import CraneBackend
     from skillctl.store import Store
 
     patches: list[tuple[object, str, Any]] = [

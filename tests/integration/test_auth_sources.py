@@ -22,11 +22,11 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 from registry import Registry, need_tool, unique_skill
-from skillctl.backends.base import RegistryOptions
 
 import skillctl
 import skillctl._proc
 from skillctl import auth, transfer
+from skillctl.backends.base import RegistryOptions
 from skillctl.cli.app import cli
 from skillctl.errors import AuthError, ExitCode
 from skillctl.pack import PackResult

@@ -20,11 +20,11 @@ from pathlib import Path
 
 import pytest
 from registry import Registry, need_tool, unique_skill
-from skillctl.backends.base import Capability, RegistryOptions
 
 import skillctl
 from skillctl import login, oci, remote, transfer
 from skillctl.backend import AUTO_ORDER, Selection, backend_names, capable, load, select
+from skillctl.backends.base import Capability, RegistryOptions
 from skillctl.errors import (
     AuthError,
     ExitCode,

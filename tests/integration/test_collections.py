@@ -18,10 +18,10 @@ import pytest
 import yaml
 from click.testing import CliRunner
 from registry import Registry, unique_skill
-from skillctl.backends.base import RegistryOptions
 
 import skillctl
 from skillctl import transfer
+from skillctl.backends.base import RegistryOptions
 from skillctl.cli.app import cli
 from skillctl.errors import ExitCode
 

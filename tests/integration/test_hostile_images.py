@@ -30,9 +30,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 from registry import Registry
-from skillctl.backends.base import RegistryOptions
 
 from skillctl import Store, UnpackLimits
+from skillctl.backends.base import RegistryOptions
 from skillctl.cli.app import cli
 from skillctl.errors import ExitCode, UnsafeContentError
 from skillctl.install import destinations, install

@@ -30,9 +30,9 @@ import pytest
 from click.testing import CliRunner, Result
 from helpers import make_skill
 from registry import Registry
-from skillctl.backends.base import RegistryOptions
 
 from skillctl import Store, pack
+from skillctl.backends.base import RegistryOptions
 from skillctl.cli.app import cli
 from skillctl.errors import ExitCode, LifecycleError, NotFoundError, UsageError
 from skillctl.install import (

@@ -26,10 +26,10 @@ import pytest
 from cli_helpers import assert_error
 from click.testing import CliRunner, Result
 from registry import Registry, need_tool, start_registry, unique_skill
-from skillctl.backends.base import RegistryOptions
 
 from skillctl import Store, pack, transfer
 from skillctl.backend import load as load_backend
+from skillctl.backends.base import RegistryOptions
 from skillctl.cli.app import cli
 from skillctl.promote import promote
 from skillctl.refs import is_attachment_tag, parse_reference

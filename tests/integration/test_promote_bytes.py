@@ -17,9 +17,9 @@ import time
 import pytest
 from helpers import make_skill
 from registry import Registry, need_tool
-from skillctl.backends.base import RegistryOptions
 
 from skillctl import Store, oci, pack, transfer
+from skillctl.backends.base import RegistryOptions
 from skillctl.pack import PackResult
 from skillctl.promote import promote
 

@@ -24,10 +24,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from registry import Registry, need_tool, unique_skill
-from skillctl.backends.base import RegistryOptions
 
 import skillctl
 from skillctl import login, oci, remote, transfer
+from skillctl.backends.base import RegistryOptions
 from skillctl.cli.app import cli
 from skillctl.errors import LifecycleError, NotFoundError, ToolError
 from skillctl.promote import PromoteResult, RemoteRepo, promote, with_status

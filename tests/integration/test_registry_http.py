@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 from registry import Registry
-from skillctl.backends.base import RegistryOptions
 
 import skillctl
 from skillctl import registry_http
+from skillctl.backends.base import RegistryOptions
 from skillctl.errors import AuthError, NotFoundError
 from skillctl.login import login
 from skillctl.refs import parse_reference

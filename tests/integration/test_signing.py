@@ -22,10 +22,10 @@ import pytest
 from cli_helpers import assert_error
 from click.testing import CliRunner, Result
 from registry import Registry, need_tool, unique_skill
-from skillctl.backends.base import RegistryOptions
 
 import skillctl
 from skillctl import oci, transfer
+from skillctl.backends.base import RegistryOptions
 from skillctl.cli.app import cli
 from skillctl.signing import SIGNATURE_ANNOTATION, SIMPLE_SIGNING, generate_key_pair, sign, simple_signing_payload
 

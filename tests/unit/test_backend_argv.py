@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from skillctl import _proc, auth
 from skillctl.backends import crane as crane_module
 from skillctl.backends import skopeo as skopeo_module
 from skillctl.backends.base import LAYOUT_TAG, RegistryOptions
@@ -18,8 +20,6 @@ from skillctl.backends.buildah import BuildahBackend
 from skillctl.backends.crane import CraneBackend
 from skillctl.backends.podman import PodmanBackend
 from skillctl.backends.skopeo import SkopeoBackend
-
-from skillctl import _proc, auth
 from skillctl.errors import AuthError
 from skillctl.refs import parse_reference
 
