@@ -10,7 +10,6 @@ import contextlib
 import ipaddress
 import socket
 import ssl
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import ClassVar
@@ -79,19 +78,19 @@ class CraneBackend(CLIBackend):
             for r in refs
             if r.registry
         }
-        with auth.docker_config_dir(creds) as config_dir, tempfile.TemporaryDirectory(prefix="skillctl-") as tmp:
+        with auth.docker_config_dir(creds) as config_dir:
             env["DOCKER_CONFIG"] = str(config_dir)
             env.pop("REGISTRY_AUTH_FILE", None)
             if opts.cert_dir:
-                env["SSL_CERT_FILE"] = str(write_ca_bundle(Path(opts.cert_dir), Path(tmp) / "ca-bundle.crt"))
+                env["SSL_CERT_FILE"] = str(write_ca_bundle(Path(opts.cert_dir), config_dir / "ca-bundle.crt"))
             yield env
 
     def _flags(self, opts: RegistryOptions) -> list[str]:
         return [] if opts.tls_verify else ["--insecure"]
 
     def push(self, layout: Path, dest: Reference, opts: RegistryOptions) -> str:
-        with self._env(opts, dest) as env, tempfile.TemporaryDirectory(prefix="skillctl-") as tmp:
-            refs_file = Path(tmp) / "refs"
+        with self._env(opts, dest) as env:
+            refs_file = Path(env["DOCKER_CONFIG"]) / "image-refs"
             argv = [self.tool, "push", *self._flags(opts), str(layout), str(dest), f"--image-refs={refs_file}"]
             self._run(argv, opts, what=f"push to {dest}", env=env)
             return refs_file.read_text().strip().rsplit("@", 1)[-1]

@@ -187,7 +187,10 @@ def docker_config_dir(registries: Mapping[str, Credentials | None]) -> Iterator[
             for reg, c in registries.items()
             if c is not None
         }
-        atomic_write(tmp / "config.json", json.dumps({"auths": auths}).encode(), mode=0o600)
+        # A private, short-lived file: created 0600 from the start, no need to survive a crash.
+        fd = os.open(tmp / "config.json", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump({"auths": auths}, fh)
         yield tmp
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -270,7 +270,8 @@ def test_crane_gets_a_private_docker_config(
     for call in seen:
         assert call["dir_mode"] == 0o700
         assert call["file_mode"] == 0o600
-        assert call["files"] == ["config.json"]
+        # Only what crane needs sits in the private directory: the config and the CA bundle.
+        assert call["files"] == ["ca-bundle.crt", "config.json"]
         assert call["config"] == auths(tls_registry)
         assert call["bundle_has_ca"]
         assert call["registry_auth_file"] is None
