@@ -22,6 +22,7 @@ from skillctl.backend import capable, select
 from skillctl.backends.base import Capability, RegistryOptions
 from skillctl.errors import InvalidSkillError, SkillctlError, UsageError
 from skillctl.findings import Finding
+from skillctl.gitsource import GitSource, parse_source
 from skillctl.refs import parse_reference
 from skillctl.skillcard import load_schema
 from skillctl.store import Store
@@ -37,6 +38,7 @@ SCHEMA_FILE: Final = "skillcollection-v1.json"
 class CollectionSkill:
     name: str
     image: str
+    source: str | None = None  # a Git URL instead of an image (``image`` is then "")
 
 
 @dataclass
@@ -64,11 +66,24 @@ def parse_collection(raw: bytes, *, source: str) -> Collection:
         field_name = f"skills.{i}"
         if not isinstance(entry, dict):
             continue  # reported by the schema
+        if "source" in entry and "image" in entry:
+            problems.append(Finding(source, field_name, "'image' and 'source' are mutually exclusive"))
+            continue
         if "source" in entry:
-            problems.append(Finding(source, field_name, "git 'source' entries are not supported; use 'image'"))
+            if not isinstance(entry["source"], str):
+                continue  # reported by the schema
+            try:
+                git = parse_source(entry["source"])
+            except UsageError as exc:
+                problems.append(Finding(source, f"{field_name}.source", exc.message))
+                continue
+            name = entry.get("name") or _source_name(git)
+            if name in seen:
+                problems.append(Finding(source, f"{field_name}.name", f"duplicate skill name {name!r}"))
+            seen.add(name)
             continue
         if "image" not in entry:
-            problems.append(Finding(source, field_name, "'image' is required"))
+            problems.append(Finding(source, field_name, "'image' or 'source' is required"))
             continue
         if not isinstance(entry["image"], str):
             continue  # reported by the schema
@@ -91,8 +106,30 @@ def parse_collection(raw: bytes, *, source: str) -> Collection:
             problems=[str(p) for p in problems],
         )
     meta = doc["metadata"]
-    skills = [CollectionSkill(e.get("name") or parse_reference(e["image"]).name, e["image"]) for e in doc["skills"]]
+    skills = [
+        CollectionSkill(e.get("name") or _source_name(parse_source(e["source"])), "", e["source"])
+        if "source" in e
+        else CollectionSkill(e.get("name") or parse_reference(e["image"]).name, e["image"])
+        for e in doc["skills"]
+    ]
     return Collection(meta["name"], str(meta["version"]), meta.get("description", ""), skills, raw)
+
+
+def _source_name(git: GitSource) -> str:
+    """A skill's default name from its Git source: the last folder of the path, else the repository name."""
+    last = git.subpath.rstrip("/").rsplit("/", 1)[-1] or git.clone_url.rstrip("/").rsplit("/", 1)[-1]
+    return last.removesuffix(".git").lower()
+
+
+def images_only(collection: Collection, *, what: str) -> list[CollectionSkill]:
+    """The skills of a collection that have images; Git sources cannot be mounted or pulled by reference."""
+    sources = [s.name for s in collection.skills if s.source]
+    if sources:
+        raise UsageError(
+            f"{what} needs images; these entries are Git sources: {', '.join(sources)}",
+            hint="install the collection instead, or publish those skills as images",
+        )
+    return collection.skills
 
 
 def load_file(path: str | Path) -> Collection:
@@ -190,6 +227,7 @@ def load(
 
 def volume_script(collection: Collection, *, mount_root: str = "/skills") -> str:
     """podman commands creating one image volume per skill, and a run line mounting them read-only."""
+    images_only(collection, what="collection volume")
     lines = [f"# collection {collection.name} {collection.version}"]
     mounts = []
     root = mount_root.rstrip("/")
@@ -237,6 +275,9 @@ def install(
     outcomes = []
     for skill in collection.skills:
         try:
+            if skill.source:
+                outcomes.append(_install_source(skill, dest, store=store, force=force))
+                continue
             if not force:
                 receipt = read_receipt(dest.path, skill.name)
                 if receipt and (dest.path / skill.name).is_dir():
@@ -257,5 +298,20 @@ def install(
             )
             outcomes.append(SkillOutcome(skill.name, skill.image, "installed", result.digest))
         except SkillctlError as exc:
-            outcomes.append(SkillOutcome(skill.name, skill.image, "failed", str(exc)))
+            outcomes.append(SkillOutcome(skill.name, skill.image or skill.source or "", "failed", str(exc)))
     return outcomes
+
+
+def _install_source(skill: CollectionSkill, dest: Any, *, store: Store, force: bool) -> SkillOutcome:
+    """Clone, pack (reproducibly) and install a Git source; the same commit gives the same digest."""
+    from skillctl.gitsource import pack_source
+    from skillctl.install import install as install_skill
+    from skillctl.install import read_receipt
+
+    assert skill.source is not None
+    ref, digest, commit = pack_source(parse_source(skill.source), name=skill.name, store=store)
+    receipt = read_receipt(dest.path, skill.name)
+    if not force and receipt and receipt.digest == digest and (dest.path / skill.name).is_dir():
+        return SkillOutcome(skill.name, skill.source, "up-to-date", digest)
+    install_skill(ref, dest, store=store, refresh=False, name=skill.name, source=f"{skill.source}@{commit}")
+    return SkillOutcome(skill.name, skill.source, "installed", digest)

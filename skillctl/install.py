@@ -210,11 +210,13 @@ def install(
     refresh: bool = True,
     verify_key: str | Path | None = None,
     name: str | None = None,
+    source: str | None = None,
 ) -> InstallResult:
     """Install ``ref`` (local, or pulled from its registry) into ``dest.path/<name>/`` atomically.
 
     ``refresh`` pulls a registry reference even when the store has it, so a moved tag is honoured.
-    ``name`` installs under another directory name than the image's (a collection's ``name:``).
+    ``name`` installs under another directory name than the image's (a collection's ``name:``);
+    ``source`` records another origin than the reference in the receipt (a Git source).
     """
     store = store or Store()
     opts = opts or RegistryOptions()
@@ -233,7 +235,7 @@ def install(
         receipt = Receipt(
             name,
             manifest.annotations.get(oci.VERSION, ""),
-            str(parsed),
+            source or str(parsed),
             manifest.digest,
             manifest.annotations.get(oci.STATUS, ""),
             _now(),
@@ -357,7 +359,10 @@ def newest_published(
     from skillctl.promote import release_version
     from skillctl.remote import list_remote
 
-    repo = parse_reference(source)
+    try:
+        repo = parse_reference(source)
+    except UsageError:
+        return None  # a Git source or a local image: nothing to upgrade from a registry
     if not repo.is_remote:
         return None
     rows = list_remote(repo.repository, backend=backend, opts=opts)

@@ -228,14 +228,15 @@ def collection_generate(
     settings: Settings, ref: str | None, file: Path | None, shape: Shape, registry: Any, backend: str | None, fmt: str
 ) -> None:
     """Print a complete Kubernetes manifest mounting every skill of the collection (as 'kube' does)."""
-    from skillctl.collection import load
+    from skillctl.collection import images_only, load
 
     source, is_file = _source(ref, file)
     coll = load(source, is_file=is_file, store=settings.store(), backend=backend, opts=registry)
+    skills = images_only(coll, what="collection generate")
     _render(
-        [s.image for s in coll.skills],
+        [s.image for s in skills],
         shape,
-        names=[s.name for s in coll.skills],  # mounted at MOUNT_ROOT/<name>, as 'collection volume' does
+        names=[s.name for s in skills],  # mounted at MOUNT_ROOT/<name>, as 'collection volume' does
         name=shape.name if shape.name != "agent" else coll.name,
         registry=registry,
         backend=backend,

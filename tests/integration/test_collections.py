@@ -457,7 +457,7 @@ INVALID = textwrap.dedent(
         image: {host}/other/greeter:1.0.0
       - image: test/no-registry:1.0.0
       - image: "{host}/Bad Reference!!"
-      - source: https://github.com/org/repo/tree/main/skills/x
+      - source: ftp://example.com/org/repo
         name: from-git
     """
 )
@@ -467,7 +467,7 @@ PROBLEMS = {
     "duplicate names": "duplicate skill name 'hello-world'",
     "image without registry host": "test/no-registry:1.0.0",
     "bad reference": "Bad Reference!!",
-    "source entries": "source",
+    "a source that is not a Git URL": "ftp://example.com/org/repo",
 }
 
 
@@ -501,7 +501,7 @@ def test_invalid_collection_reports_every_problem_at_once(run, registry, tmp_pat
     [
         ("kind: SkillCard\n", "SkillCollection"),
         ("skills: []\n", "skills"),
-        ("skills:\n  - name: only-a-name\n", "'image' is required"),
+        ("skills:\n  - name: only-a-name\n", "'image' or 'source' is required"),
         ("skills:\n  - image: {host}/ns/x:1.0.0\n    source: https://example.com/x\n", "source"),
     ],
 )
