@@ -9,6 +9,7 @@ import click
 
 from skillctl.cli.app import Settings
 from skillctl.cli.output import emit_json, limit_options, output_options, registry_options, table, unpack_limits, warn
+from skillctl.cli.signing import verify_key_option
 from skillctl.errors import NotFoundError, SkillctlError, UsageError
 from skillctl.install import TARGETS
 from skillctl.refs import parse_reference
@@ -41,11 +42,7 @@ def target_options(func: Any) -> Any:
 @click.argument("ref")
 @target_options
 @click.option("--allow-archived", is_flag=True, help="Install even an archived version.")
-@click.option(
-    "--verify-key",
-    type=click.Path(path_type=Path, dir_okay=False, exists=True),
-    help="Refuse the image unless it carries a valid signature by this public key.",
-)
+@verify_key_option
 @limit_options
 @registry_options
 @output_options

@@ -9,7 +9,7 @@ import click
 
 from skillctl.cli.app import Settings
 from skillctl.cli.output import emit_json, output_options, registry_options, warn
-from skillctl.cli.signing import passphrase_option, sign_after, sign_key_passphrase
+from skillctl.cli.signing import passphrase_option, sign_after, sign_key_option, sign_key_passphrase
 from skillctl.errors import UsageError
 from skillctl.lifecycle import STATES
 from skillctl.refs import parse_reference
@@ -19,11 +19,7 @@ from skillctl.refs import parse_reference
 @click.argument("ref")
 @click.option("--to", "to", required=True, type=click.Choice(STATES), help="The next lifecycle state.")
 @click.option("--local", is_flag=True, help="Promote in the local store instead of the registry.")
-@click.option(
-    "--sign-key",
-    type=click.Path(path_type=Path, dir_okay=False, exists=True),
-    help="Sign the promoted manifest (a new digest) with this cosign key.",
-)
+@sign_key_option
 @passphrase_option
 @registry_options
 @output_options

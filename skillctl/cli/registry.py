@@ -10,7 +10,7 @@ import click
 
 from skillctl.cli.app import Settings
 from skillctl.cli.output import emit_json, limit_options, output_options, registry_options, unpack_limits, warn
-from skillctl.cli.signing import passphrase_option, sign_after, sign_key_passphrase
+from skillctl.cli.signing import passphrase_option, sign_after, sign_key_option, sign_key_passphrase, verify_key_option
 from skillctl.errors import UsageError
 from skillctl.refs import parse_reference
 
@@ -18,11 +18,7 @@ from skillctl.refs import parse_reference
 @click.command()
 @click.argument("ref")
 @click.argument("dest", required=False)
-@click.option(
-    "--sign-key",
-    type=click.Path(path_type=Path, dir_okay=False, exists=True),
-    help="Sign the pushed manifest with this cosign key.",
-)
+@sign_key_option
 @passphrase_option
 @registry_options
 @output_options
@@ -91,11 +87,7 @@ def push(
     help="Also unpack the skill into OUTPUT/<name>/.",
 )
 @click.option("--allow-archived", is_flag=True, help="Pull even an archived version.")
-@click.option(
-    "--verify-key",
-    type=click.Path(path_type=Path, dir_okay=False, exists=True),
-    help="Refuse the image unless it carries a valid signature by this public key.",
-)
+@verify_key_option
 @limit_options
 @registry_options
 @output_options

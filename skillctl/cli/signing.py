@@ -38,6 +38,16 @@ def sign_key_passphrase(key: Path | None, file: Path | None) -> bytes | None:
     return value
 
 
+verify_key_option = click.option(
+    "--verify-key",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help="Refuse the image unless it carries a valid signature by this public key.",
+)
+sign_key_option = click.option(
+    "--sign-key",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help="Sign what was written (its digest) with this cosign key.",
+)
 passphrase_option = click.option(
     "--passphrase-file",
     type=click.Path(path_type=Path, dir_okay=False, exists=True),
