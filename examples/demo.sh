@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The main job, end to end, on a throwaway local store and a throwaway loopback registry:
-# validate -> pack -> list -> inspect -> push -> remote list -> remote inspect -> pull -o.
+# validate -> pack -> list -> inspect -> push -> remote list -> remote inspect -> promote -> kube -> pull -o.
 # Run it with `make demo` (which installs everything first).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -57,7 +57,11 @@ step skillctl push "$reg/myorg/hello-world:1.0.0-draft" --tls-verify=false
 step skillctl push examples/ops/log-triage:0.3.0-draft "$reg/ops/log-triage:0.3.0-draft" --tls-verify=false
 step skillctl list "$reg/ops/log-triage" --tls-verify=false
 step skillctl inspect --remote "$reg/myorg/hello-world:1.0.0-draft" --tls-verify=false
-step skillctl pull "$reg/ops/log-triage:0.3.0-draft" -o "$work/skills" --tls-verify=false
+step skillctl promote "$reg/ops/log-triage:0.3.0-draft" --to testing --tls-verify=false
+step skillctl promote "$reg/ops/log-triage:0.3.0-testing" --to published --tls-verify=false
+step skillctl list "$reg/ops/log-triage" --tls-verify=false
+step skillctl kube "$reg/ops/log-triage:0.3.0" --image registry.example/agent:1 --tls-verify=false
+step skillctl pull "$reg/ops/log-triage:0.3.0" -o "$work/skills" --tls-verify=false
 step ls -l "$work/skills/log-triage" "$work/skills/log-triage/scripts"
 step skopeo inspect --raw "oci:$SKILLCTL_STORE:examples/hello-world:1.0.0-draft"
 echo
