@@ -31,6 +31,8 @@ class ImageSummary:
 
 
 def _split_ref_name(ref_name: str) -> tuple[str, str]:
+    if "@" in ref_name:  # pulled by digest: a name and no tag
+        return ref_name.split("@", 1)[0], ""
     name, sep, tag = ref_name.rpartition(":")
     if not sep or "/" in tag:
         return ref_name, ""

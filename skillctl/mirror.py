@@ -165,6 +165,11 @@ def mirror(
     blobs: dict[str, frozenset[str]] = {}
     for text in expand_sources(sources, opts):
         src_repo = parse_reference(text)
+        if src_repo.tag or src_repo.digest:
+            raise UsageError(
+                f"{text}: mirror copies whole repositories; name one without a tag",
+                hint=f"skillctl mirror {src_repo.repository} DST",
+            )
         if not src_repo.is_remote:
             raise UsageError(f"{text}: not a registry repository")
         dst_repo = rebase(Reference(src_repo.repository), destination)
@@ -298,6 +303,8 @@ def save(
         blobs.update(d.digest for d in (manifest.descriptor, manifest.config, *manifest.layers))
         entries.append({**entry.descriptor.to_json(), "annotations": {oci.REF_NAME: name}})
     out = Path(output)
+    if not out.parent.is_dir():
+        raise NotFoundError(f"{out.parent}: no such directory for the bundle", hint="create it first, or choose -o")
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     try:
         with tarfile.open(tmp, "w", format=tarfile.PAX_FORMAT) as tar:

@@ -187,8 +187,9 @@ def resolve_push_source(store: Store, ref: Reference) -> IndexEntry:
         ),
         key=lambda e: e.ref_name or "",
     )
-    if len(candidates) == 1:
-        return candidates[0]
+    if len({e.digest for e in candidates}) == 1:
+        # The same image under several names (a pushed copy is recorded too): prefer a name without a registry.
+        return sorted(candidates, key=lambda e: parse_reference(e.ref_name or "").is_remote)[0]
     if not candidates:
         raise NotFoundError(
             f"{ref}: no local image with this reference or the name {ref.name}:{wanted_tag}",
@@ -243,7 +244,7 @@ def push(
     entry = resolve_push_source(store, src_ref)
     local = store.manifest(entry.digest)
     notes = []
-    if entry.ref_name and entry.ref_name != dest_ref.store_name:
+    if dest is None and entry.ref_name and entry.ref_name != dest_ref.store_name:
         notes.append(f"pushing local {entry.ref_name}")
     chosen = capable(select(backend, env=opts.env), Capability.PUSH, operation="push")
     # Known before anything is written: a push that cannot be read back is not attempted.

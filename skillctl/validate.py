@@ -63,7 +63,7 @@ class ValidationReport:
             raise InvalidSkillError(
                 f"{self.card_path}: {n} validation error{'s' if n != 1 else ''}",
                 problems=[str(f) for f in self.errors],
-                hint=f"run 'skillctl validate {self.root}' to see every problem",
+                hint=f"run 'skillctl validate {'--strict ' if self.strict else ''}{self.root}' to see every problem",
             )
 
 

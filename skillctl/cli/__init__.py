@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 from skillctl._version import __version__
@@ -14,7 +15,11 @@ def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     if args == ["--version"]:
         # Answer without importing Click or the library: start-up time matters in scripts.
-        print(VERSION_MESSAGE.format(version=__version__))
+        try:
+            print(VERSION_MESSAGE.format(version=__version__), flush=True)
+        except BrokenPipeError:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(141)
         return
     from skillctl.cli.app import cli
 

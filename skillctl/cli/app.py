@@ -35,14 +35,27 @@ class Settings:
         return Store(self.store_path)
 
 
+DEFAULT_HINTS = {
+    ExitCode.FAILURE: "rerun with -v to see the commands skillctl ran",
+    ExitCode.USAGE: "see the command's --help",
+    ExitCode.INVALID: "fix what the message names, then run the command again",
+    ExitCode.NOT_FOUND: "check the name; 'skillctl list' shows local images, 'skillctl list REPO' a registry's",
+    ExitCode.LIFECYCLE: "promotion goes one step at a time: draft, testing, published, deprecated, archived",
+    ExitCode.AUTH: "log in with 'skillctl login REGISTRY' or pass --authfile",
+    ExitCode.NETWORK: "check the registry address; --tls-verify=false for plain-HTTP registries, --cert-dir for a CA",
+    ExitCode.MISSING_TOOL: "install the tool named above (make tools installs them all)",
+    ExitCode.CONFLICT: "name exactly what you mean, or pass --force where the command has it",
+    ExitCode.INTEGRITY: "the content does not match its digest or signature; do not use it",
+}
+
+
 def report_error(error: SkillctlError) -> None:
     click.echo(f"Error: {error.message}", err=True)
     problems = error.problems if isinstance(error, InvalidSkillError) else []
     if len(problems) > 1 or (problems and problems[0] not in error.message):
         for problem in problems:
             click.echo(f"  {problem}", err=True)
-    if error.hint:
-        click.echo(f"hint: {error.hint}", err=True)
+    click.echo(f"hint: {error.hint or DEFAULT_HINTS.get(error.exit_code, 'see skillctl --help')}", err=True)
 
 
 def _crash_report(exc: BaseException) -> Path | None:
@@ -67,6 +80,26 @@ class SkillctlGroup(click.Group):
     def resolve_command(self, ctx: click.Context, args: list[str]) -> Any:
         _, cmd, rest = super().resolve_command(ctx, args)
         return (cmd.name if cmd else None), cmd, rest
+
+    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
+        """Click's own errors in skillctl's format: one ``Error:`` line and a ``hint:`` line."""
+        try:
+            code = super().main(*args, standalone_mode=False, **kwargs)
+        except click.UsageError as exc:
+            command = exc.ctx.command_path if exc.ctx else "skillctl"
+            click.echo(f"Error: {exc.format_message()}", err=True)
+            click.echo(f"hint: see '{command} --help'", err=True)
+            code = exc.exit_code
+        except click.ClickException as exc:
+            click.echo(f"Error: {exc.format_message()}", err=True)
+            code = exc.exit_code
+        except click.exceptions.Abort:  # Ctrl-C or EOF at a prompt
+            click.echo("Interrupted.", err=True)
+            code = int(ExitCode.INTERRUPTED)
+        code = code if isinstance(code, int) else 0
+        if standalone_mode:
+            sys.exit(code)
+        return code
 
     def invoke(self, ctx: click.Context) -> Any:
         try:

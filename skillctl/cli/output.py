@@ -140,9 +140,12 @@ class SizeType(click.ParamType):
         text = str(value).strip().upper().removesuffix("B").removesuffix("I")
         unit = text[-1:] if text[-1:] in "KMG" else ""
         try:
-            return int(float(text[: len(text) - len(unit)]) * self._UNITS[unit])
-        except ValueError:
+            size = int(float(text[: len(text) - len(unit)]) * self._UNITS[unit])
+        except (ValueError, OverflowError):
+            size = 0
+        if size <= 0:
             self.fail(f"{value!r} is not a size such as 512M or 2G", param, ctx)
+        return size
 
 
 def limit_options(func: F) -> F:
