@@ -59,8 +59,9 @@ _CLASSIFY: Final[list[tuple[re.Pattern[str], type[SkillctlError]]]] = [
     ),
     (
         re.compile(
-            r"unauthorized|authentication required|invalid username/password|denied|"
-            r"\b401\b|\b403\b|UNAUTHORIZED|DENIED",
+            # Not a bare "denied": a local "permission denied" is not a login problem.
+            r"unauthorized|authentication required|invalid username/password|getting username and password|"
+            r"requested access to the resource is denied|access denied|reading JSON file|\b401\b|\b403\b",
             re.I,
         ),
         AuthError,

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from skillctl import oci
+from skillctl.agentskill import NAME_RE
 from skillctl.backend import capable, select
 from skillctl.backends.base import Capability, RegistryOptions
 from skillctl.errors import InvalidSkillError, SkillctlError, UsageError
@@ -78,6 +79,11 @@ def parse_collection(raw: bytes, *, source: str) -> Collection:
                 problems.append(Finding(source, f"{field_name}.source", exc.message))
                 continue
             name = entry.get("name") or _source_name(git)
+            if not NAME_RE.match(name):
+                problems.append(
+                    Finding(source, field_name, f"cannot take a skill name from the URL ({name!r}); add name:")
+                )
+                continue
             if name in seen:
                 problems.append(Finding(source, f"{field_name}.name", f"duplicate skill name {name!r}"))
             seen.add(name)

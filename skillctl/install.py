@@ -226,6 +226,8 @@ def install(
     check_state(ref, manifest, allow_archived=allow_archived, warnings=warnings)
     warnings = list(dict.fromkeys(warnings))
     name = name or parsed.name
+    if name in (".", "..") or Path(name).name != name or not name:
+        raise UsageError(f"{name!r} is not a usable skill directory name")
     root = dest.path
     root.mkdir(parents=True, exist_ok=True)
     (root / RECEIPTS).mkdir(parents=True, exist_ok=True)

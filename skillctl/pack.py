@@ -43,7 +43,7 @@ def source_date_epoch(env: Mapping[str, str] | None = None) -> int | None:
     raw = (os.environ if env is None else env).get("SOURCE_DATE_EPOCH", "").strip()
     if not raw:
         return None
-    if not raw.isdigit():
+    if not raw.isdigit() or int(raw) > 253402300799:  # the last second of year 9999
         raise UsageError(
             f"SOURCE_DATE_EPOCH={raw!r} must be a whole number of seconds since 1970",
             hint="unset it, or set it to e.g. $(git log -1 --format=%ct)",

@@ -30,7 +30,10 @@ _REF_HINT: Final = (
 
 def is_attachment_tag(tag: str) -> bool:
     """cosign's signature, attestation and SBOM tags (``sha256-<hex>.sig``), which are not versions."""
-    return tag.startswith("sha256-") and tag.endswith((".sig", ".att", ".sbom"))
+    if not tag.startswith("sha256-"):
+        return False
+    # cosign's .sig/.att/.sbom tags, and the OCI 1.1 referrers fallback tag (sha256-<hex> alone).
+    return tag.endswith((".sig", ".att", ".sbom")) or bool(re.fullmatch(r"sha256-[a-f0-9]{64}", tag))
 
 
 def is_digest(value: str) -> bool:

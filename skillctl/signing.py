@@ -348,9 +348,10 @@ def verify(
         try:
             claims = json.loads(payload)
             signed_digest = claims["critical"]["image"]["docker-manifest-digest"]
+            raw_signature = base64.b64decode(signature, validate=True)
         except (ValueError, KeyError, TypeError):
-            continue
-        if signed_digest == digest and _verify_bytes(key, base64.b64decode(signature), payload):
+            continue  # one malformed layer must not hide a valid signature beside it
+        if signed_digest == digest and _verify_bytes(key, raw_signature, payload):
             good += 1
     if not good:
         raise SignatureError(

@@ -317,15 +317,28 @@ class Store:
 
     # -- garbage collection ------------------------------------------------------
     def referenced_blobs(self, entries: list[IndexEntry]) -> set[str]:
+        """Every blob an entry reaches: manifests, configs, layers, and the children of image indexes."""
         keep: set[str] = set()
-        for entry in entries:
-            keep.add(entry.digest)
-            if entry.descriptor.media_type == oci.INDEX_V1:
+        pending = [e.digest for e in entries]
+        seen: set[str] = set()
+        while pending:
+            digest = pending.pop()
+            if digest in seen:
                 continue
-            with contextlib.suppress(NotFoundError, IntegrityError):
-                manifest = self.manifest(entry.digest)
-                keep.add(manifest.config.digest)
-                keep.update(layer.digest for layer in manifest.layers)
+            seen.add(digest)
+            keep.add(digest)
+            try:
+                data = json.loads(self.read_blob(digest))
+            except (NotFoundError, IntegrityError, ValueError):
+                continue  # missing or not JSON: nothing more to follow, and the blob itself is kept
+            if not isinstance(data, dict):
+                continue
+            # Index children are manifests to read in turn; a manifest's config and layers are kept unread.
+            pending.extend(
+                str(c["digest"]) for c in data.get("manifests") or [] if isinstance(c, dict) and "digest" in c
+            )
+            blobs = [*(data.get("layers") or []), data.get("config")]
+            keep.update(str(b["digest"]) for b in blobs if isinstance(b, dict) and "digest" in b)
         return keep
 
     def unreferenced_blobs(self, entries: list[IndexEntry]) -> list[Path]:

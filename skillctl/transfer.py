@@ -44,20 +44,27 @@ def _link_or_copy(src: Path, dst: Path) -> None:
 
 @contextlib.contextmanager
 def exported_layout(store: Store, manifest: oci.Manifest) -> Iterator[Path]:
-    """A temporary one-image OCI layout of ``manifest`` (blobs hard-linked from the store)."""
-    store.init()
-    tmp = Path(tempfile.mkdtemp(prefix="export-", dir=store.tmp_dir))
-    try:
-        blobs = tmp / "blobs" / "sha256"
-        blobs.mkdir(parents=True)
-        for desc in (manifest.descriptor, manifest.config, *manifest.layers):
-            _link_or_copy(store.blob_path(desc.digest), blobs / desc.digest.split(":", 1)[1])
-        (tmp / "oci-layout").write_text('{"imageLayoutVersion":"1.0.0"}')
-        entry = {**manifest.descriptor.to_json(), "annotations": {oci.REF_NAME: LAYOUT_TAG}}
-        (tmp / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": [entry]}))
-        yield tmp
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    """A temporary one-image OCI layout of ``manifest`` (blobs hard-linked from the store).
+
+    Held as a writer the whole time, so a concurrent ``prune`` neither removes it nor the blobs.
+    """
+    with store.writing():
+        tmp = Path(tempfile.mkdtemp(prefix="export-", dir=store.tmp_dir))
+        try:
+            yield _fill_layout(store, manifest, tmp)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _fill_layout(store: Store, manifest: oci.Manifest, tmp: Path) -> Path:
+    blobs = tmp / "blobs" / "sha256"
+    blobs.mkdir(parents=True)
+    for desc in (manifest.descriptor, manifest.config, *manifest.layers):
+        _link_or_copy(store.blob_path(desc.digest), blobs / desc.digest.split(":", 1)[1])
+    (tmp / "oci-layout").write_text('{"imageLayoutVersion":"1.0.0"}')
+    entry = {**manifest.descriptor.to_json(), "annotations": {oci.REF_NAME: LAYOUT_TAG}}
+    (tmp / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": [entry]}))
+    return tmp
 
 
 def _fsync_path(path: Path) -> None:
@@ -323,7 +330,8 @@ def pull(
         reader = capable(chosen, Capability.MANIFEST, operation="read manifests")
         remote = oci.Manifest.parse(read_manifest(src, reader.backend, opts), digest=src.digest, source=f"{src}")
     store.init()
-    with tempfile.TemporaryDirectory(prefix="pull-", dir=store.tmp_dir) as tmp:
+    # As a writer from the download to the tag: a concurrent prune removes neither the download nor its blobs.
+    with store.writing(), tempfile.TemporaryDirectory(prefix="pull-", dir=store.tmp_dir) as tmp:
         layout = Path(tmp) / "layout"
         pinned = src.with_digest(remote.digest) if remote is not None and src.tag else src
         chosen.backend.pull(pinned, layout, opts)
@@ -340,12 +348,13 @@ def pull(
 
             verify_or_raise(str(src), verify_key, backend=backend, opts=opts, digest=remote.digest)
         manifest = import_layout(store, layout, None, move_blobs=True)
-    if manifest.digest != remote.digest:
-        problems = _same_content(remote, manifest)
-        if exact or problems:
-            raise IntegrityError(f"{src}: pulled content differs from the registry's ({'; '.join(problems)})")
-        notes.append(f"{chosen.name} re-compressed the layer: local digest {manifest.digest}, registry {remote.digest}")
-    with store.writing():
+        if manifest.digest != remote.digest:
+            problems = _same_content(remote, manifest)
+            if exact or problems:
+                raise IntegrityError(f"{src}: pulled content differs from the registry's ({'; '.join(problems)})")
+            notes.append(
+                f"{chosen.name} re-compressed the layer: local digest {manifest.digest}, registry {remote.digest}"
+            )
         store.set_tag(src.store_name, manifest.descriptor, dict(manifest.annotations))
     unpacked = None
     if output is not None:

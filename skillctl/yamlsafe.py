@@ -106,3 +106,5 @@ def load_yaml(text: str, *, source: str) -> Any:
         raise InvalidSkillError(f"{source}: invalid YAML: {exc}") from None
     except RecursionError:
         raise InvalidSkillError(f"{source}: invalid YAML: nested too deeply") from None
+    except (ValueError, TypeError, OverflowError) as exc:  # e.g. an explicit !!int tag on a non-number
+        raise InvalidSkillError(f"{source}: invalid YAML value: {exc}") from None

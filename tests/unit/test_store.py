@@ -248,3 +248,26 @@ def test_store_files_are_plain_layout_files(hello, store):
     assert top == [".skillctl", "blobs", "index.json", "oci-layout"]
     assert all(len(p.name) == 64 for p in store.blobs_dir.iterdir())
     assert os.listdir(store.root / "blobs") == ["sha256"]
+
+
+def test_gc_keeps_images_reached_only_through_an_index(hello, store):
+    """A multi-platform index written by another tool (skopeo --multi-arch) keeps its children alive."""
+    import json as _json
+
+    import skillctl
+    from skillctl import oci as _oci
+    from skillctl.store import IndexEntry
+
+    packed = skillctl.pack(hello, store=store)
+    manifest = store.manifest(packed.digest)
+    index_raw = _json.dumps(
+        {"schemaVersion": 2, "mediaType": _oci.INDEX_V1, "manifests": [manifest.descriptor.to_json()]}
+    ).encode()
+    with store.writing():
+        index_digest = store.put_blob(index_raw)
+        descriptor = _oci.Descriptor(_oci.INDEX_V1, index_digest, len(index_raw))
+        store.update_index(lambda entries: [IndexEntry(descriptor, {_oci.REF_NAME: "multi/arch:1"})])
+    result = store.gc()
+    assert result.blobs_removed == 0
+    for desc in (manifest.descriptor, manifest.config, *manifest.layers):
+        assert store.has_blob(desc.digest)
