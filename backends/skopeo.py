@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
+import functools
 import json
+import shutil
 import tempfile
 from pathlib import Path
 from typing import ClassVar, Final
@@ -13,6 +16,16 @@ from skillctl.refs import Reference
 
 _DEFAULT_POLICY: Final = Path("/etc/containers/policy.json")
 _ACCEPT_ALL: Final = '{"default":[{"type":"insecureAcceptAnything"}]}'
+
+
+@functools.cache
+def _fallback_policy() -> Path:
+    """An accept-anything policy in a private directory of this process (never a shared, guessable path)."""
+    directory = Path(tempfile.mkdtemp(prefix="skillctl-policy-"))
+    atexit.register(shutil.rmtree, directory, True)
+    policy = directory / "policy.json"
+    policy.write_text(_ACCEPT_ALL)
+    return policy
 
 
 def _docker(ref: Reference) -> str:
@@ -38,10 +51,7 @@ class SkopeoBackend(CLIBackend):
         # skopeo refuses to run without a trust policy; the containers-common default accepts anything.
         if _DEFAULT_POLICY.exists():
             return [self.tool]
-        policy = Path(tempfile.gettempdir()) / "skillctl-default-policy.json"
-        if not policy.exists():
-            policy.write_text(_ACCEPT_ALL)
-        return [self.tool, f"--policy={policy}"]
+        return [self.tool, f"--policy={_fallback_policy()}"]
 
     def push_argv(self, layout: Path, dest: Reference, opts: RegistryOptions, digestfile: Path) -> list[str]:
         return [

@@ -76,15 +76,20 @@ def _read(path: Path) -> dict[str, Any]:
     return data
 
 
+DOCKER_HUB = frozenset({"docker.io", "index.docker.io", "registry-1.docker.io"})
+
+
 def _host_key(key: str) -> str:
     key = key.removeprefix("https://").removeprefix("http://")
-    return key.split("/", 1)[0] if key.endswith("/v1/") or key.endswith("/v2/") else key
+    key = key.split("/", 1)[0] if key.endswith("/v1/") or key.endswith("/v2/") else key
+    # `docker login` stores Docker Hub as https://index.docker.io/v1/; references say docker.io.
+    return "docker.io" if key.split("/", 1)[0] in DOCKER_HUB else key
 
 
 def _from_auths(auths: Mapping[str, Any], registry: str, repository: str, path: Path) -> Credentials | None:
     # containers-auth.json allows repository-scoped keys; the most specific wins.
     candidates = sorted(
-        (k for k in auths if _host_key(k) == registry or repository.startswith(_host_key(k) + "/")),
+        (k for k in auths if _host_key(k) == _host_key(registry) or repository.startswith(_host_key(k) + "/")),
         key=lambda k: -len(_host_key(k)),
     )
     for key in candidates:

@@ -10,6 +10,7 @@ same commit always gives the same digest) and installed from there.
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import tempfile
 from collections.abc import Iterator
@@ -20,6 +21,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from skillctl import _proc
 from skillctl.errors import InvalidSkillError, NotFoundError, UsageError
+from skillctl.yamlsafe import load_yaml, read_text
 
 SCHEMES: Final = ("https", "http", "file")
 _SHA: Final = re.compile(r"^[0-9a-f]{7,40}$")
@@ -63,7 +65,9 @@ def parse_source(url: str) -> GitSource:
 
 
 def _git(*args: str, cwd: Path | None = None, timeout: float = 300) -> str:
-    return _proc.run(["git", *args], cwd=cwd, timeout=timeout, what=f"git {args[0]}").text.strip()
+    # Never wait for a username on a terminal: a wrong URL must fail, not hang.
+    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "true", "LC_ALL": "C"}
+    return _proc.run(["git", *args], cwd=cwd, env=env, timeout=timeout, what=f"git {args[0]}").text.strip()
 
 
 @contextlib.contextmanager
@@ -99,8 +103,6 @@ def pack_source(source: GitSource, *, name: str | None, store: object) -> tuple[
 
     Returns (local reference, manifest digest, commit).
     """
-    import yaml
-
     from skillctl.pack import pack
     from skillctl.scaffold import init_skill
     from skillctl.skillcard import CARD_FILE
@@ -111,7 +113,7 @@ def pack_source(source: GitSource, *, name: str | None, store: object) -> tuple[
             namespace = re.sub(r"[^a-z0-9-]+", "-", org).strip("-") or None
             init_skill(skill_dir, name=name, namespace=namespace)
         card_path = skill_dir / CARD_FILE
-        card = yaml.safe_load(card_path.read_text(encoding="utf-8"))
+        card = load_yaml(read_text(card_path, source=f"{source.url}: {CARD_FILE}"), source=f"{source.url}: {CARD_FILE}")
         if not isinstance(card, dict):
             raise InvalidSkillError(f"{source.url}: {CARD_FILE} is not a mapping")
         card["provenance"] = {"source": source.clone_url, "commit": commit, "path": source.subpath}

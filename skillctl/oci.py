@@ -129,6 +129,16 @@ def build_manifest(config: Descriptor, layers: list[Descriptor], annotations: Ma
     return go_json(manifest)
 
 
+def is_image_manifest(raw: bytes) -> bool:
+    """Whether ``raw`` is a single-image manifest (not an index, a list or something else)."""
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return False
+    media_type = data.get("mediaType") if isinstance(data, dict) else None
+    return isinstance(data, dict) and media_type in (MANIFEST_V1, DOCKER_MANIFEST_V2, None) and "config" in data
+
+
 @dataclass(frozen=True)
 class Manifest:
     """A parsed image manifest, with the exact bytes it came from."""

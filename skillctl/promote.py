@@ -173,7 +173,7 @@ class RemoteRepo:
     def manifest(self, ref: Reference) -> oci.Manifest | None:
         try:
             raw = _retrying(lambda: read_manifest(ref, self.reader.backend, self.opts))
-            return oci.Manifest.parse(raw, source=str(ref))
+            return oci.Manifest.parse(raw, source=str(ref)) if oci.is_image_manifest(raw) else None
         except NotFoundError:
             return None
 

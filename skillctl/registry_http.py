@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import functools
+import hashlib
 import json
 import logging
 import re
@@ -24,7 +25,7 @@ from typing import Final
 
 from skillctl import auth
 from skillctl.backends.base import Backend, RegistryOptions
-from skillctl.errors import AuthError, NotFoundError, SkillctlError
+from skillctl.errors import AuthError, IntegrityError, NetworkError, NotFoundError, SkillctlError
 from skillctl.refs import Reference
 
 log = logging.getLogger(__name__)
@@ -68,13 +69,30 @@ def challenge(header: str) -> tuple[str, dict[str, str]]:
     return scheme.lower(), dict(re.findall(r'(\w+)="([^"]*)"', rest))
 
 
+class _SafeRedirects(urllib.request.HTTPRedirectHandler):
+    """Follow redirects (registries send blobs to storage), but never carry credentials off the origin or to http."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):  # type: ignore[no-untyped-def]
+        new = super().redirect_request(req, fp, code, msg, headers, newurl)
+        if new is None:
+            return None
+        old, target = urllib.parse.urlsplit(req.full_url), urllib.parse.urlsplit(newurl)
+        if old.scheme == "https" and target.scheme != "https":
+            raise AuthError(f"the registry redirected {req.full_url} to plain HTTP; refusing")
+        if (old.scheme, old.netloc) != (target.scheme, target.netloc):
+            new.headers.pop("Authorization", None)
+            new.unredirected_hdrs.pop("Authorization", None)
+        return new
+
+
 def _open(url: str, ctx: ssl.SSLContext, timeout: float, headers: dict[str, str]) -> tuple[int, Message, bytes]:
     """(status, headers, body) for any status; header lookups are case-insensitive."""
     if not url.startswith(("https://", "http://")):
         raise AuthError(f"the registry sent an unusable URL {url!r}")
     request = urllib.request.Request(url, headers=headers)  # noqa: S310 - scheme checked above
+    opener = urllib.request.build_opener(urllib.request.HTTPSHandler(context=ctx), _SafeRedirects())
     try:
-        with urllib.request.urlopen(request, timeout=timeout, context=ctx) as response:  # noqa: S310
+        with opener.open(request, timeout=timeout) as response:
             return response.status, response.headers, response.read(MAX_MANIFEST + 1)
     except urllib.error.HTTPError as exc:
         return exc.code, exc.headers, b""
@@ -117,6 +135,8 @@ def _get(
                 secret = base64.b64encode(f"{creds.username}:{creds.secret}".encode()).decode()
                 headers["Authorization"] = f"Basic {secret}"
             elif kind == "bearer" and params.get("realm"):
+                if opts.tls_verify and not params["realm"].startswith("https://"):
+                    raise AuthError(f"{registry}: the token service {params['realm']!r} is not HTTPS; refusing")
                 headers["Authorization"] = f"Bearer {_token(params, scope, creds, ctx, timeout)}"
             else:
                 raise AuthError(f"{registry}: authentication required")
@@ -146,6 +166,8 @@ def fetch_manifest(ref: Reference, opts: RegistryOptions) -> bytes:
         raise NotFoundError(f"{ref}: manifest unknown")
     if status != 200 or len(body) > MAX_MANIFEST:
         raise AuthError(f"{ref}: the registry answered HTTP {status}")
+    if ref.digest and hashlib.sha256(body).hexdigest() != ref.digest.split(":", 1)[1]:
+        raise IntegrityError(f"{ref}: the registry sent a manifest that does not match its digest")
     return body
 
 
@@ -160,7 +182,10 @@ def list_repositories(registry: str, opts: RegistryOptions, *, prefix: str = "",
     repos: list[str] = []
     path = "/v2/_catalog?n=1000"
     while path and len(repos) < limit:
-        status, headers, body = _get(registry, path, scope="registry:catalog:*", repository=registry, opts=opts)
+        try:
+            status, headers, body = _get(registry, path, scope="registry:catalog:*", repository=registry, opts=opts)
+        except OSError as exc:
+            raise NetworkError(f"{registry}: cannot list repositories ({exc})") from None
         if status in (401, 403, 404, 405):
             raise UnsupportedOperation(
                 f"{registry}: the registry does not list its repositories (HTTP {status})",
@@ -168,7 +193,10 @@ def list_repositories(registry: str, opts: RegistryOptions, *, prefix: str = "",
             )
         if status != 200:
             raise AuthError(f"{registry}: the catalog answered HTTP {status}")
-        repos.extend(str(r) for r in json.loads(body).get("repositories") or [])
+        try:
+            repos.extend(str(r) for r in json.loads(body).get("repositories") or [])
+        except (ValueError, AttributeError):
+            raise AuthError(f"{registry}: the catalog is not JSON") from None
         match = re.search(r"<([^>]+)>", headers.get("Link", "") or "")
         path = match.group(1) if match else ""
     wanted = prefix.strip("/")
@@ -183,7 +211,7 @@ def read_manifest(ref: Reference, fallback: Backend, opts: RegistryOptions) -> b
     """
     try:
         return fetch_manifest(ref, opts)
-    except NotFoundError:
+    except (NotFoundError, IntegrityError):
         raise
     except (SkillctlError, OSError, ValueError) as exc:
         log.info("reading %s over the registry API failed (%s); using %s", ref, exc, fallback.name)

@@ -10,7 +10,7 @@ from typing import Any
 from skillctl import oci
 from skillctl.backend import capable, select
 from skillctl.backends.base import Capability, RegistryOptions
-from skillctl.errors import NotFoundError, SkillctlError, UsageError
+from skillctl.errors import NotFoundError, UsageError
 from skillctl.images import ImageDetails
 from skillctl.refs import Reference, is_attachment_tag, parse_reference
 from skillctl.registry_http import read_manifest
@@ -63,11 +63,12 @@ def list_remote(
     def row(tag: str) -> RemoteTag | None:
         ref = Reference(parsed.repository, tag)
         try:
-            m = oci.Manifest.parse(read_manifest(ref, reader.backend, opts), source=str(ref))
+            raw = read_manifest(ref, reader.backend, opts)
         except NotFoundError:
             return None  # deleted between listing and reading
-        except SkillctlError:
-            raise
+        if not oci.is_image_manifest(raw):
+            return None  # an index or a referrers tag: not a skill version
+        m = oci.Manifest.parse(raw, source=str(ref))
         return RemoteTag(
             parsed.repository,
             tag,

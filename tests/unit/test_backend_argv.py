@@ -94,10 +94,13 @@ def test_skopeo_copy_argv(tmp_path: Path, authfile: Path) -> None:
 def test_skopeo_brings_a_policy_when_the_machine_has_none(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setattr(skopeo_module, "_DEFAULT_POLICY", tmp_path / "missing-policy.json")
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    skopeo_module._fallback_policy.cache_clear()
     argv = SkopeoBackend().push_argv(Path("/l"), DEST, RegistryOptions(), Path("/d"))
-    policy = tmp_path / "skillctl-default-policy.json"
-    assert argv[:2] == ["skopeo", f"--policy={policy}"]
+    policy = Path(argv[1].removeprefix("--policy="))
+    # A private directory of this process, not a shared path another user could prepare.
+    assert policy.parent.parent == tmp_path and policy.parent.name.startswith("skillctl-policy-")
     assert json.loads(policy.read_text()) == {"default": [{"type": "insecureAcceptAnything"}]}
+    skopeo_module._fallback_policy.cache_clear()
 
 
 @pytest.mark.parametrize("backend", [PodmanBackend, BuildahBackend])
