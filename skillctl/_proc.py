@@ -115,7 +115,9 @@ def clean_stderr(stderr: str) -> str:
     for line in reversed(lines):
         match = _SKOPEO_MSG.search(line)
         if match:
-            return match.group(1).replace('\\"', '"')
+            # logrus escapes newlines and tabs inside msg="..."; fold them into one line.
+            text = match.group(1).replace('\\"', '"').replace("\\n", " ").replace("\\t", " ")
+            return " ".join(text.split())
     last = lines[-1]
     return last[len("Error: ") :] if last.startswith("Error: ") else last
 

@@ -66,7 +66,8 @@ def install(
 
     \b
     skillctl install quay.io/myorg/hello-world:1.0.0 --target claude
-    skillctl install examples/hello-world:1.0.0-draft -o ./skills --scope project
+    skillctl install quay.io/myorg/hello-world:1.0.0 --target agents --scope project
+    skillctl install examples/hello-world:1.0.0-draft -o ./skills
 
     The skill lands in <dir>/<name>/ atomically; a re-install replaces the old
     files completely. A receipt in <dir>/.skillimage/receipts/ records the source.
@@ -217,7 +218,7 @@ def show_installed(
     rows = []
     for s in skills:
         state = (s.state or "-") + (" (!)" if s.deprecated else "")
-        source = s.latest_ref if upgradable and s.latest_ref else (s.source or "(local)")
+        source = s.source or "(local)"
         row = [s.name, s.version or "-", state, *([s.latest or "-"] if upgradable else []), source, s.target]
         rows.append(row)
     table(headers, rows)

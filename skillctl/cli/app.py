@@ -73,6 +73,13 @@ def _crash_report(exc: BaseException) -> Path | None:
         return None
 
 
+class _EchoHandler(logging.Handler):
+    """Log lines go to whatever stderr is now (Click's test runner swaps it), like every other message."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        click.echo(self.format(record), err=True)
+
+
 class SkillctlGroup(click.Group):
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         return super().get_command(ctx, ALIASES.get(cmd_name, cmd_name))
@@ -153,7 +160,14 @@ def cli(ctx: click.Context, store_path: Path | None, verbose: int, debug: bool) 
     skillctl inspect examples/hello-world:1.0.0-draft
     """
     level = logging.DEBUG if verbose > 1 or debug else logging.INFO if verbose else logging.WARNING
-    logging.basicConfig(level=level, format="skillctl: %(message)s", stream=sys.stderr)
+    logger = logging.getLogger("skillctl")
+    for handler in [h for h in logger.handlers if isinstance(h, _EchoHandler)]:
+        logger.removeHandler(handler)
+    handler = _EchoHandler()
+    handler.setFormatter(logging.Formatter("skillctl: %(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(level)
+    logger.propagate = False
     ctx.obj = Settings(store_path=store_path, verbose=verbose, debug=debug)
 
 

@@ -68,8 +68,6 @@ def push(
     if quiet:
         click.echo(result.digest)
         return
-    if settings.verbose:
-        click.echo(f"backend {result.reason}", err=True)
     for note in result.notes:
         (warn if result.digest_changed else lambda m: click.echo(m, err=True))(note)
     click.echo(f"Pushed {result.dest}")
@@ -137,8 +135,6 @@ def pull(
     if quiet:
         click.echo(result.digest)
         return
-    if settings.verbose:
-        click.echo(f"backend {result.reason}", err=True)
     for note in result.notes:
         warn(note)
     click.echo(f"Pulled {result.ref}")
@@ -177,8 +173,8 @@ def login(
             )
         password = sys.stdin.readline().rstrip("\r\n")
     else:
-        if not sys.stdin.isatty() and not username:
-            raise UsageError("no terminal to prompt on", hint="use -u USER --password-stdin")
+        if not sys.stdin.isatty():
+            raise UsageError("no terminal to prompt for the password on", hint="use -u USER --password-stdin")
         username = username or click.prompt("Username")
         password = click.prompt("Password", hide_input=True)
     if not password:

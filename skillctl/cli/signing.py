@@ -111,9 +111,15 @@ def sign(
 @output_options
 def verify(ref: str, key: Path, registry: Any, backend: str | None, fmt: str, quiet: bool) -> None:
     """Check that a registry image carries a valid signature by KEY; exit 10 when not."""
+    from skillctl.signing import SignatureError
     from skillctl.signing import verify as do_verify
 
-    result = do_verify(ref, key, backend=backend, opts=registry)
+    try:
+        result = do_verify(ref, key, backend=backend, opts=registry)
+    except SignatureError as exc:
+        if fmt == "json":  # the document still tells pipelines what failed, as validate's does
+            emit_json({"ref": ref, "digest": None, "verified": 0, "signatures": None, "error": exc.message})
+        raise
     if fmt == "json":
         emit_json(result.__dict__)
     elif quiet:

@@ -472,7 +472,7 @@ def test_list_upgradable_and_upgrade_all(released: Released, store_path: Path, t
     header, *lines = text.splitlines()
     assert header.split() == ["NAME", "VERSION", "STATE", "LATEST", "SOURCE", "TARGET"]
     hello = next(line.split() for line in lines if line.startswith(NAME))
-    assert hello[:5] == [NAME, "1.0.0", "published", "1.10.0", released.ref("1.10.0")]
+    assert hello[:5] == [NAME, "1.0.0", "published", "1.10.0", released.ref("1.0.0")]  # SOURCE: what is installed
     assert "2.0.0" not in text and "1.11.0" not in text
 
     result = ok(skillctl(store_path, "upgrade", "--all", "-o", out, NO_TLS))
