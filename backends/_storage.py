@@ -21,6 +21,7 @@ from typing import ClassVar
 
 from skillctl.backends.base import LAYOUT_TAG, Capability, CLIBackend, RegistryOptions, read_digest_file
 from skillctl.errors import AuthError
+from skillctl.fsutil import link_or_copy
 from skillctl.refs import Reference
 
 
@@ -50,7 +51,7 @@ class StorageBackend(CLIBackend):
     def push(self, layout: Path, dest: Reference, opts: RegistryOptions) -> str:
         with self._helper_credentials(opts, dest) as opts, self._storage() as (base, tmp):
             local = tmp / "layout"
-            shutil.copytree(layout, local, copy_function=_link_or_copy)
+            shutil.copytree(layout, local, copy_function=link_or_copy)
             image_id = (
                 self._run(
                     [*base, "pull", *self.pull_policy, "-q", f"oci:{local}:{LAYOUT_TAG}"],
@@ -97,14 +98,6 @@ def _valid_image_name_dir(tool: str) -> Path:
         with contextlib.suppress(FileExistsError):
             path.mkdir(mode=0o700)
             return path
-
-
-def _link_or_copy(src: str, dst: str) -> str:
-    try:
-        Path(dst).hardlink_to(src)
-    except OSError:
-        shutil.copy2(src, dst)
-    return dst
 
 
 def parse_search_tags(output: bytes) -> list[str]:

@@ -203,16 +203,21 @@ def list_repositories(registry: str, opts: RegistryOptions, *, prefix: str = "",
     return sorted(r for r in repos if not wanted or r == wanted or r.startswith(wanted + "/"))
 
 
-def read_manifest(ref: Reference, fallback: Backend, opts: RegistryOptions) -> bytes:
+def read_manifest(ref: Reference, fallback: Backend, opts: RegistryOptions, *, how: list[str] | None = None) -> bytes:
     """``ref``'s manifest over the registry API, or through ``fallback`` when the API read fails.
 
     One in-process HTTP request instead of a tool process per manifest matters where
     skillctl reads many (listing versions, promotion, mirroring).
     """
     try:
-        return fetch_manifest(ref, opts)
+        raw = fetch_manifest(ref, opts)
+        if how is not None:
+            how.append("over the registry API")
+        return raw
     except (NotFoundError, IntegrityError):
         raise
     except (SkillctlError, OSError, ValueError) as exc:
         log.info("reading %s over the registry API failed (%s); using %s", ref, exc, fallback.name)
+    if how is not None:
+        how.append(f"with {fallback.name}")
     return fallback.manifest(ref, opts)

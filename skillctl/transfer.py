@@ -22,10 +22,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from skillctl import oci
-from skillctl.backend import Selection, capable, select
+from skillctl.backend import capable, select
 from skillctl.backends.base import LAYOUT_TAG, Capability, RegistryOptions
-from skillctl.errors import ConflictError, IntegrityError, NotFoundError, SkillctlError, UsageError
-from skillctl.fsutil import fsync_dir
+from skillctl.errors import ConflictError, IntegrityError, NotFoundError, UsageError
+from skillctl.fsutil import fsync_dir, link_or_copy
 from skillctl.lifecycle import check_state
 from skillctl.refs import Reference, parse_reference
 from skillctl.registry_http import read_manifest
@@ -33,13 +33,6 @@ from skillctl.store import IndexEntry, Store
 from skillctl.unpack import UnpackLimits, UnpackResult, unpack_manifest, verify_blob
 
 log = logging.getLogger(__name__)
-
-
-def _link_or_copy(src: Path, dst: Path) -> None:
-    try:
-        os.link(src, dst)
-    except OSError:
-        shutil.copyfile(src, dst)
 
 
 @contextlib.contextmanager
@@ -60,7 +53,7 @@ def _fill_layout(store: Store, manifest: oci.Manifest, tmp: Path) -> Path:
     blobs = tmp / "blobs" / "sha256"
     blobs.mkdir(parents=True)
     for desc in (manifest.descriptor, manifest.config, *manifest.layers):
-        _link_or_copy(store.blob_path(desc.digest), blobs / desc.digest.split(":", 1)[1])
+        link_or_copy(store.blob_path(desc.digest), blobs / desc.digest.split(":", 1)[1])
     (tmp / "oci-layout").write_text('{"imageLayoutVersion":"1.0.0"}')
     entry = {**manifest.descriptor.to_json(), "annotations": {oci.REF_NAME: LAYOUT_TAG}}
     (tmp / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": [entry]}))
@@ -151,19 +144,6 @@ def import_layout(store: Store, layout: Path, ref_name: str | None, *, move_blob
         if ref_name:
             store.set_tag(ref_name, manifest.descriptor, dict(manifest.annotations))
     return manifest
-
-
-def read_back(ref: Reference, reader: Selection, opts: RegistryOptions) -> tuple[bytes, str]:
-    """The registry's manifest for ``ref`` and how it was read: over the registry API, else through ``reader``."""
-    from skillctl import registry_http
-
-    try:
-        return registry_http.fetch_manifest(ref, opts), "over the registry API"
-    except NotFoundError:
-        raise
-    except (SkillctlError, OSError, ValueError) as exc:
-        log.info("reading %s over the registry API failed (%s); using %s", ref, exc, reader.name)
-    return reader.backend.manifest(ref, opts), f"with {reader.reason}"
 
 
 @dataclass
@@ -258,9 +238,10 @@ def push(
     reader = capable(chosen, Capability.MANIFEST, operation="read manifests back")
     with exported_layout(store, local) as layout:
         reported = chosen.backend.push(layout, dest_ref, opts)
-    raw, how = read_back(dest_ref, reader, opts)
+    how: list[str] = []
+    raw = read_manifest(dest_ref, reader.backend, opts, how=how)
     if reader.backend is not chosen.backend:
-        notes.append(f"read back {how}")
+        notes.append(f"read back {how[0]}")
     remote = oci.Manifest.parse(raw, source=f"{dest_ref} in the registry")
     if reported and reported != remote.digest:
         raise IntegrityError(f"{dest_ref}: the registry holds {remote.digest}, but {chosen.name} reported {reported}")
