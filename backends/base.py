@@ -179,5 +179,37 @@ def write_ca_bundle(cert_dir: Path, dest: Path) -> Path:
     return dest
 
 
+def write_layout(root: Path, manifest: bytes, blobs: Mapping[str, bytes | Path], *, media_type: str = "") -> Path:
+    """A one-image OCI layout in ``root``: the manifest tagged ``LAYOUT_TAG``, and the blobs given.
+
+    ``blobs`` maps digests to bytes, or to files that are hard-linked (blobs are immutable).
+    A layout may be sparse: blobs the registry already holds can be left out.
+    """
+    import hashlib
+    import json
+
+    from skillctl.fsutil import link_or_copy
+
+    directory = root / "blobs" / "sha256"
+    directory.mkdir(parents=True, exist_ok=True)
+    digest = "sha256:" + hashlib.sha256(manifest).hexdigest()
+    for blob_digest, data in {**blobs, digest: manifest}.items():
+        target = directory / blob_digest.split(":", 1)[1]
+        if isinstance(data, bytes):
+            target.write_bytes(data)
+        elif not target.exists():
+            link_or_copy(data, target)
+    media_type = media_type or json.loads(manifest).get("mediaType") or "application/vnd.oci.image.manifest.v1+json"
+    entry = {
+        "mediaType": media_type,
+        "digest": digest,
+        "size": len(manifest),
+        "annotations": {"org.opencontainers.image.ref.name": LAYOUT_TAG},
+    }
+    (root / "oci-layout").write_text('{"imageLayoutVersion":"1.0.0"}')
+    (root / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": [entry]}))
+    return root
+
+
 def read_digest_file(path: Path) -> str:
     return path.read_text(encoding="utf-8").strip()

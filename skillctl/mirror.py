@@ -26,7 +26,7 @@ from typing import Any, Final
 
 from skillctl import oci
 from skillctl.backend import Selection, capable, select
-from skillctl.backends.base import Capability, RegistryOptions
+from skillctl.backends.base import Capability, RegistryOptions, write_layout
 from skillctl.errors import IntegrityError, NotFoundError, SkillctlError, UnsafeContentError, UsageError
 from skillctl.refs import Reference, is_attachment_tag, parse_reference
 from skillctl.registry_http import read_manifest
@@ -402,18 +402,8 @@ def load(
         for name, manifest in images:
             one = root / ".one"
             shutil.rmtree(one, ignore_errors=True)
-            (one / "blobs" / "sha256").mkdir(parents=True)
-            for desc in (manifest.descriptor, manifest.config, *manifest.layers):
-                os.link(root / "blobs/sha256" / desc.digest[7:], one / "blobs/sha256" / desc.digest[7:])
-            (one / "oci-layout").write_text('{"imageLayoutVersion":"1.0.0"}')
-            (one / "index.json").write_text(
-                json.dumps(
-                    {
-                        "schemaVersion": 2,
-                        "manifests": [{**manifest.descriptor.to_json(), "annotations": {oci.REF_NAME: "skillctl"}}],
-                    }
-                )
-            )
+            blobs = {d.digest: root / "blobs/sha256" / d.digest[7:] for d in (manifest.config, *manifest.layers)}
+            write_layout(one, manifest.raw, blobs)
             if push is None:
                 import_layout(store, one, name)
                 loaded.append(Loaded(name, manifest.digest, name))

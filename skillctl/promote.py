@@ -30,7 +30,7 @@ import semver
 
 from skillctl import oci
 from skillctl.backend import Selection, capable, select
-from skillctl.backends.base import LAYOUT_TAG, Capability, RegistryOptions
+from skillctl.backends.base import Capability, RegistryOptions, write_layout
 from skillctl.errors import IntegrityError, LifecycleError, NotFoundError, SkillctlError, ToolError
 from skillctl.fsutil import file_lock
 from skillctl.lifecycle import RANK, check_transition, parse_state, tag_for_state
@@ -194,14 +194,8 @@ class RemoteRepo:
         if oci.sha256_digest(config) != new.config.digest:
             raise IntegrityError(f"{self.repository}: the registry's config does not match {new.config.digest}")
         with tempfile.TemporaryDirectory(prefix="skillctl-promote-") as tmp:
-            blobs = Path(tmp) / "blobs" / "sha256"
-            blobs.mkdir(parents=True)
-            (blobs / new.digest.split(":", 1)[1]).write_bytes(new.raw)
-            (blobs / new.config.digest.split(":", 1)[1]).write_bytes(config)
-            (Path(tmp) / "oci-layout").write_text('{"imageLayoutVersion":"1.0.0"}')
-            entry = {**new.descriptor.to_json(), "annotations": {oci.REF_NAME: LAYOUT_TAG}}
-            (Path(tmp) / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": [entry]}))
-            yield Path(tmp)
+            # Sparse: the layers are already in the repository, only the manifest and config travel.
+            yield write_layout(Path(tmp), new.raw, {new.config.digest: config})
 
     def put(self, new: oci.Manifest, base: oci.Manifest, tag: str | None) -> None:
         dest = self._ref(tag) if tag else self._ref(digest=new.digest)

@@ -25,7 +25,7 @@ from typing import Any, Final
 
 from skillctl import oci
 from skillctl.backend import capable, select
-from skillctl.backends.base import LAYOUT_TAG, Capability, RegistryOptions
+from skillctl.backends.base import Capability, RegistryOptions, write_layout
 from skillctl.errors import ConflictError, IntegrityError, NotFoundError, SkillctlError, UsageError
 from skillctl.fsutil import atomic_write
 from skillctl.refs import Reference, parse_reference
@@ -292,22 +292,7 @@ def sign(
     sig_ref = Reference(parsed.repository, signature_tag(digest))
     pusher = capable(select(backend, env=opts.env), Capability.EXACT, operation="push signatures unchanged")
     with tempfile.TemporaryDirectory(prefix="skillctl-sig-") as tmp:
-        root = Path(tmp)
-        (root / "blobs" / "sha256").mkdir(parents=True)
-        for digest_, data in {
-            **blobs,
-            oci.sha256_digest(config): config,
-            oci.sha256_digest(manifest): manifest,
-        }.items():
-            (root / "blobs" / "sha256" / digest_[7:]).write_bytes(data)
-        (root / "oci-layout").write_text('{"imageLayoutVersion":"1.0.0"}')
-        entry = {
-            "mediaType": oci.MANIFEST_V1,
-            "digest": oci.sha256_digest(manifest),
-            "size": len(manifest),
-            "annotations": {oci.REF_NAME: LAYOUT_TAG},
-        }
-        (root / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": [entry]}))
+        root = write_layout(Path(tmp), manifest, {**blobs, oci.sha256_digest(config): config})
         pusher.backend.push(root, sig_ref, opts)
     return SignResult(str(parsed), digest, str(sig_ref), len(layers))
 

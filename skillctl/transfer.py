@@ -23,9 +23,9 @@ from pathlib import Path
 
 from skillctl import oci
 from skillctl.backend import capable, select
-from skillctl.backends.base import LAYOUT_TAG, Capability, RegistryOptions
+from skillctl.backends.base import Capability, RegistryOptions, write_layout
 from skillctl.errors import ConflictError, IntegrityError, NotFoundError, UsageError
-from skillctl.fsutil import fsync_dir, link_or_copy
+from skillctl.fsutil import fsync_dir
 from skillctl.lifecycle import check_state
 from skillctl.refs import Reference, parse_reference
 from skillctl.registry_http import read_manifest
@@ -50,14 +50,8 @@ def exported_layout(store: Store, manifest: oci.Manifest) -> Iterator[Path]:
 
 
 def _fill_layout(store: Store, manifest: oci.Manifest, tmp: Path) -> Path:
-    blobs = tmp / "blobs" / "sha256"
-    blobs.mkdir(parents=True)
-    for desc in (manifest.descriptor, manifest.config, *manifest.layers):
-        link_or_copy(store.blob_path(desc.digest), blobs / desc.digest.split(":", 1)[1])
-    (tmp / "oci-layout").write_text('{"imageLayoutVersion":"1.0.0"}')
-    entry = {**manifest.descriptor.to_json(), "annotations": {oci.REF_NAME: LAYOUT_TAG}}
-    (tmp / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": [entry]}))
-    return tmp
+    blobs = {d.digest: store.blob_path(d.digest) for d in (manifest.config, *manifest.layers)}
+    return write_layout(tmp, manifest.raw, blobs)
 
 
 def _fsync_path(path: Path) -> None:
