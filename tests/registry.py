@@ -136,7 +136,14 @@ class Registry:
         return ssl.create_default_context(cafile=str(self.cert_dir / "ca.crt"))
 
     def request(
-        self, method: str, path: str, *, headers: dict[str, str] | None = None, auth: bool = True, timeout: float = 10
+        self,
+        method: str,
+        path: str,
+        *,
+        headers: dict[str, str] | None = None,
+        auth: bool = True,
+        timeout: float = 10,
+        data: bytes | None = None,
     ) -> tuple[int, dict[str, str], bytes]:
         """One HTTP request to ``/v2/...``; returns (status, headers, body) for any status."""
         scheme = "https" if self.tls else "http"
@@ -144,7 +151,7 @@ class Registry:
         if auth and self.username is not None and self.password is not None:
             token = base64.b64encode(f"{self.username}:{self.password}".encode()).decode()
             all_headers["Authorization"] = f"Basic {token}"
-        req = urllib.request.Request(f"{scheme}://{self.host}{path}", method=method, headers=all_headers)
+        req = urllib.request.Request(f"{scheme}://{self.host}{path}", data=data, method=method, headers=all_headers)
         try:
             with urllib.request.urlopen(req, timeout=timeout, context=self._context()) as resp:
                 return resp.status, dict(resp.headers.items()), resp.read()
@@ -170,6 +177,14 @@ class Registry:
         if status != 200:
             raise AssertionError(f"GET manifest {ref}: HTTP {status} {body[:300]!r}")
         return body
+
+    def put_manifest(self, repo: str, reference: str, raw: bytes) -> str:
+        """Store ``raw`` as ``repo:reference`` (a tag or its digest) with a plain registry API call."""
+        path = repo.partition("/")[2]
+        headers = {"Content-Type": json.loads(raw)["mediaType"]}
+        status, _, body = self.request("PUT", f"/v2/{path}/manifests/{reference}", headers=headers, data=raw)
+        assert status == 201, f"PUT manifest {repo}:{reference}: HTTP {status} {body[:300]!r}"
+        return "sha256:" + hashlib.sha256(raw).hexdigest()
 
     def digest(self, ref: str) -> str | None:
         raw = self.manifest(ref)

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import threading
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -68,20 +67,6 @@ def seed(tmp_path: Path, store: skillctl.Store, repo: str, version: str, opts: R
     return dest
 
 
-def put_manifest(reg: Registry, repo: str, reference: str, raw: bytes) -> str:
-    """Store ``raw`` as ``repo:reference`` (a tag or its digest) with a plain registry API call."""
-    path = repo.partition("/")[2]
-    req = urllib.request.Request(
-        f"http://{reg.host}/v2/{path}/manifests/{reference}",
-        data=raw,
-        method="PUT",
-        headers={"Content-Type": json.loads(raw)["mediaType"]},
-    )
-    with urllib.request.urlopen(req, timeout=10) as resp:
-        assert resp.status == 201
-    return oci.sha256_digest(raw)
-
-
 def put_state(reg: Registry, draft_ref: str, state: str, *tags: str) -> str:
     """The draft re-annotated to ``state``, stored under ``tags`` (or by digest only); returns its digest."""
     repo = draft_ref.rpartition(":")[0]
@@ -89,7 +74,7 @@ def put_state(reg: Registry, draft_ref: str, state: str, *tags: str) -> str:
     assert draft is not None
     raw = with_status(oci.Manifest.parse(draft), state).raw
     for tag in tags or (oci.sha256_digest(raw),):
-        put_manifest(reg, repo, tag, raw)
+        reg.put_manifest(repo, tag, raw)
     return oci.sha256_digest(raw)
 
 
@@ -302,7 +287,7 @@ def test_a_tag_sharing_its_manifest_is_kept(writer, registry, tmp_path, store):
     assert registry.digest(f"{repo}:stable") == registry.digest(f"{repo}:latest") == published
     deprecated = result.digest
 
-    put_manifest(registry, repo, "old", registry.manifest(f"{repo}:1.0.0"))
+    registry.put_manifest(repo, "old", registry.manifest(f"{repo}:1.0.0"))
     result = run(f"{repo}:1.0.0", "archived", writer)
     assert any("kept tag 1.0.0" in w and "old" in w for w in result.warnings), result.warnings
     assert result.removed == []

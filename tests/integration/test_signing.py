@@ -14,7 +14,6 @@ import json
 import logging
 import os
 import subprocess
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -136,18 +135,6 @@ def blob_file(reg: Registry, digest: str) -> Path:
     path = reg.root / BLOBS / hex_digest[:2] / hex_digest / "data"
     assert path.is_file(), path
     return path
-
-
-def put_manifest(reg: Registry, repo: str, reference: str, raw: bytes) -> None:
-    path = repo.partition("/")[2]
-    req = urllib.request.Request(
-        f"http://{reg.host}/v2/{path}/manifests/{reference}",
-        data=raw,
-        method="PUT",
-        headers={"Content-Type": json.loads(raw)["mediaType"]},
-    )
-    with urllib.request.urlopen(req, timeout=10) as resp:
-        assert resp.status == 201
 
 
 def consumer_is_untouched(store: Path, out: Path) -> None:
@@ -295,7 +282,7 @@ def test_promote_with_sign_key_signs_the_new_digest(registry: Registry, keys: Ke
     refused(cli_run(store, "verify", f"{repo2}:1.0.0-testing", "--key", keys.a.public, NO_TLS), "no signature")
     old_sig = registry.manifest(sig_ref(other, registry.digest(other)))
     assert old_sig is not None
-    put_manifest(registry, repo2, f"sha256-{other_testing[7:]}.sig", old_sig)
+    registry.put_manifest(repo2, f"sha256-{other_testing[7:]}.sig", old_sig)
     refused(cli_run(store, "verify", f"{repo2}:1.0.0-testing", "--key", keys.a.public, NO_TLS), "none of 1")
     assert cosign_verify(f"{repo2}:1.0.0-testing", keys.a).returncode != 0
 
@@ -481,7 +468,7 @@ def test_a_forged_signature_is_refused(registry: Registry, keys: Keys, tmp_path:
 
     other = load_private_key(keys.a.private, keys.a.password.encode()).sign(b"other", ec.ECDSA(hashes.SHA256()))
     sig["layers"][0]["annotations"][SIGNATURE_ANNOTATION] = base64.b64encode(other).decode()
-    put_manifest(registry, repo_of(ref), sig_ref(ref, digest).rsplit(":", 1)[1], json.dumps(sig).encode())
+    registry.put_manifest(repo_of(ref), sig_ref(ref, digest).rsplit(":", 1)[1], json.dumps(sig).encode())
 
     refused(cli_run(tmp_path / "store", "verify", ref, "--key", keys.a.public, NO_TLS), "none of 1")
     assert cosign_verify(ref, keys.a).returncode != 0
