@@ -2,4 +2,6 @@
 
 Shipped inside the wheel as ``skillctl.backends`` (a top-level ``backends``
 package would clash with other projects).
+
+May import: ``core`` (the subprocess helper, credentials, references, errors).
 """

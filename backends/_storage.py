@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import ClassVar
 
 from skillctl.backends.base import LAYOUT_TAG, Capability, CLIBackend, RegistryOptions, read_digest_file
-from skillctl.errors import AuthError
-from skillctl.fsutil import link_or_copy
-from skillctl.refs import Reference
+from skillctl.core.errors import AuthError
+from skillctl.core.fsutil import link_or_copy
+from skillctl.core.refs import Reference
 
 
 class StorageBackend(CLIBackend):

@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar, Final, Protocol, runtime_checkable
 
-from skillctl import _proc, auth
-from skillctl.errors import AuthError, UnsupportedOperation
-from skillctl.refs import Reference
+from skillctl.core import auth, proc
+from skillctl.core.errors import AuthError, UnsupportedOperation
+from skillctl.core.refs import Reference
 
 LAYOUT_TAG: Final = "skillctl"
 """The ``org.opencontainers.image.ref.name`` of the single image in an exchange layout."""
@@ -117,8 +117,8 @@ class CLIBackend:
         what: str,
         env: Mapping[str, str] | None = None,
         input: bytes | None = None,
-    ) -> _proc.ProcResult:
-        return _proc.run(argv, timeout=opts.timeout, env=env or opts.environ(), what=what, input=input)
+    ) -> proc.ProcResult:
+        return proc.run(argv, timeout=opts.timeout, env=env or opts.environ(), what=what, input=input)
 
     @contextlib.contextmanager
     def _helper_credentials(self, opts: RegistryOptions, *refs: Reference) -> Iterator[RegistryOptions]:
@@ -188,7 +188,7 @@ def write_layout(root: Path, manifest: bytes, blobs: Mapping[str, bytes | Path],
     import hashlib
     import json
 
-    from skillctl.fsutil import link_or_copy
+    from skillctl.core.fsutil import link_or_copy
 
     directory = root / "blobs" / "sha256"
     directory.mkdir(parents=True, exist_ok=True)

@@ -14,10 +14,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import ClassVar
 
-from skillctl import auth
 from skillctl.backends.base import Capability, CLIBackend, RegistryOptions, write_ca_bundle
-from skillctl.errors import TLSError
-from skillctl.refs import Reference
+from skillctl.core import auth
+from skillctl.core.errors import TLSError
+from skillctl.core.refs import Reference
 
 
 def _http_fallback_host(registry: str) -> tuple[str, int] | None:

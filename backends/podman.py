@@ -8,7 +8,7 @@ from typing import ClassVar
 
 from skillctl.backends._storage import StorageBackend, parse_search_tags
 from skillctl.backends.base import Capability, RegistryOptions, write_ca_bundle
-from skillctl.refs import Reference
+from skillctl.core.refs import Reference
 
 
 class PodmanBackend(StorageBackend):

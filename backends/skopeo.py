@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import ClassVar, Final
 
 from skillctl.backends.base import LAYOUT_TAG, Capability, CLIBackend, RegistryOptions, read_digest_file
-from skillctl.errors import UsageError
-from skillctl.refs import Reference
+from skillctl.core.errors import UsageError
+from skillctl.core.refs import Reference
 
 _DEFAULT_POLICY: Final = Path("/etc/containers/policy.json")
 _ACCEPT_ALL: Final = '{"default":[{"type":"insecureAcceptAnything"}]}'

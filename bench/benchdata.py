@@ -116,8 +116,9 @@ def make_store_with_images(store_root: Path, skill: Path, count: int) -> None:
     different annotations (name, version), so every tag has a distinct manifest
     that ``list`` must read and verify. ``index.json`` is written once.
     """
-    from skillctl import Store, oci, pack
-    from skillctl.store import IndexEntry
+    from skillctl import Store, pack
+    from skillctl.core import oci
+    from skillctl.store.layout import IndexEntry
 
     store = Store(store_root)
     first = pack(skill, store=store)

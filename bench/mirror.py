@@ -1,4 +1,4 @@
-"""Mirror benchmark: ``skillctl.mirror.mirror`` next to ``skopeo sync`` copying the same 100 skill versions.
+"""Mirror benchmark: ``skillctl.airgap.mirror.mirror`` next to ``skopeo sync`` copying the same 100 skill versions.
 
 Method: one throwaway CNCF distribution registry is the source. The runner packs
 10 small skills x 10 versions (``bench/benchdata.py``'s small skill, each version
@@ -117,8 +117,9 @@ def _sync(argv: list[str]) -> None:
 
 def _seed(work: Path, reg: Registry, sizes: MirrorSizes) -> tuple[list[str], dict[str, str]]:
     """Pack and push repos x versions small skills; returns the repository paths and what the source holds."""
-    from skillctl import Store, pack, transfer
+    from skillctl import Store, pack
     from skillctl.backends.base import RegistryOptions
+    from skillctl.registry import transfer
 
     opts = RegistryOptions(tls_verify=False, timeout=600)
     store = Store(work / "mirror-source-store")
@@ -153,9 +154,9 @@ class ToolTimes:
 
     @contextlib.contextmanager
     def installed(self) -> Iterator[None]:
-        from skillctl import _proc
+        from skillctl.core import proc
 
-        real = _proc.run
+        real = proc.run
 
         def timed(argv: Any, *args: Any, **kwargs: Any) -> Any:
             words = [str(a) for a in argv]
@@ -168,11 +169,11 @@ class ToolTimes:
                     self.calls[label] += 1
                     self.seconds[label] += time.perf_counter() - start
 
-        _proc.run = timed  # type: ignore[assignment]
+        proc.run = timed  # type: ignore[assignment]
         try:
             yield
         finally:
-            _proc.run = real  # type: ignore[assignment]
+            proc.run = real  # type: ignore[assignment]
 
     def summary(self) -> str:
         return "; ".join(
@@ -186,8 +187,8 @@ def run_mirror(work: Path, sizes: MirrorSizes, notes: list[str]) -> list[Row]:
     """Time skillctl's mirror and ``skopeo sync`` on the same set; one goal row and two information rows."""
     import shutil
 
+    from skillctl.airgap.mirror import mirror
     from skillctl.backends.base import RegistryOptions
-    from skillctl.mirror import mirror
 
     if not shutil.which("skopeo"):
         log("mirror: skopeo is not installed; skipped")

@@ -8,7 +8,7 @@ Method: one throwaway CNCF distribution registry (plain HTTP, loopback, started
 and stopped by the runner). Both skills are packed once (``bench/benchdata.py``,
 fixed seed). For every run, each skill is first pushed (skopeo, untimed) as
 ``1.0.0-draft`` to a repository no run has used, so no promotion finds work
-already done; then ``skillctl.promote.promote(REF, "testing")`` is timed
+already done; then ``skillctl.lifecycle.promote.promote(REF, "testing")`` is timed
 in-process through the skopeo and through the crane backend. The two sizes
 alternate, the order flipping every run; 5 (``--quick``: 2) runs each, median.
 One untimed promotion per backend warms up imports and the tools' caches.
@@ -85,9 +85,9 @@ def run_promote(work: Path, sizes: PromoteSizes, notes: list[str]) -> list[Row]:
     """Time remote promotions of both skills through each byte-exact backend; one row per backend."""
     import shutil
 
-    from skillctl import transfer
     from skillctl.backends.base import RegistryOptions
-    from skillctl.promote import promote
+    from skillctl.lifecycle.promote import promote
+    from skillctl.registry import transfer
 
     opts = RegistryOptions(tls_verify=False, timeout=600)
     skills = _prepare(work, sizes)

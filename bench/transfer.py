@@ -1,4 +1,4 @@
-"""Push and pull benchmarks: ``skillctl.transfer`` next to the bare tool doing the same copy.
+"""Push and pull benchmarks: ``skillctl.registry.transfer`` next to the bare tool doing the same copy.
 
 The runner starts its own throwaway CNCF distribution registries (``docker-registry
 serve``, plain HTTP on a free 127.0.0.1 port, data in a temporary directory).
@@ -248,12 +248,13 @@ def _tool_label(argv: list[object], **_: object) -> str:
 @contextlib.contextmanager
 def instrumented(steps: Steps) -> Iterator[None]:
     """Time the parts of skillctl's push and pull; everything is restored on exit."""
-    from skillctl import _proc, transfer
     from skillctl.backends.crane import CraneBackend
-    from skillctl.store import Store
+    from skillctl.core import proc
+    from skillctl.registry import transfer
+    from skillctl.store.layout import Store
 
     patches: list[tuple[object, str, Any]] = [
-        (_proc, "run", _wrap_fn(steps, _tool_label, _proc.run)),
+        (proc, "run", _wrap_fn(steps, _tool_label, proc.run)),
         (
             transfer,
             "exported_layout",
@@ -296,7 +297,7 @@ class Image:
 
 def write_layout(store: Any, manifest: Any, layout: Path) -> None:
     """The layout skillctl exports for a push, made once: blobs hard-linked from the store."""
-    from skillctl import oci
+    from skillctl.core import oci
 
     blobs = layout / "blobs" / "sha256"
     blobs.mkdir(parents=True)
@@ -453,7 +454,7 @@ class TransferBench:
         return Registry(self.work / "registries" / f"r{self._registries}", self.used_ports)
 
     def _skillctl_push(self, key: str, image: Image, backend: str, dest: str) -> float:
-        from skillctl.transfer import push
+        from skillctl.registry.transfer import push
 
         results = []
         store = self.push_store()
@@ -480,7 +481,7 @@ class TransferBench:
         small = self.images[0]
         with self.registry() as reg:
             for backend in (b for b in (*EXACT_BACKENDS, *INFO_BACKENDS) if self.tools[b]):
-                from skillctl.transfer import pull, push
+                from skillctl.registry.transfer import pull, push
 
                 dest = f"{reg.host}/warm/{backend}:{REMOTE_TAG}"
                 push(small.ref, dest, store=self.push_store(), backend=backend, opts=self.opts)
@@ -531,7 +532,7 @@ class TransferBench:
 
     def bench_pull(self, backend: str, image: Image, reg: Registry, rows: list[Row]) -> None:
         from skillctl import Store
-        from skillctl.transfer import pull
+        from skillctl.registry.transfer import pull
 
         src = image.remote[reg.host]
         key = f"pull, {backend}, {image.label}"

@@ -12,34 +12,32 @@ Names are imported lazily so that ``skillctl --version`` starts fast.
 from __future__ import annotations
 
 import importlib
-import sys
-import types
 from typing import TYPE_CHECKING, Any
 
 from skillctl._version import __version__
 
 _EXPORTS = {
-    "validate_skill": "skillctl.validate",
-    "ValidationReport": "skillctl.validate",
-    "pack": "skillctl.pack",
-    "PackResult": "skillctl.pack",
-    "init_skill": "skillctl.scaffold",
-    "InitResult": "skillctl.scaffold",
-    "Store": "skillctl.store",
-    "default_store_path": "skillctl.store",
-    "list_images": "skillctl.images",
-    "inspect_image": "skillctl.images",
-    "tag_image": "skillctl.images",
-    "remove_images": "skillctl.images",
-    "prune": "skillctl.images",
-    "unpack_image": "skillctl.unpack",
-    "UnpackLimits": "skillctl.unpack",
-    "Reference": "skillctl.refs",
-    "parse_reference": "skillctl.refs",
-    "SkillCard": "skillctl.skillcard",
-    "Finding": "skillctl.findings",
-    "SkillctlError": "skillctl.errors",
-    "ExitCode": "skillctl.errors",
+    "validate_skill": "skillctl.card.validate",
+    "ValidationReport": "skillctl.card.validate",
+    "pack": "skillctl.image.pack",
+    "PackResult": "skillctl.image.pack",
+    "init_skill": "skillctl.card.scaffold",
+    "InitResult": "skillctl.card.scaffold",
+    "Store": "skillctl.store.layout",
+    "default_store_path": "skillctl.store.layout",
+    "list_images": "skillctl.store.images",
+    "inspect_image": "skillctl.store.images",
+    "tag_image": "skillctl.store.images",
+    "remove_images": "skillctl.store.images",
+    "prune": "skillctl.store.images",
+    "unpack_image": "skillctl.image.unpack",
+    "UnpackLimits": "skillctl.image.unpack",
+    "Reference": "skillctl.core.refs",
+    "parse_reference": "skillctl.core.refs",
+    "SkillCard": "skillctl.card.skillcard",
+    "Finding": "skillctl.core.findings",
+    "SkillctlError": "skillctl.core.errors",
+    "ExitCode": "skillctl.core.errors",
 }
 
 __all__ = [
@@ -68,29 +66,16 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from skillctl.errors import ExitCode, SkillctlError
-    from skillctl.findings import Finding
-    from skillctl.images import inspect_image, list_images, prune, remove_images, tag_image
-    from skillctl.pack import PackResult, pack
-    from skillctl.refs import Reference, parse_reference
-    from skillctl.scaffold import InitResult, init_skill
-    from skillctl.skillcard import SkillCard
-    from skillctl.store import Store, default_store_path
-    from skillctl.unpack import UnpackLimits, unpack_image
-    from skillctl.validate import ValidationReport, validate_skill
-
-
-class _Package(types.ModuleType):
-    """The import system binds a submodule on its package once loaded; for ``skillctl.pack`` that
-    would replace the exported ``pack`` function with the module, depending on import order."""
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if isinstance(value, types.ModuleType) and _EXPORTS.get(name) == value.__name__:
-            return
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Package
+    from skillctl.card.scaffold import InitResult, init_skill
+    from skillctl.card.skillcard import SkillCard
+    from skillctl.card.validate import ValidationReport, validate_skill
+    from skillctl.core.errors import ExitCode, SkillctlError
+    from skillctl.core.findings import Finding
+    from skillctl.core.refs import Reference, parse_reference
+    from skillctl.image.pack import PackResult, pack
+    from skillctl.image.unpack import UnpackLimits, unpack_image
+    from skillctl.store.images import inspect_image, list_images, prune, remove_images, tag_image
+    from skillctl.store.layout import Store, default_store_path
 
 
 def __getattr__(name: str) -> Any:

@@ -12,7 +12,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from skillctl import Store, oci
+from skillctl import Store
+from skillctl.core import oci
 
 
 @dataclass

@@ -1,4 +1,8 @@
-"""The ``skillctl`` command: a thin consumer of the library."""
+"""The ``skillctl`` command: a thin consumer of the library.
+
+Inside: ``app`` (the group and the one place errors become exit codes) above the command modules, which stand
+on ``options``, ``output`` and ``context``. The command modules import only those, never each other.
+"""
 
 from __future__ import annotations
 

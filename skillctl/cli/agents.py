@@ -7,35 +7,18 @@ from typing import Any
 
 import click
 
-from skillctl.cli.app import Settings
-from skillctl.cli.output import emit_json, limit_options, output_options, registry_options, table, unpack_limits, warn
-from skillctl.cli.signing import verify_key_option
-from skillctl.errors import NotFoundError, SkillctlError, UsageError
-from skillctl.install import TARGETS
-from skillctl.refs import parse_reference
-
-
-def target_options(func: Any) -> Any:
-    """``--target AGENT``, ``-o DIR`` and ``--scope user|project``."""
-    func = click.option(
-        "--scope",
-        type=click.Choice(["user", "project"]),
-        default="user",
-        show_default=True,
-        help="user: ~/.<agent>/skills; project: ./.<agent>/skills.",
-    )(func)
-    func = click.option(
-        "-o",
-        "--output",
-        type=click.Path(path_type=Path, file_okay=False),
-        help="A skills directory of your own instead of an agent's.",
-    )(func)
-    return click.option(
-        "-t",
-        "--target",
-        type=click.Choice(list(TARGETS), case_sensitive=False),
-        help="The agent whose skills directory to use.",
-    )(func)
+from skillctl.cli.context import Settings
+from skillctl.cli.options import (
+    limit_options,
+    output_options,
+    registry_options,
+    target_options,
+    unpack_limits,
+    verify_key_option,
+)
+from skillctl.cli.output import emit_json, warn
+from skillctl.core.errors import NotFoundError, SkillctlError, UsageError
+from skillctl.core.refs import parse_reference
 
 
 @click.command()
@@ -72,8 +55,8 @@ def install(
     The skill lands in <dir>/<name>/ atomically; a re-install replaces the old
     files completely. A receipt in <dir>/.skillimage/receipts/ records the source.
     """
-    from skillctl.install import destinations
-    from skillctl.install import install as do_install
+    from skillctl.consume.install import destinations
+    from skillctl.consume.install import install as do_install
 
     (dest,) = destinations(target, output, scope=scope)  # type: ignore[arg-type]
     result = do_install(
@@ -121,7 +104,7 @@ def upgrade(
 
     Drafts, testing versions, prereleases, deprecated and archived versions are never chosen.
     """
-    from skillctl.install import check_upgrades, destinations, install, list_installed
+    from skillctl.consume.install import check_upgrades, destinations, install, list_installed
 
     if bool(name) == all_:
         raise UsageError("name one skill or pass --all")
@@ -168,8 +151,8 @@ def upgrade(
 @output_options
 def uninstall(name: str, target: str | None, output: Path | None, scope: str, fmt: str, quiet: bool) -> None:
     """Remove an installed skill and its receipt."""
-    from skillctl.install import destinations
-    from skillctl.install import uninstall as do_uninstall
+    from skillctl.consume.install import destinations
+    from skillctl.consume.install import uninstall as do_uninstall
 
     (dest,) = destinations(target, output, scope=scope)  # type: ignore[arg-type]
     path = do_uninstall(name, dest)
@@ -179,51 +162,6 @@ def uninstall(name: str, target: str | None, output: Path | None, scope: str, fm
         click.echo(str(path))
     else:
         click.echo(f"Uninstalled {name} from {dest.path}")
-
-
-def show_installed(
-    target: str | None,
-    output: Path | None,
-    scope: str,
-    upgradable: bool,
-    registry: Any,
-    backend: str | None,
-    fmt: str,
-    quiet: bool,
-) -> None:
-    """``list --installed``: what is installed where, flagged when deprecated or upgradable."""
-    from skillctl.install import check_upgrades, destinations, list_installed
-
-    skills = list_installed(destinations(target, output, scope=scope, require=False))  # type: ignore[arg-type]
-    warnings: list[str] = []
-    if upgradable:
-        skills = check_upgrades(skills, backend=backend, opts=registry, warnings=warnings)
-    for message in warnings:
-        warn(message)
-    if fmt == "json":
-        emit_json([s.to_json() for s in skills])
-        return
-    if quiet:
-        for s in skills:
-            click.echo(s.name)
-        return
-    if not skills:
-        click.echo("All installed skills are up to date." if upgradable else "No installed skills found.")
-        return
-    headers = (
-        ["NAME", "VERSION", "STATE", "LATEST", "SOURCE", "TARGET"]
-        if upgradable
-        else ["NAME", "VERSION", "STATE", "SOURCE", "TARGET"]
-    )
-    rows = []
-    for s in skills:
-        state = (s.state or "-") + (" (!)" if s.deprecated else "")
-        source = s.source or "(local)"
-        row = [s.name, s.version or "-", state, *([s.latest or "-"] if upgradable else []), source, s.target]
-        rows.append(row)
-    table(headers, rows)
-    if any(s.deprecated for s in skills):
-        warn("(!) marks deprecated versions: upgrade them (skillctl upgrade --all -t AGENT)")
 
 
 COMMANDS = [install, upgrade, uninstall]

@@ -7,9 +7,10 @@ from typing import Any
 
 import click
 
-from skillctl.cli.app import Settings
-from skillctl.cli.output import emit_json, output_options, registry_options, warn
-from skillctl.errors import SkillctlError, UsageError
+from skillctl.cli.context import Settings
+from skillctl.cli.options import output_options, registry_options
+from skillctl.cli.output import emit_json, warn
+from skillctl.core.errors import SkillctlError, UsageError
 
 
 @click.command()
@@ -43,7 +44,7 @@ def mirror(
     Repository paths are kept under DST (quay.io/myorg/x -> mirror.example:5000/myorg/x).
     Tags already at the same digest are skipped, so running it again copies only what changed.
     """
-    from skillctl.mirror import mirror as do_mirror
+    from skillctl.airgap.mirror import mirror as do_mirror
 
     if len(sources) < 2 and not (from_file and sources):
         raise UsageError("give at least one source repository and the destination registry")
@@ -104,7 +105,7 @@ def save(
     \b
     skillctl save quay.io/myorg/hello-world:1.0.0 quay.io/myorg/log-triage --all-tags -o skills.tar
     """
-    from skillctl.mirror import save as do_save
+    from skillctl.airgap.mirror import save as do_save
 
     names = do_save(
         list(refs),
@@ -144,7 +145,7 @@ def load(
     \b
     skillctl load skills.tar --push mirror.example:5000
     """
-    from skillctl.mirror import load as do_load
+    from skillctl.airgap.mirror import load as do_load
 
     loaded = do_load(bundle, push=push_to, store=settings.store(), backend=backend, opts=registry)
     if fmt == "json":

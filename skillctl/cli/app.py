@@ -8,7 +8,6 @@ import os
 import platform
 import sys
 import traceback
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,23 +15,10 @@ import click
 
 from skillctl._version import __version__
 from skillctl.cli import VERSION_MESSAGE
-from skillctl.errors import ExitCode, InvalidSkillError, SkillctlError
+from skillctl.cli.context import Settings
+from skillctl.core.errors import ExitCode, InvalidSkillError, SkillctlError
 
 ALIASES = {"build": "pack", "ls": "list", "delete": "rm"}
-
-
-@dataclass
-class Settings:
-    """Built once by the group callback and handed to every command."""
-
-    store_path: Path | None
-    verbose: int
-    debug: bool
-
-    def store(self) -> Any:
-        from skillctl.store import Store
-
-        return Store(self.store_path)
 
 
 DEFAULT_HINTS = {

@@ -9,10 +9,10 @@ from typing import Any
 
 import click
 
-from skillctl.cli.agents import target_options
-from skillctl.cli.app import Settings
-from skillctl.cli.output import emit_json, output_options, registry_options
-from skillctl.errors import SkillctlError, UsageError
+from skillctl.cli.context import Settings
+from skillctl.cli.options import output_options, registry_options, target_options
+from skillctl.cli.output import emit_json
+from skillctl.core.errors import SkillctlError, UsageError
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,7 @@ def _render(
     names: list[str] | None = None,
     name: str | None = None,
 ) -> None:
-    from skillctl.kube import manifest, resolve_mounts, to_yaml
+    from skillctl.consume.kube import manifest, resolve_mounts, to_yaml
 
     if shape.kind != "patch" and not shape.image:  # a usage error, reported before the registry is asked anything
         raise UsageError(f"--image is needed for a {shape.kind}: the agent container that reads the skills")
@@ -130,7 +130,7 @@ def collection_push(
     settings: Settings, ref: str, file: Path, registry: Any, backend: str | None, fmt: str, quiet: bool
 ) -> None:
     """Validate a collection file and push it as an OCI artifact."""
-    from skillctl.collection import push
+    from skillctl.consume.collection import push
 
     coll, digest = push(ref, file, store=settings.store(), backend=backend, opts=registry)
     if fmt == "json":
@@ -157,9 +157,9 @@ def collection_pull(
     settings: Settings, ref: str, output: Path | None, registry: Any, backend: str | None, fmt: str, quiet: bool
 ) -> None:
     """Pull a collection (and with -o, every skill in it)."""
-    from skillctl.collection import install as install_all
-    from skillctl.collection import load
-    from skillctl.install import Destination
+    from skillctl.consume.collection import install as install_all
+    from skillctl.consume.collection import load
+    from skillctl.consume.install import Destination
 
     store = settings.store()
     coll = load(ref, is_file=False, store=store, backend=backend, opts=registry)
@@ -210,7 +210,7 @@ def collection_volume(
     settings: Settings, ref: str | None, file: Path | None, mount_root: str, registry: Any, backend: str | None
 ) -> None:
     """Print podman commands that create an image volume per skill."""
-    from skillctl.collection import load, volume_script
+    from skillctl.consume.collection import load, volume_script
 
     source, is_file = _source(ref, file)
     coll = load(source, is_file=is_file, store=settings.store(), backend=backend, opts=registry)
@@ -228,7 +228,7 @@ def collection_generate(
     settings: Settings, ref: str | None, file: Path | None, shape: Shape, registry: Any, backend: str | None, fmt: str
 ) -> None:
     """Print a complete Kubernetes manifest mounting every skill of the collection (as 'kube' does)."""
-    from skillctl.collection import images_only, load
+    from skillctl.consume.collection import images_only, load
 
     source, is_file = _source(ref, file)
     coll = load(source, is_file=is_file, store=settings.store(), backend=backend, opts=registry)
@@ -268,9 +268,9 @@ def collection_install(
     quiet: bool,
 ) -> None:
     """Install every skill of a collection for an agent; each skill atomically, each outcome reported."""
-    from skillctl.collection import install as install_all
-    from skillctl.collection import load
-    from skillctl.install import destinations
+    from skillctl.consume.collection import install as install_all
+    from skillctl.consume.collection import load
+    from skillctl.consume.install import destinations
 
     source, is_file = _source(ref, file)
     (dest,) = destinations(target, output, scope=scope)  # type: ignore[arg-type]

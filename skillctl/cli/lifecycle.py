@@ -7,12 +7,19 @@ from typing import Any
 
 import click
 
-from skillctl.cli.app import Settings
-from skillctl.cli.output import emit_json, output_options, registry_options, warn
-from skillctl.cli.signing import passphrase_option, sign_after, sign_key_option, sign_key_passphrase
-from skillctl.errors import UsageError
-from skillctl.lifecycle import STATES
-from skillctl.refs import parse_reference
+from skillctl.cli.context import Settings
+from skillctl.cli.options import (
+    output_options,
+    passphrase_option,
+    registry_options,
+    sign_after,
+    sign_key_option,
+    sign_key_passphrase,
+)
+from skillctl.cli.output import emit_json, warn
+from skillctl.core.errors import UsageError
+from skillctl.core.refs import parse_reference
+from skillctl.core.states import STATES
 
 
 @click.command()
@@ -46,7 +53,7 @@ def promote(
     skillctl promote examples/hello-world:1.0.0-draft --to testing --local
     skillctl promote quay.io/myorg/hello-world:1.0.0-testing --to published
     """
-    from skillctl.promote import promote as do_promote
+    from skillctl.lifecycle.promote import promote as do_promote
 
     if sign_key and local:
         raise UsageError("--sign-key signs registry images; promote on the registry to sign")

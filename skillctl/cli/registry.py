@@ -8,11 +8,21 @@ from typing import Any
 
 import click
 
-from skillctl.cli.app import Settings
-from skillctl.cli.output import emit_json, limit_options, output_options, registry_options, unpack_limits, warn
-from skillctl.cli.signing import passphrase_option, sign_after, sign_key_option, sign_key_passphrase, verify_key_option
-from skillctl.errors import UsageError
-from skillctl.refs import parse_reference
+from skillctl.cli.context import Settings
+from skillctl.cli.options import (
+    limit_options,
+    output_options,
+    passphrase_option,
+    registry_options,
+    sign_after,
+    sign_key_option,
+    sign_key_passphrase,
+    unpack_limits,
+    verify_key_option,
+)
+from skillctl.cli.output import emit_json, warn
+from skillctl.core.errors import UsageError
+from skillctl.core.refs import parse_reference
 
 
 @click.command()
@@ -45,7 +55,7 @@ def push(
     store, the one local image with the same name and tag is pushed. The
     registry's manifest is read back after the push and must match.
     """
-    from skillctl.transfer import push as do_push
+    from skillctl.registry.transfer import push as do_push
 
     key_passphrase = sign_key_passphrase(sign_key, passphrase_file)  # ask before pushing
     result = do_push(ref, dest, store=settings.store(), backend=backend, opts=registry)
@@ -108,8 +118,13 @@ def pull(
     \b
     skillctl pull quay.io/myorg/hello-world:1.0.0 -o ./skills/
     """
-    from skillctl.transfer import pull as do_pull
+    from skillctl.registry.transfer import pull as do_pull
 
+    verify = None
+    if verify_key is not None:
+        from skillctl.trust.signing import key_verifier
+
+        verify = key_verifier(verify_key, backend=backend, opts=registry)
     result = do_pull(
         ref,
         output=output,
@@ -117,7 +132,7 @@ def pull(
         backend=backend,
         opts=registry,
         allow_archived=allow_archived,
-        verify_key=verify_key,
+        verify=verify,
         limits=unpack_limits(max_size, max_files),
     )
     if fmt == "json":
@@ -164,7 +179,7 @@ def login(
     \b
     echo "$TOKEN" | skillctl login quay.io -u robot --password-stdin
     """
-    from skillctl.login import login as do_login
+    from skillctl.registry.login import login as do_login
 
     if password_stdin:
         if not username:
@@ -192,8 +207,8 @@ def login(
 @registry_options
 def logout(registry_host: str, registry: Any, backend: str | None) -> None:
     """Remove a registry's credentials from the containers auth file."""
-    from skillctl.errors import NotFoundError
-    from skillctl.login import logout as do_logout
+    from skillctl.core.errors import NotFoundError
+    from skillctl.registry.login import logout as do_logout
 
     removed, path = do_logout(registry_host, opts=registry)
     if not removed:

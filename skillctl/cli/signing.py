@@ -7,61 +7,8 @@ from typing import Any
 
 import click
 
-from skillctl.cli.output import emit_json, output_options, registry_options
-from skillctl.errors import UsageError
-
-
-def read_passphrase(file: Path | None, *, confirm: bool = False) -> bytes:
-    """From --passphrase-file, else $COSIGN_PASSWORD (as cosign reads it), else a hidden prompt."""
-    import sys
-
-    from skillctl.signing import passphrase
-
-    value = passphrase(file)
-    if value is not None:
-        return value
-    if not sys.stdin.isatty():
-        raise UsageError("no passphrase", hint="set COSIGN_PASSWORD or pass --passphrase-file FILE")
-    return click.prompt(
-        "Key passphrase", hide_input=True, confirmation_prompt=confirm, default="", show_default=False
-    ).encode()
-
-
-def sign_key_passphrase(key: Path | None, file: Path | None) -> bytes | None:
-    """The passphrase for --sign-key, checked against the key before anything is pushed or promoted."""
-    if key is None:
-        return None
-    from skillctl.signing import load_private_key
-
-    value = read_passphrase(file)
-    load_private_key(key, value)  # a wrong passphrase fails here, not after the registry has changed
-    return value
-
-
-verify_key_option = click.option(
-    "--verify-key",
-    type=click.Path(path_type=Path, dir_okay=False, exists=True),
-    help="Refuse the image unless it carries a valid signature by this public key.",
-)
-sign_key_option = click.option(
-    "--sign-key",
-    type=click.Path(path_type=Path, dir_okay=False, exists=True),
-    help="Sign what was written (its digest) with this cosign key.",
-)
-passphrase_option = click.option(
-    "--passphrase-file",
-    type=click.Path(path_type=Path, dir_okay=False, exists=True),
-    help="File holding the key's passphrase (else $COSIGN_PASSWORD, else a prompt).",
-)
-
-
-def sign_after(ref: str, key: Path | None, key_passphrase: bytes | None, registry: Any, backend: str | None) -> Any:
-    """Sign ``ref`` when a key was given (for --sign-key on push and promote)."""
-    if key is None or key_passphrase is None:
-        return None
-    from skillctl.signing import sign
-
-    return sign(ref, key, key_passphrase, backend=backend, opts=registry)
+from skillctl.cli.options import output_options, passphrase_option, read_passphrase, registry_options
+from skillctl.cli.output import emit_json
 
 
 @click.command()
@@ -70,7 +17,7 @@ def sign_after(ref: str, key: Path | None, key_passphrase: bytes | None, registr
 @passphrase_option
 def keygen(output_dir: Path, force: bool, passphrase_file: Path | None) -> None:
     """Make a signing key pair offline: cosign.key (encrypted) and cosign.pub, as cosign names them."""
-    from skillctl.signing import generate_key_pair
+    from skillctl.trust.signing import generate_key_pair
 
     key, pub = generate_key_pair(output_dir, read_passphrase(passphrase_file, confirm=True), force=force)
     click.echo(f"Private key written to {key}")
@@ -87,7 +34,7 @@ def sign(
     ref: str, key: Path, passphrase_file: Path | None, registry: Any, backend: str | None, fmt: str, quiet: bool
 ) -> None:
     """Sign a registry image by digest; the signature goes next to it as sha256-<digest>.sig."""
-    from skillctl.signing import sign as do_sign
+    from skillctl.trust.signing import sign as do_sign
 
     result = do_sign(ref, key, read_passphrase(passphrase_file), backend=backend, opts=registry)
     if fmt == "json":
@@ -111,8 +58,8 @@ def sign(
 @output_options
 def verify(ref: str, key: Path, registry: Any, backend: str | None, fmt: str, quiet: bool) -> None:
     """Check that a registry image carries a valid signature by KEY; exit 10 when not."""
-    from skillctl.signing import SignatureError
-    from skillctl.signing import verify as do_verify
+    from skillctl.trust.signing import SignatureError
+    from skillctl.trust.signing import verify as do_verify
 
     try:
         result = do_verify(ref, key, backend=backend, opts=registry)

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import click
 
-from skillctl.cli.app import Settings
-from skillctl.cli.output import emit_json, human_size, output_options, warn
-from skillctl.errors import InvalidSkillError
+from skillctl.cli.context import Settings
+from skillctl.cli.options import output_options
+from skillctl.cli.output import emit_json, human_size, warn
+from skillctl.core.errors import InvalidSkillError
 
 
 @click.command()
@@ -20,7 +21,7 @@ def validate(path: Path, strict: bool, fmt: str, quiet: bool) -> None:
 
     Every problem is reported at once, with its file and field.
     """
-    from skillctl.validate import validate_skill
+    from skillctl.card.validate import validate_skill
 
     report = validate_skill(path, strict=strict)
     if fmt == "json":
@@ -76,7 +77,7 @@ def init(
     skillctl init my-skill --namespace acme
     skillctl init path/to/downloaded-skill --version 1.2.0
     """
-    from skillctl.scaffold import init_skill
+    from skillctl.card.scaffold import init_skill
 
     result = init_skill(
         directory, name=name, namespace=namespace, version=version, description=description, force=force
@@ -118,7 +119,7 @@ def pack(settings: Settings, path: Path, tag: str | None, strict: bool, fmt: str
     the same digest on any machine; packing unchanged content again changes
     nothing, and changed content moves the tag.
     """
-    from skillctl.pack import pack as do_pack
+    from skillctl.image.pack import pack as do_pack
 
     result = do_pack(path, store=settings.store(), tag=tag, strict=strict)
     if fmt == "json":

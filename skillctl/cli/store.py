@@ -8,19 +8,11 @@ from typing import Any
 
 import click
 
-from skillctl import oci
-from skillctl.cli.agents import show_installed, target_options
-from skillctl.cli.app import Settings
-from skillctl.cli.output import (
-    emit_json,
-    human_size,
-    human_time,
-    output_options,
-    registry_options,
-    short_digest,
-    table,
-)
-from skillctl.errors import NotFoundError, UsageError
+from skillctl.cli.context import Settings
+from skillctl.cli.options import output_options, registry_options, target_options
+from skillctl.cli.output import emit_json, human_size, human_time, short_digest, table, warn
+from skillctl.core import oci
+from skillctl.core.errors import NotFoundError, UsageError
 
 
 @click.command(name="list")
@@ -54,7 +46,7 @@ def list_cmd(
     skillctl list
     skillctl list quay.io/myorg/hello-world
     """
-    from skillctl.images import list_images
+    from skillctl.store.images import list_images
 
     if upgradable and not installed:
         raise UsageError("--upgradable requires --installed")
@@ -95,7 +87,7 @@ def list_cmd(
 
 
 def _list_remote(repo: str, registry: Any, backend: str | None, *, no_trunc: bool, fmt: str, quiet: bool) -> None:
-    from skillctl.remote import list_remote
+    from skillctl.registry.remote import list_remote
 
     rows = list_remote(repo, backend=backend, opts=registry)
     if fmt == "json":
@@ -136,9 +128,9 @@ def inspect(
     The local store is searched first; a registry reference not found there is
     read from the registry (manifest and config only, no layer download).
     """
-    from skillctl.images import inspect_image
-    from skillctl.refs import parse_reference
-    from skillctl.remote import inspect_remote
+    from skillctl.core.refs import parse_reference
+    from skillctl.registry.remote import inspect_remote
+    from skillctl.store.images import inspect_image
 
     if remote:
         details = inspect_remote(ref, backend=backend, opts=registry)
@@ -199,7 +191,7 @@ def tag(settings: Settings, source: str, target: str, fmt: str, quiet: bool) -> 
     \b
     skillctl tag examples/hello-world:1.0.0-draft quay.io/myorg/hello-world:1.0.0-draft
     """
-    from skillctl.images import tag_image
+    from skillctl.store.images import tag_image
 
     name, digest = tag_image(source, target, store=settings.store())
     if fmt == "json":
@@ -220,7 +212,7 @@ def rm(settings: Settings, refs: tuple[str, ...], force: bool, fmt: str, quiet: 
 
     Blobs are deleted by the next 'skillctl prune'.
     """
-    from skillctl.images import remove_images
+    from skillctl.store.images import remove_images
 
     if not force:
         if not sys.stdin.isatty():
@@ -252,7 +244,7 @@ def prune(settings: Settings, dry_run: bool, fmt: str, quiet: bool) -> None:
     For each name and version only the most advanced lifecycle state keeps its
     tags (a published 1.0.0 makes 1.0.0-draft and 1.0.0-testing superseded).
     """
-    from skillctl.images import prune as do_prune
+    from skillctl.store.images import prune as do_prune
 
     result = do_prune(store=settings.store(), dry_run=dry_run)
     if fmt == "json":
@@ -270,6 +262,51 @@ def prune(settings: Settings, dry_run: bool, fmt: str, quiet: bool) -> None:
         f"{'Would free' if dry_run else 'Freed'} {human_size(result.bytes_freed)} "
         f"({result.blobs_removed} unreferenced blobs, {result.dropped} untagged manifests)."
     )
+
+
+def show_installed(
+    target: str | None,
+    output: Path | None,
+    scope: str,
+    upgradable: bool,
+    registry: Any,
+    backend: str | None,
+    fmt: str,
+    quiet: bool,
+) -> None:
+    """``list --installed``: what is installed where, flagged when deprecated or upgradable."""
+    from skillctl.consume.install import check_upgrades, destinations, list_installed
+
+    skills = list_installed(destinations(target, output, scope=scope, require=False))  # type: ignore[arg-type]
+    warnings: list[str] = []
+    if upgradable:
+        skills = check_upgrades(skills, backend=backend, opts=registry, warnings=warnings)
+    for message in warnings:
+        warn(message)
+    if fmt == "json":
+        emit_json([s.to_json() for s in skills])
+        return
+    if quiet:
+        for s in skills:
+            click.echo(s.name)
+        return
+    if not skills:
+        click.echo("All installed skills are up to date." if upgradable else "No installed skills found.")
+        return
+    headers = (
+        ["NAME", "VERSION", "STATE", "LATEST", "SOURCE", "TARGET"]
+        if upgradable
+        else ["NAME", "VERSION", "STATE", "SOURCE", "TARGET"]
+    )
+    rows = []
+    for s in skills:
+        state = (s.state or "-") + (" (!)" if s.deprecated else "")
+        source = s.source or "(local)"
+        row = [s.name, s.version or "-", state, *([s.latest or "-"] if upgradable else []), source, s.target]
+        rows.append(row)
+    table(headers, rows)
+    if any(s.deprecated for s in skills):
+        warn("(!) marks deprecated versions: upgrade them (skillctl upgrade --all -t AGENT)")
 
 
 COMMANDS = [list_cmd, inspect, tag, rm, prune]

@@ -6,9 +6,9 @@ import pytest
 from cli_helpers import assert_error, ok_json
 
 import skillctl
-import skillctl.images
+import skillctl.store.images
 from skillctl.cli import main
-from skillctl.errors import ExitCode
+from skillctl.core.errors import ExitCode
 
 COMMANDS = ["validate", "init", "pack", "list", "inspect", "tag", "rm", "prune", "completion"]
 
@@ -100,7 +100,7 @@ def broken_list(monkeypatch):
     def boom(*args, **kwargs):
         raise RuntimeError("kaboom")
 
-    monkeypatch.setattr(skillctl.images, "list_images", boom)
+    monkeypatch.setattr(skillctl.store.images, "list_images", boom)
 
 
 def test_internal_error_writes_a_crash_report_and_no_traceback(run, broken_list, isolated_env):

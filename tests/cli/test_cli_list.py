@@ -10,7 +10,7 @@ from helpers import make_skill
 from oci_helpers import file, put_image, tar_bytes
 
 from skillctl import Store
-from skillctl.store import IndexEntry
+from skillctl.store.layout import IndexEntry
 
 
 @pytest.fixture

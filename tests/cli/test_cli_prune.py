@@ -6,7 +6,8 @@ import pytest
 from cli_helpers import ok_json, tags
 from oci_helpers import file, put_image, tar_bytes
 
-from skillctl import Store, oci
+from skillctl import Store
+from skillctl.core import oci
 
 
 @pytest.fixture

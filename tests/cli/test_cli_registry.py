@@ -17,7 +17,7 @@ from click.testing import CliRunner, Result
 from registry import Registry, down_registry, need_tool, registry, tls_registry, unique_skill
 
 from skillctl.cli.app import cli
-from skillctl.errors import ExitCode
+from skillctl.core.errors import ExitCode
 
 __all__ = ["down_registry", "registry", "tls_registry"]  # fixtures used here
 

@@ -24,12 +24,13 @@ from click.testing import CliRunner
 from registry import Registry, need_tool, unique_skill
 
 import skillctl
-import skillctl._proc
-from skillctl import auth, transfer
+import skillctl.core.proc
 from skillctl.backends.base import RegistryOptions
 from skillctl.cli.app import cli
-from skillctl.errors import AuthError, ExitCode
-from skillctl.pack import PackResult
+from skillctl.core import auth
+from skillctl.core.errors import AuthError, ExitCode
+from skillctl.image.pack import PackResult
+from skillctl.registry import transfer
 
 pytestmark = pytest.mark.integration
 
@@ -117,7 +118,7 @@ def spy(monkeypatch: pytest.MonkeyPatch) -> Spy:
             recorder.hook(argv, env)
         return real_run(args, *a, **kw)
 
-    monkeypatch.setattr(skillctl._proc.subprocess, "run", run)
+    monkeypatch.setattr(skillctl.core.proc.subprocess, "run", run)
     return recorder
 
 

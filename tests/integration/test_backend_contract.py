@@ -22,10 +22,9 @@ import pytest
 from registry import Registry, need_tool, unique_skill
 
 import skillctl
-from skillctl import login, oci, remote, transfer
-from skillctl.backend import AUTO_ORDER, Selection, backend_names, capable, load, select
 from skillctl.backends.base import Capability, RegistryOptions
-from skillctl.errors import (
+from skillctl.core import oci
+from skillctl.core.errors import (
     AuthError,
     ExitCode,
     IntegrityError,
@@ -39,8 +38,10 @@ from skillctl.errors import (
     UnsupportedOperation,
     UsageError,
 )
-from skillctl.pack import PackResult
-from skillctl.refs import Reference, parse_reference
+from skillctl.core.refs import Reference, parse_reference
+from skillctl.image.pack import PackResult
+from skillctl.registry import login, remote, transfer
+from skillctl.registry.selection import AUTO_ORDER, Selection, backend_names, capable, load, select
 
 pytestmark = pytest.mark.integration
 

@@ -10,8 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from skillctl.cli.app import cli
-from skillctl.errors import UsageError
-from skillctl.gitsource import parse_source
+from skillctl.consume.gitsource import parse_source
+from skillctl.core.errors import UsageError
 
 SKILL_MD = "---\nname: pdf-tools\ndescription: Fill and merge PDF forms.\nmetadata:\n  version: '2.1'\n---\n\nUse it.\n"
 

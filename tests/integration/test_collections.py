@@ -20,10 +20,10 @@ from click.testing import CliRunner
 from registry import Registry, unique_skill
 
 import skillctl
-from skillctl import transfer
 from skillctl.backends.base import RegistryOptions
 from skillctl.cli.app import cli
-from skillctl.errors import ExitCode
+from skillctl.core.errors import ExitCode
+from skillctl.registry import transfer
 
 pytestmark = pytest.mark.integration
 

@@ -117,7 +117,7 @@ def test_kill_9_during_pack_leaves_a_readable_store(big_skill, hello, tmp_path):
 
 CRASH_SCRIPT = """
 import os, sys
-import skillctl.store as store
+import skillctl.store.layout as store
 point, argv = sys.argv[1], sys.argv[2:]
 if point == "mid-layer":
     real_write = store.BlobWriter.write

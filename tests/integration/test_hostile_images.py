@@ -34,9 +34,9 @@ from registry import Registry
 from skillctl import Store, UnpackLimits
 from skillctl.backends.base import RegistryOptions
 from skillctl.cli.app import cli
-from skillctl.errors import ExitCode, UnsafeContentError
-from skillctl.install import destinations, install
-from skillctl.transfer import pull
+from skillctl.consume.install import destinations, install
+from skillctl.core.errors import ExitCode, UnsafeContentError
+from skillctl.registry.transfer import pull
 
 pytestmark = pytest.mark.integration
 

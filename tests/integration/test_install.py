@@ -1,7 +1,7 @@
 """Consuming skills: install, re-install, upgrade, list --installed and uninstall against a real registry.
 
 Every test runs under the isolated HOME of tests/conftest.py; registry content is published once per
-module (pack, push, then ``skillctl.promote.promote`` through the lifecycle on the real registry):
+module (pack, push, then ``skillctl.lifecycle.promote.promote`` through the lifecycle on the real registry):
 
 * ``hello-world``: 1.0.0, 1.2.0 and 1.10.0 published, 1.11.0 deprecated, 2.0.0 testing (so the newest
   published release by semver is 1.10.0: not 1.2.0 by string order, not the deprecated 1.11.0, not the
@@ -34,8 +34,7 @@ from registry import Registry
 from skillctl import Store, pack
 from skillctl.backends.base import RegistryOptions
 from skillctl.cli.app import cli
-from skillctl.errors import ExitCode, LifecycleError, NotFoundError, UsageError
-from skillctl.install import (
+from skillctl.consume.install import (
     Destination,
     check_upgrades,
     destinations,
@@ -45,8 +44,9 @@ from skillctl.install import (
     read_receipt,
     uninstall,
 )
-from skillctl.promote import promote
-from skillctl.transfer import pull, push
+from skillctl.core.errors import ExitCode, LifecycleError, NotFoundError, UsageError
+from skillctl.lifecycle.promote import promote
+from skillctl.registry.transfer import pull, push
 
 pytestmark = pytest.mark.integration
 

@@ -16,11 +16,11 @@ from click.testing import CliRunner
 from registry import Registry, unique_skill
 
 import skillctl
-from skillctl import transfer
 from skillctl.backends.base import RegistryOptions
 from skillctl.cli.app import cli
-from skillctl.errors import ExitCode
-from skillctl.promote import promote
+from skillctl.core.errors import ExitCode
+from skillctl.lifecycle.promote import promote
+from skillctl.registry import transfer
 
 pytestmark = pytest.mark.integration
 

@@ -27,13 +27,14 @@ from cli_helpers import assert_error
 from click.testing import CliRunner, Result
 from registry import Registry, need_tool, start_registry, unique_skill
 
-from skillctl import Store, pack, transfer
-from skillctl.backend import load as load_backend
+from skillctl import Store, pack
 from skillctl.backends.base import RegistryOptions
 from skillctl.cli.app import cli
-from skillctl.promote import promote
-from skillctl.refs import is_attachment_tag, parse_reference
-from skillctl.signing import generate_key_pair, sign
+from skillctl.core.refs import is_attachment_tag, parse_reference
+from skillctl.lifecycle.promote import promote
+from skillctl.registry import transfer
+from skillctl.registry.selection import load as load_backend
+from skillctl.trust.signing import generate_key_pair, sign
 
 pytestmark = pytest.mark.integration
 
@@ -244,7 +245,7 @@ def test_parallel_copies_never_touch_a_shared_blob_at_once(
 
     Every copy is held open for a moment so that any overlap the scheduling allows does happen.
     """
-    from skillctl.backend import load
+    from skillctl.registry.selection import load
 
     skill = publish_skill(registry, tmp_path, None, to="published")  # 4 tags, 3 manifests, 1 config + 1 layer
     producer = Store(tmp_path / "producer-2")

@@ -18,10 +18,12 @@ import pytest
 from helpers import make_skill
 from registry import Registry, need_tool
 
-from skillctl import Store, oci, pack, transfer
+from skillctl import Store, pack
 from skillctl.backends.base import RegistryOptions
-from skillctl.pack import PackResult
-from skillctl.promote import promote
+from skillctl.core import oci
+from skillctl.image.pack import PackResult
+from skillctl.lifecycle.promote import promote
+from skillctl.registry import transfer
 
 pytestmark = pytest.mark.integration
 

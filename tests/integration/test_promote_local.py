@@ -11,10 +11,11 @@ import pytest
 from click.testing import CliRunner
 from helpers import make_skill
 
-from skillctl import Store, inspect_image, list_images, oci, pack, prune
+from skillctl import Store, inspect_image, list_images, pack, prune
 from skillctl.cli.app import cli
-from skillctl.errors import LifecycleError
-from skillctl.promote import promote
+from skillctl.core import oci
+from skillctl.core.errors import LifecycleError
+from skillctl.lifecycle.promote import promote
 
 REPO = "test/demo-skill"
 STATES = ["draft", "testing", "published", "deprecated", "archived"]

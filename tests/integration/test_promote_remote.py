@@ -25,11 +25,12 @@ from click.testing import CliRunner
 from registry import Registry, need_tool, unique_skill
 
 import skillctl
-from skillctl import login, oci, remote, transfer
 from skillctl.backends.base import RegistryOptions
 from skillctl.cli.app import cli
-from skillctl.errors import LifecycleError, NotFoundError, ToolError
-from skillctl.promote import PromoteResult, RemoteRepo, promote, with_status
+from skillctl.core import oci
+from skillctl.core.errors import LifecycleError, NotFoundError, ToolError
+from skillctl.lifecycle.promote import PromoteResult, RemoteRepo, promote, with_status
+from skillctl.registry import login, remote, transfer
 
 pytestmark = pytest.mark.integration
 
@@ -364,7 +365,7 @@ def test_interrupted_promotion_is_finished_by_running_it_again(writer, registry,
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt("interrupted after the version tag was written")
 
-    monkeypatch.setattr("skillctl.promote._settle_latest", interrupted)
+    monkeypatch.setattr("skillctl.lifecycle.promote._settle_latest", interrupted)
     with pytest.raises(KeyboardInterrupt):
         run(f"{repo}:1.0.0-testing", "published", writer)
     half = tags(registry, repo)
@@ -416,7 +417,7 @@ def test_a_transient_registry_error_is_retried(registry, tmp_path, store, monkey
         raise OSError("registry API read disabled for this test")
 
     # Reads go over the registry API first; make them fall back to the (flaky) skopeo read.
-    monkeypatch.setattr("skillctl.registry_http.fetch_manifest", no_api)
+    monkeypatch.setattr("skillctl.registry.client.fetch_manifest", no_api)
     monkeypatch.setattr(SkopeoBackend, "manifest", flaky)
     result = run(draft_ref, "testing", "skopeo")
     assert failures["seen"] == 2

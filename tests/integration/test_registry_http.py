@@ -9,12 +9,12 @@ import pytest
 from registry import Registry
 
 import skillctl
-from skillctl import registry_http
 from skillctl.backends.base import RegistryOptions
-from skillctl.errors import AuthError, NotFoundError
-from skillctl.login import login
-from skillctl.refs import parse_reference
-from skillctl.transfer import push
+from skillctl.core.errors import AuthError, NotFoundError
+from skillctl.core.refs import parse_reference
+from skillctl.registry import client as registry_http
+from skillctl.registry.login import login
+from skillctl.registry.transfer import push
 
 
 @pytest.fixture
@@ -29,7 +29,7 @@ def test_reads_the_exact_bytes_from_a_plain_registry(pushed_plain: tuple[str, st
     dest, digest = pushed_plain
     raw = registry_http.fetch_manifest(parse_reference(dest), RegistryOptions(tls_verify=False))
     assert raw == registry.manifest(dest)
-    assert skillctl.oci.sha256_digest(raw) == digest
+    assert skillctl.core.oci.sha256_digest(raw) == digest
     by_digest = parse_reference(dest).with_digest(digest)
     assert registry_http.fetch_manifest(by_digest, RegistryOptions(tls_verify=False)) == raw
 
@@ -58,7 +58,7 @@ def test_tls_and_basic_auth_from_the_login_file(
     packed = skillctl.pack(hello, store=store)
     result = push(packed.ref, str(ref), store=store, backend="crane", opts=opts)
     raw = registry_http.fetch_manifest(ref, opts)
-    assert skillctl.oci.sha256_digest(raw) == result.digest == packed.digest
+    assert skillctl.core.oci.sha256_digest(raw) == result.digest == packed.digest
     assert json.loads(raw)["annotations"]["io.skillimage.status"] == "draft"
     with pytest.raises(OSError):  # the CA is required
         registry_http.fetch_manifest(ref, RegistryOptions())

@@ -23,10 +23,11 @@ from click.testing import CliRunner, Result
 from registry import Registry, need_tool, unique_skill
 
 import skillctl
-from skillctl import oci, transfer
 from skillctl.backends.base import RegistryOptions
 from skillctl.cli.app import cli
-from skillctl.signing import SIGNATURE_ANNOTATION, SIMPLE_SIGNING, generate_key_pair, sign, simple_signing_payload
+from skillctl.core import oci
+from skillctl.registry import transfer
+from skillctl.trust.signing import SIGNATURE_ANNOTATION, SIMPLE_SIGNING, generate_key_pair, sign, simple_signing_payload
 
 pytestmark = pytest.mark.integration
 
@@ -458,7 +459,7 @@ def test_a_different_manifest_under_the_same_tag_is_refused(registry: Registry, 
 
 def test_a_forged_signature_is_refused(registry: Registry, keys: Keys, tmp_path: Path) -> None:
     """The .sig image rewritten: the payload kept, the signature swapped for one over other bytes."""
-    from skillctl.signing import load_private_key
+    from skillctl.trust.signing import load_private_key
 
     ref, digest = publish(registry, tmp_path)
     sign(ref, keys.a.private, keys.a.password.encode(), opts=OPTS)
@@ -478,18 +479,18 @@ def test_a_forged_signature_is_refused(registry: Registry, keys: Keys, tmp_path:
 def test_passphrase_never_reaches_a_tool_or_the_logs(
     registry: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from skillctl import _proc
+    from skillctl.core import proc
 
     secret = "pp-" + os.urandom(6).hex()
     private, public = generate_key_pair(tmp_path / "k", secret.encode())
     calls: list[tuple[list[str], object, dict[str, str] | None]] = []
-    real_run = _proc.subprocess.run
+    real_run = proc.subprocess.run
 
     def spy(argv, *args, **kwargs):
         calls.append((list(argv), kwargs.get("input"), kwargs.get("env")))
         return real_run(argv, *args, **kwargs)
 
-    monkeypatch.setattr(_proc.subprocess, "run", spy)
+    monkeypatch.setattr(proc.subprocess, "run", spy)
     caplog.set_level(logging.DEBUG)
     store = tmp_path / "store"
     ok(cli_run(store, "pack", unique_skill(tmp_path / "src", "demo")))

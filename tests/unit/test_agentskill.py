@@ -6,7 +6,7 @@ import pytest
 from helpers import make_skill
 
 from skillctl import validate_skill
-from skillctl.agentskill import check_document, parse_skill_document, split_frontmatter
+from skillctl.card.skillmd import check_document, parse_skill_document, split_frontmatter
 
 
 def findings_of(text: str, expected_name: str | None = "my-skill") -> list[tuple[str, str]]:

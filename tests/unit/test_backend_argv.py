@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 
-from skillctl import _proc, auth
 from skillctl.backends import crane as crane_module
 from skillctl.backends import skopeo as skopeo_module
 from skillctl.backends.base import LAYOUT_TAG, RegistryOptions
@@ -20,8 +19,9 @@ from skillctl.backends.buildah import BuildahBackend
 from skillctl.backends.crane import CraneBackend
 from skillctl.backends.podman import PodmanBackend
 from skillctl.backends.skopeo import SkopeoBackend
-from skillctl.errors import AuthError
-from skillctl.refs import parse_reference
+from skillctl.core import auth, proc
+from skillctl.core.errors import AuthError
+from skillctl.core.refs import parse_reference
 
 PASSWORD = "s3cret-Pa55word"
 DEST = parse_reference("registry.example:5000/ns/skill:1.0.0-draft")
@@ -146,14 +146,14 @@ def test_podman_search_gets_the_ca_as_a_bundle(monkeypatch: pytest.MonkeyPatch, 
     (cert_dir / "ca.crt").write_text("-----BEGIN CERTIFICATE-----\nTESTCA\n-----END CERTIFICATE-----\n")
     seen: dict[str, Any] = {}
 
-    def fake_run(argv: list[str], **kwargs: Any) -> _proc.ProcResult:
+    def fake_run(argv: list[str], **kwargs: Any) -> proc.ProcResult:
         env = kwargs["env"]
         seen["argv"] = list(argv)
         seen["bundle"] = Path(env["SSL_CERT_FILE"])
         seen["bundle_text"] = seen["bundle"].read_text()
-        return _proc.ProcResult(list(argv), 0, b'[{"Name":"x","Tags":["1.0.0","latest"]}]', b"", 0.0)
+        return proc.ProcResult(list(argv), 0, b'[{"Name":"x","Tags":["1.0.0","latest"]}]', b"", 0.0)
 
-    monkeypatch.setattr(_proc, "run", fake_run)
+    monkeypatch.setattr(proc, "run", fake_run)
     opts = RegistryOptions(cert_dir=cert_dir, authfile=authfile)
     assert PodmanBackend().list_tags(DEST, opts) == ["1.0.0", "latest"]
     argv = seen["argv"]

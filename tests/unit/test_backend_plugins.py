@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from skillctl import backend as selection
 from skillctl.backends.base import Backend, Capability
+from skillctl.registry import selection as selection
 
 PLUGIN = """
 from typing import ClassVar

@@ -9,9 +9,10 @@ from helpers import make_skill
 from oci_helpers import file, put_image, tar_bytes
 
 import skillctl
-from skillctl import inspect_image, list_images, oci, prune, remove_images, tag_image
-from skillctl.errors import IntegrityError, NotFoundError, UsageError
-from skillctl.store import IndexEntry
+from skillctl import inspect_image, list_images, prune, remove_images, tag_image
+from skillctl.core import oci
+from skillctl.core.errors import IntegrityError, NotFoundError, UsageError
+from skillctl.store.layout import IndexEntry
 
 
 def blob_names(store) -> set[str]:

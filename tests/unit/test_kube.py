@@ -18,8 +18,8 @@ import yaml
 from click.testing import CliRunner
 
 from skillctl.cli.app import cli
-from skillctl.errors import ConflictError, ExitCode, UsageError
-from skillctl.kube import SkillMount, manifest, resolve_mounts, to_yaml
+from skillctl.consume.kube import SkillMount, manifest, resolve_mounts, to_yaml
+from skillctl.core.errors import ConflictError, ExitCode, UsageError
 
 VERSIONS = ("1.35.0", "1.36.0")  # ImageVolume beta on by default, and GA
 

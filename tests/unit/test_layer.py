@@ -13,8 +13,9 @@ import tarfile
 import pytest
 from helpers import make_skill
 
-from skillctl.errors import UnsafeContentError
-from skillctl.layer import collect_entries, excluded_reason, write_layer
+from skillctl.card.content import excluded_reason
+from skillctl.core.errors import UnsafeContentError
+from skillctl.image.layer import collect_entries, write_layer
 
 
 def layer_of(root, mtime=0) -> tuple[bytes, object]:

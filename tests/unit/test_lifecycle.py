@@ -8,10 +8,10 @@ import json
 import pytest
 import semver
 
-from skillctl import oci
-from skillctl.errors import ExitCode, LifecycleError, UsageError
-from skillctl.lifecycle import NEXT, STATES, check_transition, parse_state, tag_for_state
-from skillctl.promote import release_version, with_status
+from skillctl.core import oci
+from skillctl.core.errors import ExitCode, LifecycleError, UsageError
+from skillctl.core.states import NEXT, STATES, check_transition, parse_state, release_version, tag_for_state
+from skillctl.lifecycle.promote import with_status
 
 ORDER = ["draft", "testing", "published", "deprecated", "archived"]
 ALL_PAIRS = list(itertools.product(ORDER, ORDER))

@@ -17,9 +17,9 @@ from helpers import make_skill
 from oci_helpers import read_json_blob
 
 import skillctl
-from skillctl import oci
-from skillctl.errors import InvalidSkillError, UnsafeContentError, UsageError
-from skillctl.pack import rfc3339, source_date_epoch
+from skillctl.core import oci
+from skillctl.core.errors import InvalidSkillError, UnsafeContentError, UsageError
+from skillctl.image.pack import rfc3339, source_date_epoch
 
 FILES = {
     "SKILL.md": "---\nname: repro\ndescription: Reproducible skill.\n---\n\n# Repro\n\nOne two three four.\n",

@@ -1,4 +1,4 @@
-"""skillctl._proc: argv-only runs, timeouts, missing tools, stderr classification and redaction, on real children."""
+"""skillctl.core.proc: argv-only runs, timeouts, missing tools, stderr classification and redaction, on children."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from skillctl import _proc
-from skillctl.errors import (
+from skillctl.core import proc
+from skillctl.core.errors import (
     AuthError,
     ExitCode,
     IntegrityError,
@@ -40,7 +40,7 @@ def podman_error(msg: str) -> str:
 
 def fail(stderr: str, code: int = 1, **kwargs: object) -> SkillctlError:
     with pytest.raises(SkillctlError) as exc:
-        _proc.run([PY, "-c", FAIL_WITH_STDERR, stderr, str(code)], timeout=30, **kwargs)  # type: ignore[arg-type]
+        proc.run([PY, "-c", FAIL_WITH_STDERR, stderr, str(code)], timeout=30, **kwargs)  # type: ignore[arg-type]
     return exc.value
 
 
@@ -49,7 +49,7 @@ def fail(stderr: str, code: int = 1, **kwargs: object) -> SkillctlError:
 
 def test_runs_an_argument_list_without_a_shell() -> None:
     hostile = "$(touch /tmp/pwned); echo `id` > x; *"
-    result = _proc.run([PY, "-c", "import sys; print(sys.argv[1])", hostile], timeout=30)
+    result = proc.run([PY, "-c", "import sys; print(sys.argv[1])", hostile], timeout=30)
     assert result.returncode == 0
     assert result.text == hostile + "\n"
     assert Path(result.argv[0]).is_absolute()
@@ -58,19 +58,19 @@ def test_runs_an_argument_list_without_a_shell() -> None:
 
 def test_stdin_is_closed_unless_input_is_given() -> None:
     read_stdin = [PY, "-c", "import sys; print(repr(sys.stdin.read()))"]
-    assert _proc.run(read_stdin, timeout=10).text == "''\n"
-    assert _proc.run(read_stdin, timeout=10, input=b"registry.example\n").text == "'registry.example\\n'\n"
+    assert proc.run(read_stdin, timeout=10).text == "''\n"
+    assert proc.run(read_stdin, timeout=10, input=b"registry.example\n").text == "'registry.example\\n'\n"
 
 
 def test_env_replaces_the_environment(tmp_path: Path) -> None:
     env = {"PATH": os.environ["PATH"], "ONLY_THIS": "yes"}
-    out = _proc.run([PY, "-c", "import os; print(sorted(os.environ))"], timeout=30, env=env).text
+    out = proc.run([PY, "-c", "import os; print(sorted(os.environ))"], timeout=30, env=env).text
     assert "ONLY_THIS" in out
     assert "HOME" not in out
 
 
 def test_check_false_returns_the_failure() -> None:
-    result = _proc.run([PY, "-c", FAIL_WITH_STDERR, "boom", "3"], timeout=30, check=False)
+    result = proc.run([PY, "-c", FAIL_WITH_STDERR, "boom", "3"], timeout=30, check=False)
     assert result.returncode == 3
     assert result.stderr == b"boom"
 
@@ -78,7 +78,7 @@ def test_check_false_returns_the_failure() -> None:
 def test_timeout_kills_the_child_and_raises() -> None:
     start = time.monotonic()
     with pytest.raises(ToolTimeoutError) as exc:
-        _proc.run([PY, "-c", "import time; time.sleep(60)"], timeout=0.5)
+        proc.run([PY, "-c", "import time; time.sleep(60)"], timeout=0.5)
     assert time.monotonic() - start < 10
     assert isinstance(exc.value, NetworkError)
     assert exc.value.exit_code == ExitCode.NETWORK
@@ -97,7 +97,7 @@ def test_timeout_kills_the_child_and_raises() -> None:
 )
 def test_missing_tool_has_an_install_hint(tool: str, hint: str, tmp_path: Path) -> None:
     with pytest.raises(ToolNotFoundError) as exc:
-        _proc.run([tool, "--version"], timeout=10, env={"PATH": str(tmp_path)})
+        proc.run([tool, "--version"], timeout=10, env={"PATH": str(tmp_path)})
     assert exc.value.exit_code == ExitCode.MISSING_TOOL
     assert str(exc.value) == f"{tool} is not installed"
     assert exc.value.hint == f"install it: {hint}"
@@ -106,7 +106,7 @@ def test_missing_tool_has_an_install_hint(tool: str, hint: str, tmp_path: Path) 
 def test_missing_unknown_program(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(ToolNotFoundError) as exc:
-        _proc.run(["no-such-tool-for-skillctl"], timeout=10)
+        proc.run(["no-such-tool-for-skillctl"], timeout=10)
     assert exc.value.hint is None
 
 
@@ -297,9 +297,9 @@ def test_empty_stderr_names_the_exit_code() -> None:
 
 
 def test_clean_stderr() -> None:
-    assert _proc.clean_stderr(skopeo_fatal('reading "x": manifest unknown')) == 'reading "x": manifest unknown'
-    assert _proc.clean_stderr("Trying to pull...\nError: boom\n") == "boom"
-    assert _proc.clean_stderr("\n\n") == ""
+    assert proc.clean_stderr(skopeo_fatal('reading "x": manifest unknown')) == 'reading "x": manifest unknown'
+    assert proc.clean_stderr("Trying to pull...\nError: boom\n") == "boom"
+    assert proc.clean_stderr("\n\n") == ""
 
 
 # -- secrets -----------------------------------------------------------------------------------------
@@ -310,7 +310,7 @@ def test_secrets_are_redacted_in_log_and_errors(caplog: pytest.LogCaptureFixture
     secret = "hunter2-Sup3rSecret"
     script = "import sys; sys.stderr.write('unauthorized: bad credentials ' + sys.argv[1]); sys.exit(1)"
     with pytest.raises(AuthError) as exc:
-        _proc.run([PY, "-c", script, secret], timeout=30, secrets=[secret])
+        proc.run([PY, "-c", script, secret], timeout=30, secrets=[secret])
     assert "running: " in caplog.text and "***" in caplog.text
     assert "stderr: unauthorized: bad credentials ***" in caplog.text
     assert secret not in caplog.text
@@ -319,17 +319,17 @@ def test_secrets_are_redacted_in_log_and_errors(caplog: pytest.LogCaptureFixture
 
     caplog.clear()
     with pytest.raises(ToolError) as tool_exc:
-        _proc.run([PY, "-c", FAIL_WITH_STDERR, f"weird failure {secret}", "2", secret], timeout=30, secrets=[secret])
+        proc.run([PY, "-c", FAIL_WITH_STDERR, f"weird failure {secret}", "2", secret], timeout=30, secrets=[secret])
     for text in (caplog.text, str(tool_exc.value), tool_exc.value.hint or "", tool_exc.value.stderr):
         assert secret not in text
 
     with pytest.raises(ToolTimeoutError) as timeout_exc:
-        _proc.run([PY, "-c", "import time; time.sleep(60)", secret], timeout=0.3, secrets=[secret])
+        proc.run([PY, "-c", "import time; time.sleep(60)", secret], timeout=0.3, secrets=[secret])
     assert secret not in str(timeout_exc.value)
     assert "***" in str(timeout_exc.value)
 
 
 def test_redact() -> None:
     argv = ["skopeo", "login", "--password", "p@ss word", "--username", "u"]
-    assert _proc.redact(argv, ["p@ss word", ""]) == "skopeo login --password '***' --username u"
-    assert _proc.redact(argv, []) == "skopeo login --password 'p@ss word' --username u"
+    assert proc.redact(argv, ["p@ss word", ""]) == "skopeo login --password '***' --username u"
+    assert proc.redact(argv, []) == "skopeo login --password 'p@ss word' --username u"

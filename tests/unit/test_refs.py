@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from skillctl import parse_reference
-from skillctl.errors import UsageError
-from skillctl.lifecycle import tag_for_state
-from skillctl.refs import Reference, is_digest, version_tag
+from skillctl.core.errors import UsageError
+from skillctl.core.refs import Reference, is_digest, version_tag
+from skillctl.core.states import tag_for_state
 
 DIGEST = "sha256:" + "ab" * 32
 

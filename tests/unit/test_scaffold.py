@@ -6,8 +6,8 @@ import pytest
 import yaml
 
 from skillctl import init_skill, validate_skill
-from skillctl.errors import ConflictError, InvalidSkillError
-from skillctl.scaffold import _normalise_version, slugify
+from skillctl.card.scaffold import _normalise_version, slugify
+from skillctl.core.errors import ConflictError, InvalidSkillError
 
 PDF_SKILL_MD = b"""---
 name: acme:pdf-tools

@@ -29,11 +29,11 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from registry import free_port
 
-from skillctl import oci
 from skillctl.cli.app import cli
-from skillctl.errors import ConflictError, NotFoundError, UsageError
-from skillctl.refs import parse_reference
-from skillctl.signing import (
+from skillctl.core import oci
+from skillctl.core.errors import ConflictError, NotFoundError, UsageError
+from skillctl.core.refs import parse_reference
+from skillctl.trust.signing import (
     SignatureError,
     generate_key_pair,
     load_private_key,
@@ -367,7 +367,7 @@ def test_passphrase_is_never_on_argv_or_in_logs(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     """sign with the key from the environment, then from a file; every tool call is recorded."""
-    from skillctl import _proc
+    from skillctl.core import proc
 
     require_tool("skopeo")
     secret = "s3cret-passphrase-" + os.urandom(4).hex()
@@ -375,13 +375,13 @@ def test_passphrase_is_never_on_argv_or_in_logs(
     pw_file = tmp_path / "pw"
     pw_file.write_text(secret + "\n")
     calls: list[tuple[list[str], object]] = []
-    real_run = _proc.subprocess.run
+    real_run = proc.subprocess.run
 
     def spy(argv, *args, **kwargs):
         calls.append((list(argv), kwargs.get("input")))
         return real_run(argv, *args, **kwargs)
 
-    monkeypatch.setattr(_proc.subprocess, "run", spy)
+    monkeypatch.setattr(proc.subprocess, "run", spy)
     caplog.set_level(logging.DEBUG)
     down = f"127.0.0.1:{free_port()}/org/skill:1.0.0"  # nothing listens: the manifest read fails after the key
     outputs = []
@@ -403,11 +403,11 @@ def test_passphrase_is_never_on_argv_or_in_logs(
 def test_wrong_passphrase_fails_before_any_tool_runs(
     tmp_path: Path, pair: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from skillctl import _proc
+    from skillctl.core import proc
 
     key_path, _ = pair
     calls: list[list[str]] = []
-    monkeypatch.setattr(_proc.subprocess, "run", lambda argv, *a, **k: calls.append(list(argv)))
+    monkeypatch.setattr(proc.subprocess, "run", lambda argv, *a, **k: calls.append(list(argv)))
     result = run_cli(
         "sign", "127.0.0.1:1/org/skill:1.0.0", "--key", str(key_path), env={"COSIGN_PASSWORD": "not-it-4711"}
     )

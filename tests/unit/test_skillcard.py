@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from skillctl import SkillCard, validate_skill
-from skillctl.skillcard import API_VERSION, KIND, dump_card, load_schema, validate_card_data
+from skillctl.card.skillcard import API_VERSION, KIND, dump_card, load_schema, validate_card_data
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 EXAMPLE_DIRS = sorted(p for p in EXAMPLES.iterdir() if (p / "skill.yaml").is_file())

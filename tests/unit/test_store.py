@@ -10,10 +10,11 @@ import pytest
 from oci_helpers import file, put_image, sha256, tar_bytes
 
 import skillctl
-from skillctl import Store, default_store_path, oci
-from skillctl.errors import IntegrityError, NotFoundError, StoreError
-from skillctl.fsutil import atomic_write, file_lock
-from skillctl.store import IndexEntry
+from skillctl import Store, default_store_path
+from skillctl.core import oci
+from skillctl.core.errors import IntegrityError, NotFoundError, StoreError
+from skillctl.core.fsutil import atomic_write, file_lock
+from skillctl.store.layout import IndexEntry
 
 
 def test_default_store_path(tmp_path, isolated_env):
@@ -255,8 +256,8 @@ def test_gc_keeps_images_reached_only_through_an_index(hello, store):
     import json as _json
 
     import skillctl
-    from skillctl import oci as _oci
-    from skillctl.store import IndexEntry
+    from skillctl.core import oci as _oci
+    from skillctl.store.layout import IndexEntry
 
     packed = skillctl.pack(hello, store=store)
     manifest = store.manifest(packed.digest)

@@ -11,9 +11,10 @@ from helpers import make_skill
 from oci_helpers import TarEntry, directory, file, hardlink, put_image, symlink, tar_bytes, tree
 
 import skillctl
-from skillctl import UnpackLimits, oci, unpack_image
-from skillctl.errors import IntegrityError, UnsafeContentError
-from skillctl.unpack import unpack_manifest
+from skillctl import UnpackLimits, unpack_image
+from skillctl.core import oci
+from skillctl.core.errors import IntegrityError, UnsafeContentError
+from skillctl.image.unpack import unpack_manifest
 
 
 @pytest.fixture

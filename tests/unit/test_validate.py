@@ -8,7 +8,7 @@ import pytest
 from helpers import make_skill
 
 from skillctl import validate_skill
-from skillctl.errors import InvalidSkillError, NotFoundError
+from skillctl.core.errors import InvalidSkillError, NotFoundError
 
 
 def set_prompt(root, prompt):

@@ -8,8 +8,8 @@ import pytest
 from helpers import make_skill
 
 from skillctl import validate_skill
-from skillctl.errors import InvalidSkillError, NotFoundError
-from skillctl.yamlsafe import MAX_YAML_BYTES, decode_utf8, load_yaml, read_text
+from skillctl.core.errors import InvalidSkillError, NotFoundError
+from skillctl.core.yamlsafe import MAX_YAML_BYTES, decode_utf8, load_yaml, read_text
 
 
 def billion_laughs(levels: int = 9) -> str:

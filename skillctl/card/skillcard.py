@@ -1,0 +1,174 @@
+"""The SkillCard (``skill.yaml``): schema validation, strict semver, serialisation.
+
+Compatible with the Go skillctl: the same ``skillimage.io/v1alpha1`` fields, unknown
+keys rejected, ``metadata.version`` strict semver. Unlike it, every problem is
+reported at once with its field path.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any, Final
+
+import semver
+
+from skillctl.core.findings import Finding
+
+API_VERSION: Final = "skillimage.io/v1alpha1"
+KIND: Final = "SkillCard"
+CARD_FILE: Final = "skill.yaml"
+SCHEMA_FILE: Final = "skillcard-v1.json"
+
+_PATTERN_MESSAGES: Final = {
+    "metadata.name": "must be lowercase letters, digits and single hyphens (e.g. hello-world)",
+    "metadata.namespace": "must be '/'-separated segments of lowercase letters, digits and single hyphens",
+}
+# Field order of the Go tool's serialiser, kept so generated files look familiar.
+_ORDER: Final = {
+    "": ["apiVersion", "kind", "metadata", "provenance", "spec"],
+    "metadata": [
+        "name",
+        "display-name",
+        "namespace",
+        "version",
+        "description",
+        "license",
+        "compatibility",
+        "tags",
+        "authors",
+        "allowed-tools",
+    ],
+    "provenance": ["source", "commit", "path"],
+    "spec": ["prompt", "examples", "dependencies"],
+}
+
+
+@functools.cache
+def load_schema(name: str = SCHEMA_FILE) -> dict[str, Any]:
+    """Load a schema shipped inside the package."""
+    text = resources.files("skillctl").joinpath("schemas", name).read_text(encoding="utf-8")
+    return dict(json.loads(text))
+
+
+@functools.cache
+def _validator() -> Any:
+    from jsonschema import Draft202012Validator
+
+    schema = load_schema()
+    Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(schema)
+
+
+def _field_path(parts: Any) -> str:
+    return ".".join(str(p) for p in parts) or "(root)"
+
+
+def _message(error: Any) -> tuple[str, str]:
+    path = list(error.absolute_path)
+    validator = error.validator
+    if validator == "additionalProperties":
+        extras = sorted(set(error.instance) - set(error.schema.get("properties", {})))
+        return _field_path([*path, extras[0]]) if len(extras) == 1 else _field_path(path), (
+            "unknown field" if len(extras) == 1 else "unknown fields " + ", ".join(map(repr, extras))
+        )
+    if validator == "required":
+        missing = error.message.split("'")[1] if "'" in error.message else "?"
+        return _field_path([*path, missing]), "required field is missing"
+    field = _field_path(path)
+    if validator == "pattern":
+        return field, f"{error.instance!r} " + _PATTERN_MESSAGES.get(field, f"must match {error.validator_value}")
+    if validator == "type":
+        hint = ' (quote it, e.g. "1.0.0")' if field == "metadata.version" else ""
+        return field, f"must be a {error.validator_value}, got {type(error.instance).__name__}{hint}"
+    if validator == "const":
+        return field, f"must be {error.validator_value!r}, got {error.instance!r}"
+    if validator == "minLength" and error.validator_value == 1:
+        return field, "must not be empty"
+    return field, error.message
+
+
+def validate_card_data(doc: Any, *, file: str = CARD_FILE) -> list[Finding]:
+    """All schema and semver problems of a parsed SkillCard document, sorted by field."""
+    if not isinstance(doc, dict):
+        return [Finding(file, "(root)", "must be a YAML mapping with apiVersion, kind and metadata")]
+    findings: list[Finding] = []
+    for err in _validator().iter_errors(doc):
+        if err.validator == "additionalProperties":
+            extras = sorted(set(err.instance) - set(err.schema.get("properties", {})), key=str)
+            findings.extend(Finding(file, _field_path([*err.absolute_path, k]), "unknown field") for k in extras)
+        else:
+            findings.append(Finding(file, *_message(err)))
+    version = (doc.get("metadata") or {}).get("version") if isinstance(doc.get("metadata"), dict) else None
+    if isinstance(version, str) and version:
+        try:
+            semver.Version.parse(version)
+        except ValueError:
+            findings.append(
+                Finding(
+                    file,
+                    "metadata.version",
+                    f"invalid semantic version {version!r} (want MAJOR.MINOR.PATCH, e.g. 1.0.0)",
+                )
+            )
+    return sorted(findings, key=lambda f: f.field)
+
+
+@dataclass(frozen=True)
+class SkillCard:
+    """A validated SkillCard."""
+
+    data: Mapping[str, Any]
+
+    @property
+    def metadata(self) -> Mapping[str, Any]:
+        return self.data["metadata"]  # type: ignore[no-any-return]
+
+    @property
+    def name(self) -> str:
+        return str(self.metadata["name"])
+
+    @property
+    def namespace(self) -> str:
+        return str(self.metadata["namespace"])
+
+    @property
+    def version(self) -> str:
+        return str(self.metadata["version"])
+
+    @property
+    def description(self) -> str:
+        return str(self.metadata["description"])
+
+    @property
+    def repository(self) -> str:
+        """The local image name: ``<namespace>/<name>``."""
+        return f"{self.namespace}/{self.name}"
+
+    @property
+    def prompt(self) -> str:
+        return str((self.data.get("spec") or {}).get("prompt") or "SKILL.md")
+
+    @property
+    def provenance(self) -> Mapping[str, str]:
+        return self.data.get("provenance") or {}
+
+
+def _ordered(value: Mapping[str, Any], section: str) -> dict[str, Any]:
+    order = _ORDER.get(section, [])
+    keys = [k for k in order if k in value] + [k for k in value if k not in order]
+    return {k: value[k] for k in keys}
+
+
+def dump_card(data: Mapping[str, Any]) -> str:
+    """Serialise a SkillCard in the Go tool's field order."""
+    import yaml
+
+    ordered = _ordered(data, "")
+    for section in ("metadata", "provenance", "spec"):
+        if isinstance(ordered.get(section), Mapping):
+            ordered[section] = _ordered(ordered[section], section)
+    return yaml.safe_dump(ordered, sort_keys=False, allow_unicode=True, default_flow_style=False, width=100)

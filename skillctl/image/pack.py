@@ -1,0 +1,145 @@
+"""Pack a skill directory into a reproducible FROM-scratch OCI image in the local store."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from skillctl.card.skillcard import SkillCard
+from skillctl.card.validate import validate_skill
+from skillctl.core import oci
+from skillctl.core.errors import IntegrityError, UsageError
+from skillctl.core.findings import Finding
+from skillctl.core.refs import Reference, parse_reference, version_tag
+from skillctl.image.layer import LayerInfo, collect_entries, write_layer
+from skillctl.store.layout import Store
+
+MAX_DESCRIPTION_BYTES = 256
+
+PackStatus = Literal["created", "unchanged", "moved"]
+
+
+@dataclass
+class PackResult:
+    """What ``pack`` did: the tag, the new digest and the digest the tag had before."""
+
+    ref: str
+    digest: str
+    status: PackStatus
+    previous: str | None
+    manifest: oci.Manifest
+    layer: LayerInfo
+    files: int
+    warnings: list[Finding] = field(default_factory=list)
+
+
+def source_date_epoch(env: Mapping[str, str] | None = None) -> int | None:
+    """``SOURCE_DATE_EPOCH`` as an int, None when unset (reproducible-builds.org convention)."""
+    raw = (os.environ if env is None else env).get("SOURCE_DATE_EPOCH", "").strip()
+    if not raw:
+        return None
+    if not raw.isdigit() or int(raw) > 253402300799:  # the last second of year 9999
+        raise UsageError(
+            f"SOURCE_DATE_EPOCH={raw!r} must be a whole number of seconds since 1970",
+            hint="unset it, or set it to e.g. $(git log -1 --format=%ct)",
+        )
+    return int(raw)
+
+
+def rfc3339(epoch: int) -> str:
+    return dt.datetime.fromtimestamp(epoch, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _truncate_utf8(text: str, limit: int) -> str:
+    return text.encode("utf-8")[:limit].decode("utf-8", errors="ignore")
+
+
+def skill_annotations(card: SkillCard, *, wordcount: int, created: str | None) -> dict[str, str]:
+    """Manifest annotations, as the Go skillctl writes them (its §3.3 table)."""
+    meta = card.metadata
+    annotations = {
+        oci.TITLE: str(meta.get("display-name") or card.name),
+        oci.DESCRIPTION: _truncate_utf8(card.description, MAX_DESCRIPTION_BYTES),
+        oci.VERSION: card.version,
+        oci.VENDOR: card.namespace,
+        oci.STATUS: "draft",
+    }
+    authors = [f"{a['name']} <{a['email']}>" if a.get("email") else str(a["name"]) for a in meta.get("authors") or []]
+    optional = {
+        oci.AUTHORS: ", ".join(authors),
+        oci.LICENSES: meta.get("license") or "",
+        oci.CREATED: created or "",
+        oci.SOURCE: card.provenance.get("source") or "",
+        oci.REVISION: card.provenance.get("commit") or "",
+        oci.SKILL_TAGS: json.dumps(list(meta["tags"]), separators=(",", ":")) if meta.get("tags") else "",
+        oci.COMPATIBILITY: meta.get("compatibility") or "",
+        oci.WORDCOUNT: str(wordcount) if wordcount > 0 else "",
+    }
+    annotations.update({k: v for k, v in optional.items() if v})
+    return annotations
+
+
+def _target_ref(card: SkillCard, tag: str | None) -> Reference:
+    if tag and ("/" in tag or ":" in tag):
+        return parse_reference(tag, what="--tag")
+    return parse_reference(f"{card.repository}:{tag or version_tag(card.version, '-draft')}", what="--tag")
+
+
+def pack(
+    path: str | Path,
+    *,
+    store: Store | None = None,
+    tag: str | None = None,
+    strict: bool = False,
+    env: Mapping[str, str] | None = None,
+) -> PackResult:
+    """Validate and pack a skill; tag it ``<namespace>/<name>:<version>-draft`` (or ``tag``).
+
+    ``tag`` is a tag (``1.0.0-rc``) or a whole reference (``quay.io/org/x:1.0.0-draft``).
+    Re-packing identical content is a no-op; changed content moves the tag.
+
+    Raises:
+        InvalidSkillError: the skill does not validate, or holds paths that cannot be packed.
+        UsageError: a bad ``tag`` or ``SOURCE_DATE_EPOCH``.
+    """
+    store = store or Store()
+    report = validate_skill(path, strict=strict)
+    report.raise_for_errors()
+    assert report.card is not None and report.document is not None
+    card = report.card
+    target = _target_ref(card, tag)
+    epoch = source_date_epoch(env)
+    created = rfc3339(epoch) if epoch is not None else None
+    entries = collect_entries(report.root)
+
+    with store.writing():
+        with store.new_blob() as blob:
+            layer = write_layer(entries, blob, mtime=epoch or 0)
+            if blob.digest != layer.digest:
+                raise IntegrityError("layer bytes written differ from the bytes hashed")
+            blob.commit()
+        config = oci.build_config(layer.diff_id, created=created)
+        config_desc = oci.Descriptor(oci.CONFIG_V1, store.put_blob(config), len(config))
+        layer_desc = oci.Descriptor(oci.LAYER_TAR_GZIP, layer.digest, layer.size)
+        annotations = skill_annotations(card, wordcount=report.document.word_count, created=created)
+        raw = oci.build_manifest(config_desc, [layer_desc], annotations)
+        store.put_blob(raw)
+        manifest = oci.Manifest.parse(raw)
+        packed_at = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        previous = store.set_tag(target.store_name, manifest.descriptor, {**annotations, oci.PACKED_AT: packed_at})
+    status: PackStatus = "created" if previous is None else "unchanged" if previous == manifest.digest else "moved"
+    return PackResult(
+        ref=target.store_name,
+        digest=manifest.digest,
+        status=status,
+        previous=previous,
+        manifest=manifest,
+        layer=layer,
+        files=sum(1 for e in entries if e.kind != "dir"),
+        warnings=report.warnings,
+    )

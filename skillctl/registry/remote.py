@@ -1,0 +1,84 @@
+"""Reading registries without downloading layers: inspect a reference, list a repository's versions."""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from skillctl.backends.base import Capability, RegistryOptions
+from skillctl.core import oci
+from skillctl.core.errors import NotFoundError, UsageError
+from skillctl.core.refs import Reference, is_attachment_tag, parse_reference
+from skillctl.registry.client import read_manifest
+from skillctl.registry.selection import capable, select
+from skillctl.store.images import ImageDetails
+
+
+def _require_remote(ref: Reference) -> None:
+    if not ref.is_remote:
+        raise UsageError(f"{ref}: not a registry reference (it needs a registry host such as quay.io/)")
+
+
+def inspect_remote(ref: str, *, backend: str | None = None, opts: RegistryOptions | None = None) -> ImageDetails:
+    """Manifest, config and annotations of a registry reference (no layer is downloaded)."""
+    opts = opts or RegistryOptions()
+    parsed = parse_reference(ref)
+    _require_remote(parsed)
+    reader = capable(select(backend, env=opts.env), Capability.MANIFEST, operation="read manifests")
+    manifest = oci.Manifest.parse(read_manifest(parsed, reader.backend, opts), source=str(parsed))
+    config = json.loads(reader.backend.config(parsed.with_digest(manifest.digest), opts) or b"{}")
+    return ImageDetails(ref=str(parsed), manifest=manifest, config=config, local=False)
+
+
+@dataclass(frozen=True)
+class RemoteTag:
+    repository: str
+    tag: str
+    digest: str
+    status: str
+    version: str
+    size: int
+    signed: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {"ref": f"{self.repository}:{self.tag}", **self.__dict__}
+
+
+def list_remote(
+    repo: str, *, backend: str | None = None, opts: RegistryOptions | None = None, workers: int = 4
+) -> list[RemoteTag]:
+    """Every tag of a repository with its lifecycle state, version and digest, from manifests only."""
+    opts = opts or RegistryOptions()
+    parsed = parse_reference(repo)
+    _require_remote(parsed)
+    chosen = select(backend, env=opts.env)
+    lister = capable(chosen, Capability.TAGS, operation="list tags")
+    reader = capable(chosen, Capability.MANIFEST, operation="read manifests")
+    all_tags = lister.backend.list_tags(parsed, opts)
+    signature_tags = {t for t in all_tags if is_attachment_tag(t)}
+    tags = [t for t in all_tags if t not in signature_tags]
+
+    def row(tag: str) -> RemoteTag | None:
+        ref = Reference(parsed.repository, tag)
+        try:
+            raw = read_manifest(ref, reader.backend, opts)
+        except NotFoundError:
+            return None  # deleted between listing and reading
+        if not oci.is_image_manifest(raw):
+            return None  # an index or a referrers tag: not a skill version
+        m = oci.Manifest.parse(raw, source=str(ref))
+        return RemoteTag(
+            parsed.repository,
+            tag,
+            m.digest,
+            m.annotations.get(oci.STATUS, ""),
+            m.annotations.get(oci.VERSION, ""),
+            sum(layer.size for layer in m.layers),
+            m.digest.replace(":", "-") + ".sig" in signature_tags,
+        )
+
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        rows = [r for r in pool.map(row, sorted(tags)) if r is not None]
+    return rows

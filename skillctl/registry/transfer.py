@@ -1,0 +1,348 @@
+"""Moving images between the local store and registries, through a backend.
+
+Push exports a one-image OCI layout (hard links into the store), hands it to
+the backend, then reads the remote manifest back: a byte-exact backend must
+have stored our digest; any other must have stored the same config and
+annotations, and the changed digest is reported and recorded. Pull writes the
+backend's layout into the store only after every blob is verified.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import shutil
+import stat
+import tempfile
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from skillctl.backends.base import Capability, RegistryOptions, write_layout
+from skillctl.core import oci
+from skillctl.core.errors import ConflictError, IntegrityError, NotFoundError, UsageError
+from skillctl.core.fsutil import fsync_dir
+from skillctl.core.refs import Reference, parse_reference
+from skillctl.core.states import check_state
+from skillctl.image.unpack import UnpackLimits, UnpackResult, unpack_manifest, verify_blob
+from skillctl.registry.client import read_manifest
+from skillctl.registry.selection import capable, select
+from skillctl.store.layout import IndexEntry, Store
+
+log = logging.getLogger(__name__)
+
+
+@contextlib.contextmanager
+def exported_layout(store: Store, manifest: oci.Manifest) -> Iterator[Path]:
+    """A temporary one-image OCI layout of ``manifest`` (blobs hard-linked from the store).
+
+    Held as a writer the whole time, so a concurrent ``prune`` neither removes it nor the blobs.
+    """
+    with store.writing():
+        tmp = Path(tempfile.mkdtemp(prefix="export-", dir=store.tmp_dir))
+        try:
+            yield _fill_layout(store, manifest, tmp)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _fill_layout(store: Store, manifest: oci.Manifest, tmp: Path) -> Path:
+    blobs = {d.digest: store.blob_path(d.digest) for d in (manifest.config, *manifest.layers)}
+    return write_layout(tmp, manifest.raw, blobs)
+
+
+def _fsync_path(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _move_blob(store: Store, src: Path, digest: str, *, synced: bool = False) -> bool:
+    """Move a verified blob file from a private temporary layout into the store; False if it cannot be moved.
+
+    The same end state as copying it through ``store.new_blob()`` (same bytes, path and
+    mode; file and directory fsynced before and after the rename), without reading and
+    writing it a second time. Only a regular file with a single link is moved: a
+    symlink, or a file shared with a tool's cache, is left to the caller to copy.
+    """
+    try:
+        fd = os.open(src, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return False
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1:
+            return False
+        if not synced:
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+    target = store.blob_path(digest)
+    try:
+        os.chmod(src, 0o644)
+        os.replace(src, target)  # fails across file systems; the caller then copies
+    except OSError:
+        return False
+    fsync_dir(target.parent)
+    return True
+
+
+def layout_manifest(layout: Path) -> oci.Manifest:
+    """The one manifest of a one-image layout a backend wrote, checked against its digest."""
+    try:
+        index = json.loads((layout / "index.json").read_bytes())
+        entries = index.get("manifests") or []
+    except (OSError, ValueError) as exc:
+        raise IntegrityError(f"the backend wrote no readable OCI layout ({exc})") from None
+    if len(entries) != 1:
+        raise IntegrityError(f"the backend wrote {len(entries)} images into the layout, expected 1")
+    digest = entries[0]["digest"]
+    try:
+        raw = (layout / "blobs" / "sha256" / digest.split(":", 1)[1]).read_bytes()
+    except OSError as exc:
+        raise IntegrityError(f"the backend's layout lacks its manifest ({exc})") from None
+    return oci.Manifest.parse(raw, digest=digest, source="pulled manifest")
+
+
+def import_layout(store: Store, layout: Path, ref_name: str | None, *, move_blobs: bool = False) -> oci.Manifest:
+    """Copy a one-image layout into the store, verifying every blob; tag it ``ref_name``.
+
+    With ``move_blobs`` (for a temporary layout that is deleted afterwards) each verified
+    blob file is moved into the store instead of copied, where the file system allows it.
+    """
+    manifest = layout_manifest(layout)
+    raw = manifest.raw
+    src_blobs = layout / "blobs" / "sha256"
+    blobs = [(desc, src_blobs / desc.digest.split(":", 1)[1]) for desc in (manifest.config, *manifest.layers)]
+    with store.writing(), ThreadPoolExecutor(max_workers=1) as pool:
+        # Flush the files to disk while they are being hashed: both only read them.
+        flushed = pool.submit(lambda: [_fsync_path(src) for _, src in blobs]) if move_blobs else None
+        for desc, src in blobs:
+            verify_blob(src, desc.digest, desc.size)
+        if flushed is not None:
+            flushed.result()
+        for desc, src in blobs:
+            if not store.has_blob(desc.digest) and not (
+                move_blobs and _move_blob(store, src, desc.digest, synced=True)
+            ):
+                with store.new_blob() as blob, src.open("rb") as fh:
+                    shutil.copyfileobj(fh, blob, 1024 * 1024)
+                    blob.commit()
+        store.put_blob(raw)
+        if ref_name:
+            store.set_tag(ref_name, manifest.descriptor, dict(manifest.annotations))
+    return manifest
+
+
+@dataclass
+class PushResult:
+    source: str
+    dest: str
+    local_digest: str
+    digest: str
+    backend: str
+    reason: str
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def digest_changed(self) -> bool:
+        return self.digest != self.local_digest
+
+
+def resolve_push_source(store: Store, ref: Reference) -> IndexEntry:
+    """The local image to push to ``ref``: the same reference, else the one image with the same name and tag."""
+    with contextlib.suppress(NotFoundError):
+        return store.resolve(ref)
+    wanted_tag = ref.tag_or_default
+    candidates = sorted(
+        (
+            e
+            for name, e in store.tagged().items()
+            if name.rsplit(":", 1)[-1] == wanted_tag and name.rsplit(":", 1)[0].rsplit("/", 1)[-1] == ref.name
+        ),
+        key=lambda e: e.ref_name or "",
+    )
+    if len({e.digest for e in candidates}) == 1:
+        # The same image under several names (a pushed copy is recorded too): prefer a name without a registry.
+        return sorted(candidates, key=lambda e: parse_reference(e.ref_name or "").is_remote)[0]
+    if not candidates:
+        raise NotFoundError(
+            f"{ref}: no local image with this reference or the name {ref.name}:{wanted_tag}",
+            hint="pack the skill first, or name the local image: skillctl push LOCAL_REF " + str(ref),
+        )
+    names = ", ".join(e.ref_name or e.digest for e in candidates)
+    raise ConflictError(
+        f"{ref}: several local images are named {ref.name}:{wanted_tag}: {names}",
+        hint=f"name the one to push: skillctl push LOCAL_REF {ref}",
+    )
+
+
+def _same_content(local: oci.Manifest, remote: oci.Manifest) -> list[str]:
+    problems = []
+    if remote.config.digest != local.config.digest:
+        problems.append(f"config {remote.config.digest} instead of {local.config.digest}")
+    if remote.annotations != local.annotations:
+        problems.append("different annotations")
+    if len(remote.layers) != len(local.layers):
+        problems.append(f"{len(remote.layers)} layers instead of {len(local.layers)}")
+    if remote.media_type != local.media_type:
+        problems.append(f"manifest type {remote.media_type}")
+    return problems
+
+
+def push(
+    ref: str,
+    dest: str | None = None,
+    *,
+    store: Store | None = None,
+    backend: str | None = None,
+    opts: RegistryOptions | None = None,
+) -> PushResult:
+    """Push a local image to a registry and verify what the registry holds afterwards.
+
+    Raises:
+        NotFoundError / ConflictError: no (or more than one) matching local image.
+        IntegrityError: the registry holds different content than was pushed.
+    """
+    store = store or Store()
+    opts = opts or RegistryOptions()
+    src_ref = parse_reference(ref)
+    dest_ref = parse_reference(dest) if dest else src_ref
+    if not dest_ref.is_remote:
+        raise UsageError(
+            f"{dest_ref}: not a registry reference (it needs a registry host such as quay.io/ or localhost:5000/)",
+            hint=f"name the destination: skillctl push {src_ref} REGISTRY/NAMESPACE/{dest_ref.name}:"
+            f"{dest_ref.tag_or_default}",
+        )
+    if dest_ref.digest:
+        raise UsageError(f"{dest_ref}: push to a tag, not a digest")
+    entry = resolve_push_source(store, src_ref)
+    local = store.manifest(entry.digest)
+    notes = []
+    if dest is None and entry.ref_name and entry.ref_name != dest_ref.store_name:
+        notes.append(f"pushing local {entry.ref_name}")
+    chosen = capable(select(backend, env=opts.env), Capability.PUSH, operation="push")
+    # Known before anything is written: a push that cannot be read back is not attempted.
+    reader = capable(chosen, Capability.MANIFEST, operation="read manifests back")
+    with exported_layout(store, local) as layout:
+        reported = chosen.backend.push(layout, dest_ref, opts)
+    how: list[str] = []
+    raw = read_manifest(dest_ref, reader.backend, opts, how=how)
+    if reader.backend is not chosen.backend:
+        notes.append(f"read back {how[0]}")
+    remote = oci.Manifest.parse(raw, source=f"{dest_ref} in the registry")
+    if reported and reported != remote.digest:
+        raise IntegrityError(f"{dest_ref}: the registry holds {remote.digest}, but {chosen.name} reported {reported}")
+    if remote.digest != local.digest:
+        problems = _same_content(local, remote)
+        if Capability.EXACT in chosen.backend.capabilities or problems:
+            raise IntegrityError(
+                f"{dest_ref}: the registry holds different content than was pushed ({'; '.join(problems) or 'digest'})"
+            )
+        notes.append(
+            f"{chosen.name} re-compressed the layer: the registry's digest is {remote.digest}, not {local.digest} "
+            "(same config and annotations)"
+        )
+        # Keep the store's record of the remote reference true to what the registry holds.
+        pull(str(dest_ref), store=store, backend=reader.name, opts=opts, allow_archived=True)
+    else:
+        with store.writing():
+            store.set_tag(dest_ref.store_name, local.descriptor, dict(local.annotations))
+    return PushResult(
+        entry.ref_name or str(src_ref), str(dest_ref), local.digest, remote.digest, chosen.name, chosen.reason, notes
+    )
+
+
+Verifier = Callable[[str, str], str]
+"""Checks a registry image (reference, manifest digest) before anything is stored: returns what verified it
+(a key, an identity), raises an IntegrityError otherwise. The trust package makes them."""
+
+
+@dataclass
+class PullResult:
+    ref: str
+    digest: str
+    remote_digest: str
+    backend: str
+    reason: str
+    unpacked: UnpackResult | None = None
+    notes: list[str] = field(default_factory=list)
+    verified_by: str | None = None
+
+
+def pull(
+    ref: str,
+    *,
+    output: str | Path | None = None,
+    store: Store | None = None,
+    backend: str | None = None,
+    opts: RegistryOptions | None = None,
+    limits: UnpackLimits | None = None,
+    allow_archived: bool = False,
+    verify: Verifier | None = None,
+) -> PullResult:
+    """Pull a registry reference into the store (under the full reference) and optionally unpack it.
+
+    Raises:
+        UsageError: ``ref`` has no registry host.
+        IntegrityError: what arrived does not match the registry's manifest.
+    """
+    store = store or Store()
+    opts = opts or RegistryOptions()
+    src = parse_reference(ref)
+    if not src.is_remote:
+        raise UsageError(
+            f"{ref} looks like a local reference, not a registry one",
+            hint=f"unpack a local image with 'skillctl pull' from its registry, or use 'skillctl inspect {ref}'",
+        )
+    chosen = capable(select(backend, env=opts.env), Capability.PULL, operation="pull")
+    exact = Capability.EXACT in chosen.backend.capabilities
+    notes: list[str] = []
+    remote: oci.Manifest | None = None
+    if not exact:
+        # The layout will hold a re-serialised, re-compressed copy: read the registry's own manifest first.
+        reader = capable(chosen, Capability.MANIFEST, operation="read manifests")
+        remote = oci.Manifest.parse(read_manifest(src, reader.backend, opts), digest=src.digest, source=f"{src}")
+    store.init()
+    # As a writer from the download to the tag: a concurrent prune removes neither the download nor its blobs.
+    with store.writing(), tempfile.TemporaryDirectory(prefix="pull-", dir=store.tmp_dir) as tmp:
+        layout = Path(tmp) / "layout"
+        pinned = src.with_digest(remote.digest) if remote is not None and src.tag else src
+        chosen.backend.pull(pinned, layout, opts)
+        arrived = layout_manifest(layout)
+        if remote is None:
+            # A byte-exact backend wrote the registry's manifest itself.
+            remote = arrived
+            if src.digest and arrived.digest != src.digest:
+                raise IntegrityError(f"{src}: the registry sent {arrived.digest}")
+        # Nothing is in the store yet: refuse archived or badly signed images before anything is written.
+        check_state(str(src), remote, allow_archived=allow_archived, warnings=notes)
+        verified_by = verify(str(src), remote.digest) if verify is not None else None
+        manifest = import_layout(store, layout, None, move_blobs=True)
+        if manifest.digest != remote.digest:
+            problems = _same_content(remote, manifest)
+            if exact or problems:
+                raise IntegrityError(f"{src}: pulled content differs from the registry's ({'; '.join(problems)})")
+            notes.append(
+                f"{chosen.name} re-compressed the layer: local digest {manifest.digest}, registry {remote.digest}"
+            )
+        store.set_tag(src.store_name, manifest.descriptor, dict(manifest.annotations))
+    unpacked = None
+    if output is not None:
+        unpacked = unpack_manifest(store, manifest, Path(output) / src.name, limits=limits)
+    return PullResult(
+        str(src),
+        manifest.digest,
+        remote.digest,
+        chosen.name,
+        chosen.reason,
+        unpacked,
+        notes,
+        verified_by,
+    )
