@@ -28,9 +28,11 @@ demo: setup
 test: setup
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-lint: $(STAMP)
+# The layering is checked on the installed package (where backends/ is skillctl.backends), not the source tree.
+lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	cd $(VENV) && bin/lint-imports ../pyproject.toml
 
 fmt: $(STAMP)
 	$(BIN)/ruff format .
