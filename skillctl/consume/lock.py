@@ -194,7 +194,7 @@ def _entry(item: Any, line: int, source: str) -> LockedSkill:
     if not isinstance(targets, list) or not all(isinstance(t, str) and t for t in targets):
         raise bad(source, lines.get("targets", line), "targets must be a list of target names")
     skill.targets = list(targets)
-    deps = item.get("dependencies", {})
+    deps = item.get("dependencies", MarkedDict())
     if not isinstance(deps, MarkedDict):
         raise bad(source, lines.get("dependencies", line), "dependencies must map skill names to version ranges")
     for dep_name, dep_range in deps.items():
@@ -206,7 +206,7 @@ def _entry(item: Any, line: int, source: str) -> LockedSkill:
         except UsageError as exc:
             raise bad(source, dep_line, exc.message) from None
         skill.dependencies[dep_name] = dep_range
-    signers = item.get("signers", [])
+    signers = item.get("signers", MarkedList())
     if not isinstance(signers, MarkedList):
         raise bad(source, lines.get("signers", line), "signers must be a list")
     for i, signer in enumerate(signers):

@@ -114,14 +114,14 @@ class MarkedDict(dict):  # type: ignore[type-arg]
     """A mapping from :func:`load_yaml_marked`: ``line`` where it starts, ``lines[key]`` where each key is."""
 
     line: int = 0
-    lines: dict[Any, int]
+    lines: dict[Any, int] = {}  # noqa: RUF012 - replaced per instance by the loader
 
 
 class MarkedList(list):  # type: ignore[type-arg]
     """A sequence from :func:`load_yaml_marked`: ``line`` where it starts, ``lines[i]`` where each item is."""
 
     line: int = 0
-    lines: list[int]
+    lines: list[int] = []  # noqa: RUF012 - replaced per instance by the loader
 
 
 class _MarkedLoader(_StrictLoader):
