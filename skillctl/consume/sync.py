@@ -166,7 +166,6 @@ def lock_drift(project: Project, lock: Lock | None) -> list[str]:
         return [f"{LOCK} is missing: run 'skillctl sync' (or 'skillctl update') to write it"]
     drift: list[str] = []
     by_repo = lock.by_repository()
-    keys = _Keys(project)
     for wanted in project.skills:
         entry = by_repo.get(wanted.repository)
         where = f"{MANIFEST}:{wanted.line}" if wanted.line else MANIFEST
@@ -195,9 +194,10 @@ def lock_drift(project: Project, lock: Lock | None) -> list[str]:
                 f"{entry.name}: locked for {', '.join(sorted(entry.targets)) or 'no target'}, "
                 f"{MANIFEST} wants {', '.join(sorted(targets[entry.name]))}"
             )
-        pinned = {s.get("fingerprint") for s in entry.signers if s.kind == "key"}
-        wanted_prints = {keys.fingerprint(k) for k in wanted_keys[entry.name]}
-        if pinned != wanted_prints:
+        # Key files are compared by name: a different key under a pinned name fails verification instead
+        # (re-pinning is explicit: skillctl update NAME).
+        pinned = {s.get("key") for s in entry.signers if s.kind == "key"}
+        if pinned != wanted_keys[entry.name]:
             drift.append(f"{entry.name}: the signing keys in {MANIFEST} differ from the keys pinned in the lock")
         for dep, rng in sorted(entry.dependencies.items()):
             if not parse_range(rng).matches(lock.skills[dep].version):
@@ -262,7 +262,11 @@ def relock(
     key_files = _Keys(project)
     for entry in new.skills.values():
         entry.targets = sorted(targets.get(entry.name, ()))
-        entry.signers = [key_files.signer(k) for k in sorted(keys.get(entry.name, ()))]
+        # A key stays pinned by its fingerprint while the entry is kept; only a re-resolution re-pins it.
+        kept = keep.get(entry.repository)
+        previous = old.get(entry.repository)
+        pinned = {s.get("key"): s for s in previous.signers} if previous is not None and kept is not None else {}
+        entry.signers = [pinned.get(k) or key_files.signer(k) for k in sorted(keys.get(entry.name, ()))]
     return new, resolver.warnings
 
 
