@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from skillctl.consume.project import LOCK, bad
+from skillctl.consume.project import LOCK, bad, parse_target
 from skillctl.core.errors import UsageError
 from skillctl.core.fsutil import atomic_write
 from skillctl.core.refs import DIGEST_RE, parse_reference
@@ -193,7 +193,7 @@ def _entry(item: Any, line: int, source: str) -> LockedSkill:
     targets = item.get("targets", [])
     if not isinstance(targets, list) or not all(isinstance(t, str) and t for t in targets):
         raise bad(source, lines.get("targets", line), "targets must be a list of target names")
-    skill.targets = list(targets)
+    skill.targets = [parse_target(t, source=source, line=lines.get("targets", line)).spec for t in targets]
     deps = item.get("dependencies", MarkedDict())
     if not isinstance(deps, MarkedDict):
         raise bad(source, lines.get("dependencies", line), "dependencies must map skill names to version ranges")

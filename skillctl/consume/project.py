@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import re
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -44,6 +45,7 @@ API_VERSION: Final = "skillimage.io/v1alpha1"
 KIND: Final = "SkillProject"
 _TOP_KEYS: Final = ("apiVersion", "kind", "target", "verify-key", "skills")
 _SKILL_KEYS: Final = ("repository", "version", "name", "target", "verify-key")
+_NAME: Final = re.compile(r"^[a-z0-9][a-z0-9._-]{0,127}$")
 
 
 def bad(source: str, line: int, message: str) -> InvalidSkillError:
@@ -221,6 +223,8 @@ def parse_manifest(text: str, root: Path, *, source: str = MANIFEST) -> Project:
         except UsageError as exc:
             raise bad(source, item.lines.get("version", line), exc.message) from None
         name = _string(item, "name", source)
+        if name is not None and not _NAME.match(name):
+            raise bad(source, item.lines["name"], f"name {name!r} must be lowercase letters, digits, '.', '_' or '-'")
         target_text = item.get("target")
         wanted = Wanted(
             ref.repository,

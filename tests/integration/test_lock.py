@@ -598,3 +598,34 @@ def test_kube_lock_and_refs_are_exclusive(store_path: Path, project: Path) -> No
     failed(run(store_path, "kube", "a/b:1", "--lock", project / "x.yaml", "--kind", "patch"), ExitCode.USAGE)
     failed(run(store_path, "kube", "--kind", "patch"), ExitCode.USAGE)
     failed(run(store_path, "kube", "--lock", project / "none.yaml", "--kind", "patch"), ExitCode.NOT_FOUND)
+
+
+def test_dependencies_of_images_packed_without_the_annotation(
+    universe: Universe, store_path: Path, project: Path
+) -> None:
+    """Images from the Go tool or an older skillctl carry spec.dependencies only in skill.yaml: it is read."""
+    from skillctl import pack
+    from skillctl.core import oci
+    from skillctl.registry.transfer import push
+
+    assert universe.store is not None
+    name = f"legacy{secrets.token_hex(2)}"
+    repo = universe.repo(name)
+    src = skill_source(universe.root / "src", name, "1.0.0", {"base": "^1"})
+    packed = pack(src, store=universe.store, tag=f"{repo}:1.0.0-draft").manifest
+    data = json.loads(packed.raw)
+    assert data["annotations"].pop(oci.DEPENDENCIES)
+    data["annotations"][oci.STATUS] = "published"
+    manifest = oci.Manifest.parse(oci.go_json(data))
+    with universe.store.writing():
+        universe.store.put_blob(manifest.raw)
+        universe.store.set_tag(f"{repo}:1.0.0", manifest.descriptor, dict(manifest.annotations))
+    push(f"{repo}:1.0.0", store=universe.store, opts=OPTS)
+    assert oci.DEPENDENCIES not in universe.registry.manifest_json(f"{repo}:1.0.0")["annotations"]
+
+    ok(skillctl(store_path, project, "add", repo, "-t", "claude"))
+    assert locked(project) == {
+        name: ("1.0.0", manifest.digest),
+        "base": ("1.0.0", universe.digests["base", "1.0.0"]),
+    }
+    assert {s["name"]: s.get("dependencies") for s in lock_of(project)["skills"]}[name] == {"base": "^1"}
