@@ -126,7 +126,7 @@ def kube(
     pinned signers verified) before anything is printed.
     """
     if bool(refs) == bool(lock_file):
-        raise UsageError("give skill references or --lock FILE (one of them)")
+        raise UsageError("give REFS... (skill references) or --lock FILE, one of them")
     if lock_file is None:
         _render(list(refs), shape, registry=registry, backend=backend, fmt=fmt)
         return
