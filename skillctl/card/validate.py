@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from skillctl.card.dependencies import dependency_findings
 from skillctl.card.skillcard import CARD_FILE, SkillCard, validate_card_data
 from skillctl.card.skillmd import SkillDocument, check_document, parse_skill_document
 from skillctl.core.errors import InvalidSkillError, NotFoundError
@@ -86,6 +87,7 @@ def validate_skill(path: str | Path, *, strict: bool = False) -> ValidationRepor
         report.findings.append(Finding(label, "", _strip_source(exc.message, label)))
         return report
     report.findings.extend(validate_card_data(doc, file=label))
+    report.findings.extend(dependency_findings(doc, file=label))
     if not report.findings:
         report.card = SkillCard(doc)
     metadata = doc.get("metadata") if isinstance(doc, dict) else None

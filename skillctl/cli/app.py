@@ -32,6 +32,7 @@ DEFAULT_HINTS = {
     ExitCode.MISSING_TOOL: "install the tool named above (make tools installs them all)",
     ExitCode.CONFLICT: "name exactly what you mean, or pass --force where the command has it",
     ExitCode.INTEGRITY: "the content does not match its digest or signature; do not use it",
+    ExitCode.DRIFT: "run 'skillctl sync' and commit skills.lock.yaml",
 }
 
 
@@ -173,9 +174,9 @@ def completion(shell: str) -> None:
 
 
 def _register() -> None:
-    from skillctl.cli import agents, airgap, kube, lifecycle, registry, signing, skills, store
+    from skillctl.cli import agents, airgap, kube, lifecycle, project, registry, signing, skills, store
 
-    for module in (skills, store, registry, lifecycle, agents, kube, signing, airgap):
+    for module in (skills, store, registry, lifecycle, agents, project, kube, signing, airgap):
         for command in module.COMMANDS:
             cli.add_command(command)
 

@@ -91,11 +91,26 @@ def _render(
 
 
 @click.command()
-@click.argument("refs", nargs=-1, required=True)
+@click.argument("refs", nargs=-1)
+@click.option(
+    "--lock",
+    "lock_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Mount exactly the skills of this lock file (skills.lock.yaml), dependencies included, by digest.",
+)
 @manifest_options
 @registry_options
 @click.option("--format", "fmt", type=click.Choice(["yaml", "json"]), default="yaml", show_default=True)
-def kube(refs: tuple[str, ...], shape: Shape, registry: Any, backend: str | None, fmt: str) -> None:
+@click.pass_obj
+def kube(
+    settings: Settings,
+    refs: tuple[str, ...],
+    lock_file: Path | None,
+    shape: Shape,
+    registry: Any,
+    backend: str | None,
+    fmt: str,
+) -> None:
     """Print Kubernetes YAML that mounts each skill as an image volume.
 
     References are pinned to digests (read from the registry), so a later
@@ -105,8 +120,22 @@ def kube(refs: tuple[str, ...], shape: Shape, registry: Any, backend: str | None
     \b
     skillctl kube quay.io/myorg/hello-world:1.0.0 --image quay.io/myorg/agent:2 | kubectl apply -f -
     skillctl kube quay.io/myorg/hello-world:1.0.0 --kind patch > patch.yaml
+    skillctl kube --lock skills.lock.yaml --kind patch   # what 'skillctl sync' installs, by digest
+
+    With --lock, every locked digest is checked against its registry (and its
+    pinned signers verified) before anything is printed.
     """
-    _render(list(refs), shape, registry=registry, backend=backend, fmt=fmt)
+    if bool(refs) == bool(lock_file):
+        raise UsageError("give REFS... (skill references) or --lock FILE, one of them")
+    if lock_file is None:
+        _render(list(refs), shape, registry=registry, backend=backend, fmt=fmt)
+        return
+    from skillctl.consume.sync import Context, lock_mounts
+
+    if shape.kind != "patch" and not shape.image:  # a usage error, reported before the registry is asked anything
+        raise UsageError(f"--image is needed for a {shape.kind}: the agent container that reads the skills")
+    pairs = lock_mounts(lock_file, Context(store=settings.store(), backend=backend, opts=registry))
+    _render([ref for _, ref in pairs], shape, names=[n for n, _ in pairs], registry=registry, backend=backend, fmt=fmt)
 
 
 @click.group()

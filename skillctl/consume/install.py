@@ -89,9 +89,10 @@ class Receipt:
     state: str
     installed_at: str
     schema_version: int = 1
+    managed_by: str = ""  # the lock file whose sync installed it (see consume.sync)
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "schemaVersion": self.schema_version,
             "name": self.name,
             "version": self.version,
@@ -100,6 +101,9 @@ class Receipt:
             "state": self.state,
             "installedAt": self.installed_at,
         }
+        if self.managed_by:
+            data["managedBy"] = self.managed_by
+        return data
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Receipt:
@@ -110,6 +114,7 @@ class Receipt:
             str(data.get("digest", "")),
             str(data.get("state", "")),
             str(data.get("installedAt", "")),
+            managed_by=str(data.get("managedBy", "")),
         )
 
 
@@ -213,12 +218,14 @@ def install(
     verify_key: str | Path | None = None,
     name: str | None = None,
     source: str | None = None,
+    managed_by: str | None = None,
 ) -> InstallResult:
     """Install ``ref`` (local, or pulled from its registry) into ``dest.path/<name>/`` atomically.
 
     ``refresh`` pulls a registry reference even when the store has it, so a moved tag is honoured.
     ``name`` installs under another directory name than the image's (a collection's ``name:``);
     ``source`` records another origin than the reference in the receipt (a Git source).
+    ``managed_by`` records the lock file that wants it there (``sync`` removes it when the lock no longer does).
     """
     store = store or Store()
     opts = opts or RegistryOptions()
@@ -243,6 +250,7 @@ def install(
             manifest.digest,
             manifest.annotations.get(oci.STATUS, ""),
             _now(),
+            managed_by=managed_by or "",
         )
         pending = _pending_path(root, name)
 

@@ -91,12 +91,12 @@ def read_text(path: Path, *, limit: int = MAX_YAML_BYTES, source: str | None = N
     return decode_utf8(data, source=label)
 
 
-def load_yaml(text: str, *, source: str) -> Any:
+def load_yaml(text: str, *, source: str, loader: type[yaml.SafeLoader] | None = None) -> Any:
     """Parse one YAML document strictly; errors name ``source`` and the line."""
     if len(text.encode("utf-8")) > MAX_YAML_BYTES:
         raise InvalidSkillError(f"{source}: larger than {MAX_YAML_BYTES // 1024} KiB")
     try:
-        return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - _StrictLoader derives from SafeLoader
+        return yaml.load(text, Loader=loader or _StrictLoader)  # noqa: S506 - _StrictLoader derives from SafeLoader
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
@@ -108,3 +108,49 @@ def load_yaml(text: str, *, source: str) -> Any:
         raise InvalidSkillError(f"{source}: invalid YAML: nested too deeply") from None
     except (ValueError, TypeError, OverflowError) as exc:  # e.g. an explicit !!int tag on a non-number
         raise InvalidSkillError(f"{source}: invalid YAML value: {exc}") from None
+
+
+class MarkedDict(dict):  # type: ignore[type-arg]
+    """A mapping from :func:`load_yaml_marked`: ``line`` where it starts, ``lines[key]`` where each key is."""
+
+    line: int = 0
+    lines: dict[Any, int] = {}  # noqa: RUF012 - replaced per instance by the loader
+
+
+class MarkedList(list):  # type: ignore[type-arg]
+    """A sequence from :func:`load_yaml_marked`: ``line`` where it starts, ``lines[i]`` where each item is."""
+
+    line: int = 0
+    lines: list[int] = []  # noqa: RUF012 - replaced per instance by the loader
+
+
+class _MarkedLoader(_StrictLoader):
+    pass
+
+
+def _marked_map(loader: _MarkedLoader, node: Any) -> MarkedDict:
+    data = MarkedDict(loader.construct_mapping(node))
+    data.line = node.start_mark.line + 1
+    data.lines = {}
+    for key_node, _ in node.value:
+        try:
+            data.lines[loader.construct_object(key_node)] = key_node.start_mark.line + 1
+        except TypeError:
+            continue
+    return data
+
+
+def _marked_seq(loader: _MarkedLoader, node: Any) -> MarkedList:
+    data = MarkedList(loader.construct_sequence(node))
+    data.line = node.start_mark.line + 1
+    data.lines = [item.start_mark.line + 1 for item in node.value]
+    return data
+
+
+_MarkedLoader.add_constructor("tag:yaml.org,2002:map", _marked_map)  # type: ignore[arg-type]
+_MarkedLoader.add_constructor("tag:yaml.org,2002:seq", _marked_seq)  # type: ignore[arg-type]
+
+
+def load_yaml_marked(text: str, *, source: str) -> Any:
+    """:func:`load_yaml`, with mappings and lists that know their line numbers (for errors naming the line)."""
+    return load_yaml(text, source=source, loader=_MarkedLoader)

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from skillctl.card.dependencies import annotation_value
 from skillctl.card.skillcard import SkillCard
 from skillctl.card.validate import validate_skill
 from skillctl.core import oci
@@ -79,6 +80,7 @@ def skill_annotations(card: SkillCard, *, wordcount: int, created: str | None) -
         oci.SKILL_TAGS: json.dumps(list(meta["tags"]), separators=(",", ":")) if meta.get("tags") else "",
         oci.COMPATIBILITY: meta.get("compatibility") or "",
         oci.WORDCOUNT: str(wordcount) if wordcount > 0 else "",
+        oci.DEPENDENCIES: annotation_value(card.data),
     }
     annotations.update({k: v for k, v in optional.items() if v})
     return annotations
