@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.deps-installed
 PYTEST_ARGS ?=
 
-.PHONY: setup tools install demo test lint fmt bench clean
+.PHONY: setup tools install demo test e2e-kube lint fmt bench clean
 
 setup: tools install
 
@@ -27,6 +27,12 @@ demo: setup
 
 test: setup
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# On demand: skill images as image volumes of static Pods on a standalone kubelet (tests marked `kubelet`).
+# The first run builds the kubelet with Go (several minutes); root, and it restores the host state it changes.
+e2e-kube: setup
+	@bash .ci/install-runtimes kubelet
+	$(BIN)/pytest -m kubelet $(PYTEST_ARGS)
 
 # The layering is checked on the installed package (where backends/ is skillctl.backends), not the source tree.
 lint: install

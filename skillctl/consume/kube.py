@@ -2,8 +2,9 @@
 
 References are pinned to digests by default, resolved from the registry, so a
 later promotion (which moves tags) never changes what a running pod mounts.
-ImageVolumes are beta and on by default in Kubernetes 1.35 and GA in 1.36;
-runtimes without support mount an empty directory without any error.
+ImageVolumes are beta and on by default in Kubernetes 1.35 and GA in 1.36.
+A runtime without support may fail the container (containerd 2.0) or mount an
+empty directory without any error (reported with k3s 1.36.1's containerd).
 """
 
 from __future__ import annotations
