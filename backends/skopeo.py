@@ -72,11 +72,14 @@ class SkopeoBackend(CLIBackend):
             return read_digest_file(digestfile)
 
     def pull_argv(self, src: Reference, layout: Path, opts: RegistryOptions) -> list[str]:
+        # An OCI layout holds no signatures: with registries.d's use-sigstore-attachments (what podman needs to
+        # apply sigstoreSigned policies) skopeo would try to copy them there and fail. skillctl verifies them itself.
         return [
             *self._global(),
             "copy",
             "--quiet",
             "--preserve-digests",
+            "--remove-signatures",
             *_flags(opts, "src-"),
             _docker(src),
             f"oci:{layout}:{LAYOUT_TAG}",

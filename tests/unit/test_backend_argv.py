@@ -73,6 +73,7 @@ def test_skopeo_pull_argv(tmp_path: Path, authfile: Path) -> None:
     argv = SkopeoBackend().pull_argv(SRC, Path("/out/layout"), opts)
     assert argv[-2:] == [f"docker://{SRC}", f"oci:/out/layout:{LAYOUT_TAG}"]
     assert "--preserve-digests" in argv
+    assert "--remove-signatures" in argv  # a layout holds none (use-sigstore-attachments would fail the pull)
     assert {"--src-tls-verify=true", f"--src-cert-dir={tmp_path}", f"--src-authfile={authfile}"} <= set(argv)
     assert not [a for a in argv if a.startswith("--dest-")]
     assert_no_secret(argv)
