@@ -58,6 +58,7 @@ class SkopeoBackend(CLIBackend):
             *self._global(),
             "copy",
             "--quiet",
+            "--all",  # an index (a referrers fallback tag) goes whole; a skill image is one manifest anyway
             "--preserve-digests",
             f"--digestfile={digestfile}",
             *_flags(opts, "dest-"),
@@ -110,6 +111,7 @@ class SkopeoBackend(CLIBackend):
             *self._global(),
             "copy",
             "--quiet",
+            "--all",
             "--preserve-digests",
             f"--digestfile={digestfile}",
             *_flags(opts, "src-"),
