@@ -232,7 +232,7 @@ def fetch_referrers(repo: Reference, digest: str, opts: RegistryOptions) -> byte
     """
     assert repo.registry is not None
     try:
-        status, headers, body = _get(
+        status, _, body = _get(
             repo.registry,
             f"/v2/{repo.path}/referrers/{digest}",
             scope=f"repository:{repo.path}:pull",
