@@ -9,7 +9,9 @@ import click
 
 from skillctl.cli.context import Settings
 from skillctl.cli.options import (
+    keyless_options,
     limit_options,
+    make_verifier,
     output_options,
     registry_options,
     target_options,
@@ -26,6 +28,7 @@ from skillctl.core.refs import parse_reference
 @target_options
 @click.option("--allow-archived", is_flag=True, help="Install even an archived version.")
 @verify_key_option
+@keyless_options
 @limit_options
 @registry_options
 @output_options
@@ -38,6 +41,8 @@ def install(
     scope: str,
     allow_archived: bool,
     verify_key: Path | None,
+    keyless: Any,
+    trusted_root: Path | None,
     max_size: int,
     max_files: int,
     registry: Any,
@@ -67,6 +72,7 @@ def install(
         opts=registry,
         allow_archived=allow_archived,
         verify_key=verify_key,
+        verifier=make_verifier(None, keyless, trusted_root, registry, backend) if verify_key is None else None,
         limits=unpack_limits(max_size, max_files),
     )
     if fmt == "json":
