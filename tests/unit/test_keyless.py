@@ -176,7 +176,7 @@ def test_identity_needs_both_halves() -> None:
 
 
 def test_trusted_root_errors_name_the_file(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    with pytest.raises(UsageError, match="root.json: not JSON"):
+    with pytest.raises(UsageError, match=r"root\.json: not JSON"):
         trustroot.parse(b"{", "root.json")
     with pytest.raises(UsageError, match="not a Sigstore trusted root"):
         trustroot.parse(b'{"mediaType": "x"}', "root.json")
