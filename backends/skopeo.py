@@ -45,7 +45,12 @@ def _flags(opts: RegistryOptions, prefix: str = "") -> list[str]:
 class SkopeoBackend(CLIBackend):
     name: ClassVar[str] = "skopeo"
     tool: ClassVar[str] = "skopeo"
-    capabilities: ClassVar[frozenset[Capability]] = frozenset(Capability) - {Capability.DELETE_TAG}
+    # skopeo 1.9 re-serialises an index whose entries carry artifactType (OCI 1.1), which --preserve-digests
+    # refuses: a referrers fallback tag goes through crane.
+    capabilities: ClassVar[frozenset[Capability]] = frozenset(Capability) - {
+        Capability.DELETE_TAG,
+        Capability.REFERRERS,
+    }
 
     def _global(self) -> list[str]:
         # skopeo refuses to run without a trust policy; the containers-common default accepts anything.

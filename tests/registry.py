@@ -186,6 +186,20 @@ class Registry:
         assert status == 201, f"PUT manifest {repo}:{reference}: HTTP {status} {body[:300]!r}"
         return "sha256:" + hashlib.sha256(raw).hexdigest()
 
+    def put_blob(self, repo: str, data: bytes) -> str:
+        """Upload ``data`` as a blob of ``repo`` (the two-step upload every registry supports); its digest."""
+        path = repo.partition("/")[2]
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        status, headers, body = self.request("POST", f"/v2/{path}/blobs/uploads/", data=b"")
+        assert status == 202, f"POST upload {repo}: HTTP {status} {body[:300]!r}"
+        location = headers["Location"]
+        location = location.split(self.host, 1)[1] if "://" in location else location
+        sep = "&" if "?" in location else "?"
+        headers = {"Content-Type": "application/octet-stream"}
+        status, _, body = self.request("PUT", f"{location}{sep}digest={digest}", headers=headers, data=data)
+        assert status == 201, f"PUT blob {repo}: HTTP {status} {body[:300]!r}"
+        return digest
+
     def digest(self, ref: str) -> str | None:
         raw = self.manifest(ref)
         return None if raw is None else "sha256:" + hashlib.sha256(raw).hexdigest()

@@ -127,7 +127,9 @@ def attach(
     With the referrers API the registry indexes it; without, the fallback tag's index gains its descriptor.
     Returns where it can be found (the manifest by digest, or the fallback tag).
     """
-    pusher = capable(select(backend, env=opts.env), Capability.EXACT, operation="push artifacts unchanged")
+    chosen = select(backend, env=opts.env)
+    pusher = capable(chosen, Capability.EXACT, operation="push artifacts unchanged")
+    indexer = capable(chosen, Capability.REFERRERS, operation="push a referrers index unchanged")
     data = json.loads(manifest)
     digest = oci.sha256_digest(manifest)
     existing = list_referrers(repo, subject_digest, backend=backend, opts=opts)
@@ -152,5 +154,5 @@ def attach(
         ).encode()
         all_blobs[digest] = manifest
         tag = Reference(repo.repository, fallback_tag(subject_digest))
-        pusher.backend.push(write_layout(Path(tmp) / "index", index, all_blobs, media_type=oci.INDEX_V1), tag, opts)
+        indexer.backend.push(write_layout(Path(tmp) / "index", index, all_blobs, media_type=oci.INDEX_V1), tag, opts)
         return tag
