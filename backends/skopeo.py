@@ -14,7 +14,6 @@ from skillctl.backends.base import LAYOUT_TAG, Capability, CLIBackend, RegistryO
 from skillctl.core.errors import UsageError
 from skillctl.core.refs import Reference
 
-_DEFAULT_POLICY: Final = Path("/etc/containers/policy.json")
 _ACCEPT_ALL: Final = '{"default":[{"type":"insecureAcceptAnything"}]}'
 
 
@@ -53,9 +52,9 @@ class SkopeoBackend(CLIBackend):
     }
 
     def _global(self) -> list[str]:
-        # skopeo refuses to run without a trust policy; the containers-common default accepts anything.
-        if _DEFAULT_POLICY.exists():
-            return [self.tool]
+        # skillctl applies the signature policy itself (trust.policy: both signature formats, and where skopeo
+        # is built without sigstore, as on Debian 12, whose skopeo refuses every image under a sigstoreSigned
+        # scope). skopeo gets an accept-anything policy so it does not apply one a second time.
         return [self.tool, f"--policy={_fallback_policy()}"]
 
     def push_argv(self, layout: Path, dest: Reference, opts: RegistryOptions, digestfile: Path) -> list[str]:

@@ -18,7 +18,7 @@ import shutil
 import tarfile
 import tempfile
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -154,8 +154,13 @@ def mirror(
     backend: str | None = None,
     opts: RegistryOptions | None = None,
     workers: int = 4,
+    verify: Callable[[str, str], str] | None = None,
 ) -> MirrorResult:
-    """Copy each source repository (``reg/ns/name``) to ``destination``, keeping digests."""
+    """Copy each source repository (``reg/ns/name``) to ``destination``, keeping digests.
+
+    ``verify`` (a ``trust.verifiers`` verifier: a signature policy, a key) checks each version before it is
+    copied; a refused version is reported as failed and its signatures and referrers are not copied.
+    """
     opts = opts or RegistryOptions()
     chosen = select(backend, env=opts.env)
     copier = capable(chosen, Capability.COPY, operation="copy between registries keeping digests")
@@ -201,13 +206,23 @@ def mirror(
                         )
 
     locks = _BlobLocks()
+    refused: set[str] = set()
 
     def run(job: tuple[Reference, Reference, str]) -> Copied:
         src, dst, kind = job
         digest = src.digest or ""
         if kind == "skip":
             return Copied(str(Reference(src.repository, src.tag)), str(dst), digest, "skipped", "already there")
+        attachment = bool(src.tag and is_attachment_tag(src.tag))
+        if attachment and _attached_to(src.tag or "") in refused:
+            return Copied(str(src), str(dst), digest, "skipped", "its image was refused by the signature check")
         try:
+            if verify is not None and not attachment:
+                try:
+                    verify(str(Reference(src.repository, src.tag)) if src.tag else str(src), digest)
+                except SkillctlError:
+                    refused.add(digest)
+                    raise
             source = Reference(src.repository, None, src.digest)
             shared = blobs.get(digest)
             if kind == "copy-digest":
@@ -216,14 +231,19 @@ def mirror(
                     if oci.sha256_digest(read_manifest(dst, reader.backend, opts)) == digest:
                         return Copied(str(source), str(dst), digest, "skipped", "already there")
                 shared = _blobs_of(read_manifest(source, reader.backend, opts))
+            # A referrers fallback tag is an OCI 1.1 index: only some backends copy one unchanged.
+            how = copier if not (src.tag and _is_referrers_tag(src.tag)) else referrers_copier()
             with locks.held(dst.repository, {digest, *(shared or ())}):
-                got = copier.backend.copy(source, dst, opts)
+                got = how.backend.copy(source, dst, opts)
             if got and digest and got != digest:
                 raise IntegrityError(f"{dst}: arrived as {got}, not {digest}")
             label = str(Reference(src.repository, src.tag)) if src.tag else str(source)
             return Copied(label, str(dst), digest, "copied")
         except SkillctlError as exc:
             return Copied(str(src), str(dst), digest, "failed", str(exc))
+
+    def referrers_copier() -> Selection:
+        return capable(chosen, Capability.REFERRERS, operation="copy a referrers index unchanged")
 
     result = MirrorResult()
     versions = [j for j in jobs if not (j[0].tag and is_attachment_tag(j[0].tag))]
@@ -232,6 +252,15 @@ def mirror(
         result.items.extend(pool.map(run, versions))
         result.items.extend(pool.map(run, attachments))
     return result
+
+
+def _attached_to(tag: str) -> str:
+    """``sha256-<hex>.sig`` (or the referrers tag ``sha256-<hex>``) -> ``sha256:<hex>``."""
+    return tag.split(".", 1)[0].replace("-", ":", 1)
+
+
+def _is_referrers_tag(tag: str) -> bool:
+    return bool(re.fullmatch(r"sha256-[0-9a-f]{64}", tag))
 
 
 # -- save / load -------------------------------------------------------------------------------

@@ -268,17 +268,31 @@ def keyless_options(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def make_verifier(
-    verify_key: Path | None, keyless: Any, trusted_root: Path | None, registry: Any, backend: str | None
-) -> Any:
-    """The pull verifier the options ask for (a key, or a keyless identity), or None."""
-    if verify_key is not None and keyless is not None:
-        raise UsageError("verify with a key (--verify-key) or a keyless identity (--certificate-identity), not both")
-    from skillctl.trust import signing
+signature_policy_option = click.option(
+    "--signature-policy",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help="containers-policy.json(5) to apply (default: ~/.config/containers/policy.json, else "
+    "/etc/containers/policy.json, as podman reads them).",
+)
 
-    if verify_key is not None:
-        return signing.key_verifier(verify_key, backend=backend, opts=registry)
-    if keyless is not None:
-        assert trusted_root is not None
-        return signing.keyless_verifier(keyless, trusted_root, backend=backend, opts=registry)
-    return None
+
+def make_verifier(
+    verify_key: Path | None,
+    keyless: Any,
+    trusted_root: Path | None,
+    registry: Any,
+    backend: str | None,
+    signature_policy: Path | None = None,
+) -> Any:
+    """The pull verifier the options ask for: the signature policy (given, else the default one), and a key or
+    a keyless identity when given; every one of them must accept the image."""
+    from skillctl.trust import verifiers
+
+    return verifiers.for_options(
+        verify_key=verify_key,
+        identity=keyless,
+        trusted_root=trusted_root,
+        policy=verifiers.load_policy(signature_policy),
+        backend=backend,
+        opts=registry,
+    )

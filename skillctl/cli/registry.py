@@ -20,6 +20,7 @@ from skillctl.cli.options import (
     sign_key_option,
     sign_key_passphrase,
     signature_format_option,
+    signature_policy_option,
     unpack_limits,
     verify_key_option,
 )
@@ -103,6 +104,7 @@ def push(
 @click.option("--allow-archived", is_flag=True, help="Pull even an archived version.")
 @verify_key_option
 @keyless_options
+@signature_policy_option
 @limit_options
 @registry_options
 @output_options
@@ -115,6 +117,7 @@ def pull(
     verify_key: Path | None,
     keyless: Any,
     trusted_root: Path | None,
+    signature_policy: Path | None,
     max_size: int,
     max_files: int,
     registry: Any,
@@ -129,7 +132,7 @@ def pull(
     """
     from skillctl.registry.transfer import pull as do_pull
 
-    verify = make_verifier(verify_key, keyless, trusted_root, registry, backend)
+    verify = make_verifier(verify_key, keyless, trusted_root, registry, backend, signature_policy)
     result = do_pull(
         ref,
         output=output,

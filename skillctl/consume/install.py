@@ -195,8 +195,10 @@ def _resolve(
             raise NotFoundError(f"{ref}: not in the local store and not a registry reference")
     from skillctl.registry.transfer import pull as do_pull
     from skillctl.trust.signing import key_verifier
+    from skillctl.trust.verifiers import all_of
 
-    verify = key_verifier(verify_key, backend=backend, opts=opts) if verify_key is not None else verifier
+    by_key = key_verifier(verify_key, backend=backend, opts=opts) if verify_key is not None else None
+    verify = all_of(verifier, by_key)
     result = do_pull(ref, store=store, backend=backend, opts=opts, verify=verify, allow_archived=allow_archived)
     notes.extend(result.notes)
     return parsed, store.manifest(result.digest), notes

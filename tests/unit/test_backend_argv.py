@@ -50,6 +50,7 @@ def test_skopeo_push_argv_defaults() -> None:
     assert argv[argv.index("copy") :] == [
         "copy",
         "--quiet",
+        "--all",
         "--preserve-digests",
         "--digestfile=/d/digest",
         "--dest-tls-verify=true",
@@ -92,8 +93,8 @@ def test_skopeo_copy_argv(tmp_path: Path, authfile: Path) -> None:
     assert_no_secret(argv)
 
 
-def test_skopeo_brings_a_policy_when_the_machine_has_none(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setattr(skopeo_module, "_DEFAULT_POLICY", tmp_path / "missing-policy.json")
+def test_skopeo_brings_its_own_policy(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """skillctl applies containers-policy.json itself (trust.policy); skopeo must not apply it again."""
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     skopeo_module._fallback_policy.cache_clear()
     argv = SkopeoBackend().push_argv(Path("/l"), DEST, RegistryOptions(), Path("/d"))
