@@ -14,6 +14,7 @@ import datetime as dt
 import hashlib
 import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from cryptography import x509
@@ -27,6 +28,14 @@ INTOTO = "application/vnd.in-toto+json"
 SIGN_PREDICATE = "https://sigstore.dev/cosign/sign/v1"
 BUNDLE_V03 = "application/vnd.dev.sigstore.bundle.v0.3+json"
 UTC = dt.UTC
+
+
+def use_sigstore_attachments(home: Path, host: str) -> None:
+    """registries.d's ``use-sigstore-attachments: true`` for ``host``, in the test's own HOME (skopeo reads
+    ``~/.config/containers/registries.d`` instead of ``/etc/containers/registries.d`` when it exists)."""
+    directory = home / ".config" / "containers" / "registries.d"
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "skillctl-test.yaml").write_text(f"docker:\n  {host}:\n    use-sigstore-attachments: true\n")
 
 
 def b64(data: bytes) -> str:

@@ -215,7 +215,8 @@ def mirror(
             return Copied(str(Reference(src.repository, src.tag)), str(dst), digest, "skipped", "already there")
         attachment = bool(src.tag and is_attachment_tag(src.tag))
         if attachment and _attached_to(src.tag or "") in refused:
-            return Copied(str(src), str(dst), digest, "skipped", "its image was refused by the signature check")
+            label = str(Reference(src.repository, src.tag))
+            return Copied(label, str(dst), digest, "skipped", "its image was refused by the signature check")
         try:
             if verify is not None and not attachment:
                 try:
@@ -240,7 +241,8 @@ def mirror(
             label = str(Reference(src.repository, src.tag)) if src.tag else str(source)
             return Copied(label, str(dst), digest, "copied")
         except SkillctlError as exc:
-            return Copied(str(src), str(dst), digest, "failed", str(exc))
+            label = str(Reference(src.repository, src.tag)) if src.tag else str(src)
+            return Copied(label, str(dst), digest, "failed", str(exc))
 
     def referrers_copier() -> Selection:
         return capable(chosen, Capability.REFERRERS, operation="copy a referrers index unchanged")

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from private_sigstore import use_sigstore_attachments
 from registry import Registry, need_tool, unique_skill
 
 import skillctl
@@ -25,12 +26,6 @@ from skillctl.trust.signing import generate_key_pair, sign
 pytestmark = pytest.mark.integration
 
 OPTS = RegistryOptions(tls_verify=False, timeout=120)
-
-
-def use_sigstore_attachments(home: Path, host: str) -> None:
-    directory = home / ".config" / "containers" / "registries.d"
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / "skillctl-test.yaml").write_text(f"docker:\n  {host}:\n    use-sigstore-attachments: true\n")
 
 
 def test_pull_through_skopeo_with_use_sigstore_attachments(
