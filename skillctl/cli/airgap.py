@@ -157,7 +157,10 @@ def load(
         emit_json([item.__dict__ for item in loaded])
     else:
         for item in loaded:
-            click.echo(item.dest if quiet else f"Loaded {item.dest} ({item.digest})")
+            if item.note:
+                warn(f"{item.ref}: {item.note}")
+            else:
+                click.echo(item.dest if quiet else f"Loaded {item.dest} ({item.digest})")
 
 
 COMMANDS = [mirror, save, load]

@@ -262,3 +262,32 @@ def test_promotion_re_signs_in_the_formats_of_the_source(
         ).stdout
     )
     assert verified["formats"] == (["bundle", "legacy"] if formats == "both" else ["bundle"])
+
+
+# -- air gap --------------------------------------------------------------------------------------
+def test_both_formats_survive_save_and_load(registry: Registry, key: tuple[Path, Path], tmp_path: Path) -> None:
+    ref, digest = publish(registry, tmp_path)
+    sign(ref, key[0], b"pw", signature_format="both", opts=OPTS)
+    store = tmp_path / "store"
+    archive = tmp_path / "skills.tar"
+    ok(cli_run(store, "save", ref, "-o", archive, NO_TLS))
+
+    far = f"{registry.host}/far{registry.repo('x').rsplit('/', 2)[1]}"
+    loaded = json.loads(ok(cli_run(tmp_path / "s2", "load", archive, "--push", far, NO_TLS, "--format", "json")).stdout)
+    moved = far + "/" + repo_of(ref).split("/", 1)[1]
+    assert {item["dest"] for item in loaded} == {
+        f"{moved}:1.0.0-draft", f"{moved}:sha256-{digest[7:]}.sig", f"{moved}:sha256-{digest[7:]}"
+    }  # fmt: skip
+    assert registry.manifest(f"{moved}:sha256-{digest[7:]}") == registry.manifest(f"{repo_of(ref)}:sha256-{digest[7:]}")
+    verified = json.loads(
+        ok(
+            cli_run(tmp_path / "s3", "verify", f"{moved}:1.0.0-draft", "--key", key[1], NO_TLS, "--format", "json")
+        ).stdout
+    )
+    assert verified["formats"] == ["bundle", "legacy"] and verified["verified"] == 2
+
+    # Into a store: the image and its .sig; the referrers index is named as not loaded.
+    into_store = ok(cli_run(tmp_path / "s4", "load", archive, "--format", "json"))
+    notes = {item["ref"]: item["note"] for item in json.loads(into_store.stdout)}
+    assert notes[f"{repo_of(ref)}:sha256-{digest[7:]}"].startswith("not loaded")
+    assert notes[ref] == ""
