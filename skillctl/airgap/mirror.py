@@ -299,7 +299,14 @@ def _referrers_of(repo: Reference, digest: str, *, backend: str | None, opts: Re
 
 
 def _entries_for(
-    ref: str, store: Store, *, all_tags: bool, signatures: bool, backend: str | None, opts: RegistryOptions
+    ref: str,
+    store: Store,
+    *,
+    all_tags: bool,
+    signatures: bool,
+    backend: str | None,
+    opts: RegistryOptions,
+    verify: Callable[[str, str], str] | None = None,
 ) -> tuple[list[str], list[_Referrers]]:
     """Store reference names to save for one argument (pulling registry references first), and referrers."""
     from skillctl.registry.transfer import pull
@@ -320,7 +327,7 @@ def _entries_for(
         for one in refs:
             if is_attachment_tag(one.rsplit(":", 1)[-1]):
                 continue
-            result = pull(one, store=store, backend=backend, opts=opts, allow_archived=True)
+            result = pull(one, store=store, backend=backend, opts=opts, allow_archived=True, verify=verify)
             names.append(parse_reference(one).store_name)
             if signatures:
                 sig = Reference(parsed.repository, result.remote_digest.replace(":", "-") + ".sig")
@@ -352,14 +359,20 @@ def save(
     signatures: bool = True,
     backend: str | None = None,
     opts: RegistryOptions | None = None,
+    verify: Callable[[str, str], str] | None = None,
 ) -> list[str]:
-    """Write one OCI archive holding every image (and signature) named; returns the references saved."""
+    """Write one OCI archive holding every image (and signature) named; returns the references saved.
+
+    ``verify`` (``trust.verifiers``) checks each registry image before it is pulled into the store.
+    """
     store = store or Store()
     opts = opts or RegistryOptions()
     names: list[str] = []
     extras: dict[str, _Referrers] = {}
     for ref in refs:
-        more, found = _entries_for(ref, store, all_tags=all_tags, signatures=signatures, backend=backend, opts=opts)
+        more, found = _entries_for(
+            ref, store, all_tags=all_tags, signatures=signatures, backend=backend, opts=opts, verify=verify
+        )
         names.extend(more)
         extras.update((r.name, r) for r in found)
     names = list(dict.fromkeys(names))

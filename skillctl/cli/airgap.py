@@ -90,7 +90,8 @@ def mirror(
     help="The bundle to write (an OCI archive: an image layout in a tar).",
 )
 @click.option("--all-tags", is_flag=True, help="Save every tag of each repository named.")
-@click.option("--no-signatures", is_flag=True, help="Leave the cosign signatures out.")
+@click.option("--no-signatures", is_flag=True, help="Leave the signatures and referrers out.")
+@signature_policy_option
 @registry_options
 @output_options
 @click.pass_obj
@@ -100,6 +101,7 @@ def save(
     output: Path,
     all_tags: bool,
     no_signatures: bool,
+    signature_policy: Path | None,
     registry: Any,
     backend: str | None,
     fmt: str,
@@ -120,6 +122,7 @@ def save(
         signatures=not no_signatures,
         backend=backend,
         opts=registry,
+        verify=make_verifier(None, None, None, registry, backend, signature_policy),
     )
     if fmt == "json":
         emit_json({"output": str(output), "refs": names})
