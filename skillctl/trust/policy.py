@@ -282,15 +282,17 @@ class _IdentityTrust:
 def check(policy: Policy, ref: str, digest: str, evidence: list[ev.Evidence] | None, fetch: Any) -> str:
     """Apply ``policy`` to ``ref`` (manifest ``digest``); ``fetch()`` reads the image's signatures when needed.
 
-    Returns what accepted the image. Raises PolicyRejected (exit 10) naming the scope and the requirement.
+    Returns who signed (empty when the scope requires no signature).
+    Raises PolicyRejected (exit 10) naming the scope and the requirement.
     """
     image = parse_reference(ref)
     scope, requirements = policy.scope_for(image)
     named = f'scope "{scope}" of {policy.source}' if scope != "default" else f"the default of {policy.source}"
-    accepted = []
+    accepted: list[str] = []
+    checked = False
     for req in requirements:
         if req.kind == "insecureAcceptAnything":
-            accepted.append("insecureAcceptAnything")
+            continue
         elif req.kind == "reject":
             raise PolicyRejected(f"{ref}: rejected by {named}", hint="the signature policy refuses this registry")
         elif req.unsupported:
@@ -307,4 +309,6 @@ def check(policy: Policy, ref: str, digest: str, evidence: list[ev.Evidence] | N
                     f"qualifies ({ev.reasons(outcome)})"
                 )
             accepted.append(", ".join(sorted({who for _, who in outcome.verified})))
-    return f"{'; '.join(accepted)} ({named})"
+            checked = True
+    # Nothing checked (insecureAcceptAnything alone): nothing to report as verified.
+    return f"{'; '.join(accepted)} ({named})" if checked else ""

@@ -48,7 +48,7 @@ def all_of(*verifiers: Verifier | None) -> Verifier | None:
         return chosen[0]
 
     def check(ref: str, digest: str) -> str:
-        return "; ".join(v(ref, digest) for v in chosen)
+        return "; ".join(filter(None, (v(ref, digest) for v in chosen)))
 
     return check
 

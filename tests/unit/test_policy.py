@@ -59,7 +59,7 @@ def test_the_most_specific_scope_wins(tmp_path: Path) -> None:
 
 def test_reject_and_accept(tmp_path: Path) -> None:
     policy = parsed({"default": [ACCEPT], "transports": {"docker": {"evil.example": [REJECT]}}}, tmp_path)
-    assert "insecureAcceptAnything" in policies.check(policy, "quay.io/x:1", "sha256:" + "0" * 64, [], list)
+    assert policies.check(policy, "quay.io/x:1", "sha256:" + "0" * 64, [], list) == ""  # nothing to report
     with pytest.raises(policies.PolicyRejected, match=r'rejected by scope "evil\.example"') as caught:
         policies.check(policy, "evil.example/x:1", "sha256:" + "0" * 64, [], list)
     assert caught.value.exit_code == 10
@@ -155,3 +155,18 @@ def test_default_path_prefers_the_users_policy(tmp_path: Path) -> None:
 def test_bundle_evidence_names_no_repository() -> None:
     evidence = Evidence("bundle", "r", b"", b"", b"", "sha256:" + "0" * 64)
     assert policies._identity_ok({"type": "matchExact"}, parse_reference("quay.io/a/b:1"), evidence.docker_reference)
+
+
+def test_a_bad_policy_stops_pull_before_any_registry_is_asked(tmp_path: Path) -> None:
+    from cli_helpers import assert_error
+    from click.testing import CliRunner
+
+    from skillctl.cli.app import cli
+
+    bad = tmp_path / "policy.json"
+    bad.write_text(json.dumps({"default": [{"type": "acceptEverythingPlease"}]}))
+    result = CliRunner().invoke(
+        cli, ["--store", str(tmp_path / "s"), "pull", "127.0.0.1:9/x/y:1", "--signature-policy", str(bad)]
+    )
+    assert_error(result, 10, str(bad), "unknown requirement type 'acceptEverythingPlease'")
+    assert not (tmp_path / "s").exists()
