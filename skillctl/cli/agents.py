@@ -68,6 +68,8 @@ def install(
 
     if verify_key is not None and keyless is not None:
         raise UsageError("verify with a key (--verify-key) or a keyless identity (--certificate-identity), not both")
+    if keyless is not None and not parse_reference(ref).is_remote:
+        raise UsageError(f"{ref}: signatures live in registries; install a registry reference to verify it")
 
     (dest,) = destinations(target, output, scope=scope)  # type: ignore[arg-type]
     result = do_install(

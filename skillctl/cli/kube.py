@@ -156,11 +156,19 @@ def collection_push(
     type=click.Path(path_type=Path, file_okay=False),
     help="Also pull every skill and unpack it into OUTPUT/<name>/.",
 )
+@signature_policy_option
 @registry_options
 @output_options
 @click.pass_obj
 def collection_pull(
-    settings: Settings, ref: str, output: Path | None, registry: Any, backend: str | None, fmt: str, quiet: bool
+    settings: Settings,
+    ref: str,
+    output: Path | None,
+    signature_policy: Path | None,
+    registry: Any,
+    backend: str | None,
+    fmt: str,
+    quiet: bool,
 ) -> None:
     """Pull a collection (and with -o, every skill in it)."""
     from skillctl.consume.collection import install as install_all
@@ -172,7 +180,13 @@ def collection_pull(
     outcomes = []
     if output is not None:
         outcomes = install_all(
-            coll, Destination(output, str(output)), store=store, backend=backend, opts=registry, force=True
+            coll,
+            Destination(output, str(output)),
+            store=store,
+            backend=backend,
+            opts=registry,
+            force=True,
+            verifier=make_verifier(None, None, None, registry, backend, signature_policy),
         )
     _report(coll, outcomes, fmt=fmt, quiet=quiet, verb="Pulled")
 

@@ -185,7 +185,8 @@ def _resolve(
 ) -> tuple[Reference, oci.Manifest, list[str]]:
     parsed = parse_reference(ref)
     notes: list[str] = []
-    if (verify_key is not None or verifier is not None) and not parsed.is_remote:
+    # A signature policy (``verifier``) governs registry images; a key asked for explicitly must find a signature.
+    if verify_key is not None and not parsed.is_remote:
         raise UsageError(f"{ref}: signatures live in registries; install a registry reference to verify it")
     if not pull or not parsed.is_remote:
         with contextlib.suppress(NotFoundError):
