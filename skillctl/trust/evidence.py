@@ -15,7 +15,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 from skillctl.backends.base import RegistryOptions
 from skillctl.core.errors import IntegrityError, SkillctlError
@@ -23,6 +23,9 @@ from skillctl.core.refs import Reference
 from skillctl.trust import bundle as bundles
 from skillctl.trust import keyless, referrers, simplesigning, transparency, trustroot
 from skillctl.trust.keys import verify_bytes
+
+MAX_REFERRERS: Final = 64
+"""Signature bundles read per image: each costs a download, and a hostile registry could list thousands."""
 
 
 class SignatureError(IntegrityError):
@@ -123,10 +126,17 @@ def bundle_evidence(data: bytes, where: str) -> Evidence:
 def _bundles(repo: Reference, digest: str, *, backend: str | None, opts: RegistryOptions) -> list[Evidence]:
     found = []
     listed = referrers.list_referrers(repo, digest, backend=backend, opts=opts, artifact_type=bundles.BUNDLE_V03)
+    if len(listed.descriptors) > MAX_REFERRERS:
+        raise SignatureError(
+            f"{repo.repository}: {len(listed.descriptors)} signature bundles on {digest}; more than {MAX_REFERRERS} "
+            "are not read"
+        )
     for desc in listed.descriptors:
         where = f"referrer {desc['digest']}"
         try:
-            manifest, blobs = referrers.fetch_artifact(repo, desc["digest"], backend=backend, opts=opts)
+            manifest, blobs = referrers.fetch_artifact(
+                repo, desc["digest"], backend=backend, opts=opts, max_blob=bundles.MAX_BUNDLE
+            )
         except SkillctlError as exc:
             found.append(Evidence("bundle", where, b"", b"", b"", None, problem=exc.message))
             continue

@@ -70,12 +70,25 @@ def list_referrers(
 
 
 def fetch_artifact(
-    repo: Reference, digest: str, *, backend: str | None, opts: RegistryOptions
+    repo: Reference, digest: str, *, backend: str | None, opts: RegistryOptions, max_blob: int | None = None
 ) -> tuple[dict[str, Any], dict[str, bytes]]:
-    """A referrer's manifest and every blob it names, each checked against its digest."""
+    """A referrer's manifest and every blob it names, each checked against its digest.
+
+    With ``max_blob``, the manifest is read first and a referrer with a larger blob is refused before any blob is
+    downloaded (a signature is a few kilobytes; the registry is not trusted to say so).
+    """
     from skillctl.image.unpack import verify_blob
 
-    puller = capable(select(backend, env=opts.env), Capability.EXACT, operation="pull artifacts unchanged")
+    chosen = select(backend, env=opts.env)
+    if max_blob is not None:
+        reader = capable(chosen, Capability.MANIFEST, operation="read manifests")
+        declared = json.loads(read_manifest(Reference(repo.repository, None, digest), reader.backend, opts))
+        for desc in [declared.get("config") or {}, *(declared.get("layers") or [])]:
+            if not isinstance(desc.get("size"), int) or desc["size"] > max_blob:
+                raise IntegrityError(
+                    f"{repo.repository}@{digest}: a blob of {desc.get('size')} bytes is not a signature"
+                )
+    puller = capable(chosen, Capability.EXACT, operation="pull artifacts unchanged")
     with tempfile.TemporaryDirectory(prefix="skillctl-ref-") as tmp:
         layout = Path(tmp) / "layout"
         puller.backend.pull(Reference(repo.repository, None, digest), layout, opts)
