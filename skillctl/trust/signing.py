@@ -13,7 +13,7 @@ and ``referrers`` (the two layouts), ``bundle`` (the JSON), ``evidence`` (one sh
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -292,7 +292,3 @@ def verify_or_raise(ref: str, public_key: str | Path | None, **kwargs: Any) -> V
         raise
     except SkillctlError as exc:
         raise SignatureError(f"{ref}: cannot verify the signature ({exc})") from None
-
-
-def describe_formats(formats: Sequence[str]) -> str:
-    return " and ".join(formats) or "none"
