@@ -37,6 +37,7 @@ class Capability(enum.Enum):
     EXACT = "exact"  # push and pull keep manifest and blob bytes, so digests survive
     ANNOTATE = "annotate"  # push a layout holding only a new manifest and its config (blobs already remote)
     DELETE_TAG = "delete-tag"  # delete(repo:tag) removes only that tag where the registry supports it
+    REFERRERS = "referrers"  # push and copy an OCI 1.1 index (a referrers fallback tag) byte for byte
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,6 @@ from skillctl.backends.base import LAYOUT_TAG, Capability, CLIBackend, RegistryO
 from skillctl.core.errors import UsageError
 from skillctl.core.refs import Reference
 
-_DEFAULT_POLICY: Final = Path("/etc/containers/policy.json")
 _ACCEPT_ALL: Final = '{"default":[{"type":"insecureAcceptAnything"}]}'
 
 
@@ -45,12 +44,17 @@ def _flags(opts: RegistryOptions, prefix: str = "") -> list[str]:
 class SkopeoBackend(CLIBackend):
     name: ClassVar[str] = "skopeo"
     tool: ClassVar[str] = "skopeo"
-    capabilities: ClassVar[frozenset[Capability]] = frozenset(Capability) - {Capability.DELETE_TAG}
+    # skopeo 1.9 re-serialises an index whose entries carry artifactType (OCI 1.1), which --preserve-digests
+    # refuses: a referrers fallback tag goes through crane.
+    capabilities: ClassVar[frozenset[Capability]] = frozenset(Capability) - {
+        Capability.DELETE_TAG,
+        Capability.REFERRERS,
+    }
 
     def _global(self) -> list[str]:
-        # skopeo refuses to run without a trust policy; the containers-common default accepts anything.
-        if _DEFAULT_POLICY.exists():
-            return [self.tool]
+        # skillctl applies the signature policy itself (trust.policy: both signature formats, and where skopeo
+        # is built without sigstore, as on Debian 12, whose skopeo refuses every image under a sigstoreSigned
+        # scope). skopeo gets an accept-anything policy so it does not apply one a second time.
         return [self.tool, f"--policy={_fallback_policy()}"]
 
     def push_argv(self, layout: Path, dest: Reference, opts: RegistryOptions, digestfile: Path) -> list[str]:
@@ -58,6 +62,7 @@ class SkopeoBackend(CLIBackend):
             *self._global(),
             "copy",
             "--quiet",
+            "--all",  # an index (a referrers fallback tag) goes whole; a skill image is one manifest anyway
             "--preserve-digests",
             f"--digestfile={digestfile}",
             *_flags(opts, "dest-"),
@@ -72,11 +77,14 @@ class SkopeoBackend(CLIBackend):
             return read_digest_file(digestfile)
 
     def pull_argv(self, src: Reference, layout: Path, opts: RegistryOptions) -> list[str]:
+        # An OCI layout holds no signatures: with registries.d's use-sigstore-attachments (what podman needs to
+        # apply sigstoreSigned policies) skopeo would try to copy them there and fail. skillctl verifies them itself.
         return [
             *self._global(),
             "copy",
             "--quiet",
             "--preserve-digests",
+            "--remove-signatures",
             *_flags(opts, "src-"),
             _docker(src),
             f"oci:{layout}:{LAYOUT_TAG}",
@@ -107,6 +115,7 @@ class SkopeoBackend(CLIBackend):
             *self._global(),
             "copy",
             "--quiet",
+            "--all",
             "--preserve-digests",
             f"--digestfile={digestfile}",
             *_flags(opts, "src-"),

@@ -18,7 +18,7 @@ import shutil
 import tarfile
 import tempfile
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -154,8 +154,13 @@ def mirror(
     backend: str | None = None,
     opts: RegistryOptions | None = None,
     workers: int = 4,
+    verify: Callable[[str, str], str] | None = None,
 ) -> MirrorResult:
-    """Copy each source repository (``reg/ns/name``) to ``destination``, keeping digests."""
+    """Copy each source repository (``reg/ns/name``) to ``destination``, keeping digests.
+
+    ``verify`` (a ``trust.verifiers`` verifier: a signature policy, a key) checks each version before it is
+    copied; a refused version is reported as failed and its signatures and referrers are not copied.
+    """
     opts = opts or RegistryOptions()
     chosen = select(backend, env=opts.env)
     copier = capable(chosen, Capability.COPY, operation="copy between registries keeping digests")
@@ -201,13 +206,24 @@ def mirror(
                         )
 
     locks = _BlobLocks()
+    refused: set[str] = set()
 
     def run(job: tuple[Reference, Reference, str]) -> Copied:
         src, dst, kind = job
         digest = src.digest or ""
         if kind == "skip":
             return Copied(str(Reference(src.repository, src.tag)), str(dst), digest, "skipped", "already there")
+        attachment = bool(src.tag and is_attachment_tag(src.tag))
+        if attachment and _attached_to(src.tag or "") in refused:
+            label = str(Reference(src.repository, src.tag))
+            return Copied(label, str(dst), digest, "skipped", "its image was refused by the signature check")
         try:
+            if verify is not None and not attachment:
+                try:
+                    verify(str(Reference(src.repository, src.tag)) if src.tag else str(src), digest)
+                except SkillctlError:
+                    refused.add(digest)
+                    raise
             source = Reference(src.repository, None, src.digest)
             shared = blobs.get(digest)
             if kind == "copy-digest":
@@ -216,14 +232,20 @@ def mirror(
                     if oci.sha256_digest(read_manifest(dst, reader.backend, opts)) == digest:
                         return Copied(str(source), str(dst), digest, "skipped", "already there")
                 shared = _blobs_of(read_manifest(source, reader.backend, opts))
+            # A referrers fallback tag is an OCI 1.1 index: only some backends copy one unchanged.
+            how = copier if not (src.tag and _is_referrers_tag(src.tag)) else referrers_copier()
             with locks.held(dst.repository, {digest, *(shared or ())}):
-                got = copier.backend.copy(source, dst, opts)
+                got = how.backend.copy(source, dst, opts)
             if got and digest and got != digest:
                 raise IntegrityError(f"{dst}: arrived as {got}, not {digest}")
             label = str(Reference(src.repository, src.tag)) if src.tag else str(source)
             return Copied(label, str(dst), digest, "copied")
         except SkillctlError as exc:
-            return Copied(str(src), str(dst), digest, "failed", str(exc))
+            label = str(Reference(src.repository, src.tag)) if src.tag else str(src)
+            return Copied(label, str(dst), digest, "failed", str(exc))
+
+    def referrers_copier() -> Selection:
+        return capable(chosen, Capability.REFERRERS, operation="copy a referrers index unchanged")
 
     result = MirrorResult()
     versions = [j for j in jobs if not (j[0].tag and is_attachment_tag(j[0].tag))]
@@ -234,17 +256,64 @@ def mirror(
     return result
 
 
+def _attached_to(tag: str) -> str:
+    """``sha256-<hex>.sig`` (or the referrers tag ``sha256-<hex>``) -> ``sha256:<hex>``."""
+    return tag.split(".", 1)[0].replace("-", ":", 1)
+
+
+def _is_referrers_tag(tag: str) -> bool:
+    return bool(re.fullmatch(r"sha256-[0-9a-f]{64}", tag))
+
+
 # -- save / load -------------------------------------------------------------------------------
 
 
+@dataclass
+class _Referrers:
+    """An image's referrers index as saved: the index bytes, and every manifest and blob it needs."""
+
+    name: str
+    index: bytes
+    blobs: dict[str, bytes]
+
+
+def _referrers_of(repo: Reference, digest: str, *, backend: str | None, opts: RegistryOptions) -> _Referrers | None:
+    """The referrers (bundles, attestations, other tools' artifacts) of ``digest``, to carry along."""
+    from skillctl.trust import referrers
+
+    listed = referrers.list_referrers(repo, digest, backend=backend, opts=opts)
+    if not listed.descriptors:
+        return None
+    index = (
+        listed.index
+        or json.dumps(
+            {"schemaVersion": 2, "mediaType": oci.INDEX_V1, "manifests": listed.descriptors}, separators=(",", ":")
+        ).encode()
+    )
+    blobs: dict[str, bytes] = {}
+    for desc in listed.descriptors:
+        _, found = referrers.fetch_artifact(repo, desc["digest"], backend=backend, opts=opts)
+        blobs.update(found)
+    tag = Reference(repo.repository, referrers.fallback_tag(digest))
+    return _Referrers(tag.store_name, index, blobs)
+
+
 def _entries_for(
-    ref: str, store: Store, *, all_tags: bool, signatures: bool, backend: str | None, opts: RegistryOptions
-) -> list[str]:
-    """Store reference names to save for one argument (pulling registry references first)."""
+    ref: str,
+    store: Store,
+    *,
+    all_tags: bool,
+    signatures: bool,
+    backend: str | None,
+    opts: RegistryOptions,
+    verify: Callable[[str, str], str] | None = None,
+) -> tuple[list[str], list[_Referrers]]:
+    """Store reference names to save for one argument (pulling registry references first), and referrers."""
     from skillctl.registry.transfer import pull
 
     parsed = parse_reference(ref)
     names: list[str] = []
+    found: list[_Referrers] = []
     if parsed.is_remote:
         chosen = select(backend, env=opts.env)
         tags = (
@@ -258,16 +327,19 @@ def _entries_for(
         for one in refs:
             if is_attachment_tag(one.rsplit(":", 1)[-1]):
                 continue
-            result = pull(one, store=store, backend=backend, opts=opts, allow_archived=True)
+            result = pull(one, store=store, backend=backend, opts=opts, allow_archived=True, verify=verify)
             names.append(parse_reference(one).store_name)
             if signatures:
                 sig = Reference(parsed.repository, result.remote_digest.replace(":", "-") + ".sig")
                 with contextlib.suppress(NotFoundError):
                     pull(str(sig), store=store, backend=backend, opts=opts, allow_archived=True)
                     names.append(sig.store_name)
-        return names
+                extra = _referrers_of(parsed, result.remote_digest, backend=backend, opts=opts)
+                if extra is not None:
+                    found.append(extra)
+        return names, found
     entry = store.resolve(parsed)
-    return [entry.ref_name or str(parsed)]
+    return [entry.ref_name or str(parsed)], found
 
 
 def _tar_add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
@@ -287,13 +359,22 @@ def save(
     signatures: bool = True,
     backend: str | None = None,
     opts: RegistryOptions | None = None,
+    verify: Callable[[str, str], str] | None = None,
 ) -> list[str]:
-    """Write one OCI archive holding every image (and signature) named; returns the references saved."""
+    """Write one OCI archive holding every image (and signature) named; returns the references saved.
+
+    ``verify`` (``trust.verifiers``) checks each registry image before it is pulled into the store.
+    """
     store = store or Store()
     opts = opts or RegistryOptions()
     names: list[str] = []
+    extras: dict[str, _Referrers] = {}
     for ref in refs:
-        names.extend(_entries_for(ref, store, all_tags=all_tags, signatures=signatures, backend=backend, opts=opts))
+        more, found = _entries_for(
+            ref, store, all_tags=all_tags, signatures=signatures, backend=backend, opts=opts, verify=verify
+        )
+        names.extend(more)
+        extras.update((r.name, r) for r in found)
     names = list(dict.fromkeys(names))
     entries = []
     blobs: set[str] = set()
@@ -302,6 +383,21 @@ def save(
         manifest = store.manifest(entry.digest)
         blobs.update(d.digest for d in (manifest.descriptor, manifest.config, *manifest.layers))
         entries.append({**entry.descriptor.to_json(), "annotations": {oci.REF_NAME: name}})
+    # Referrers indexes (Sigstore bundles, attestations) are not store images: they go from memory to the archive.
+    loose: dict[str, bytes] = {}
+    for extra in extras.values():
+        digest = oci.sha256_digest(extra.index)
+        loose[digest] = extra.index
+        loose.update(extra.blobs)
+        entries.append(
+            {
+                "mediaType": oci.INDEX_V1,
+                "digest": digest,
+                "size": len(extra.index),
+                "annotations": {oci.REF_NAME: extra.name},
+            }
+        )
+        names.append(extra.name)
     out = Path(output)
     if not out.parent.is_dir():
         raise NotFoundError(f"{out.parent}: no such directory for the bundle", hint="create it first, or choose -o")
@@ -316,6 +412,8 @@ def save(
                 info.mtime, info.uid, info.gid, info.uname, info.gname, info.mode = 0, 0, 0, "", "", 0o644
                 with store.blob_path(digest).open("rb") as fh:
                     tar.addfile(info, fh)
+            for digest in sorted(set(loose) - blobs):
+                _tar_add_bytes(tar, f"blobs/sha256/{digest[7:]}", loose[digest])
         os.replace(tmp, out)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -361,6 +459,7 @@ class Loaded:
     ref: str
     digest: str
     dest: str
+    note: str = ""
 
 
 def load(
@@ -382,6 +481,7 @@ def load(
         entries: list[dict[str, Any]] = index.get("manifests") or []
         # Every image is checked complete before the first one is loaded: a bad bundle loads nothing.
         images: list[tuple[str, oci.Manifest]] = []
+        indexes: list[tuple[str, str, dict[str, Path]]] = []  # referrers fallback tags
         for entry in entries:
             name = (entry.get("annotations") or {}).get(oci.REF_NAME)
             if not name:
@@ -392,6 +492,9 @@ def load(
             blob = root / "blobs/sha256" / digest[7:]
             if not blob.is_file():
                 raise IntegrityError(f"{bundle}: {name}: manifest {digest} is missing from the bundle")
+            if entry.get("mediaType") == oci.INDEX_V1:
+                indexes.append((name, digest, _referrers_layout_blobs(root, blob, name, bundle)))
+                continue
             manifest = oci.Manifest.parse(blob.read_bytes(), digest=digest, source=name)
             for desc in (manifest.config, *manifest.layers):
                 if not _SHA256.fullmatch(desc.digest):
@@ -416,4 +519,40 @@ def load(
             if digest and digest != manifest.digest:
                 raise IntegrityError(f"{dest}: arrived as {digest}, not {manifest.digest}")
             loaded.append(Loaded(name, manifest.digest, str(dest)))
+        for name, digest, blobs in indexes:
+            if push is None:
+                # The store holds images; a referrers index only means something next to its image in a registry.
+                loaded.append(Loaded(name, digest, "", "not loaded: referrers go to a registry (load --push)"))
+                continue
+            dest = rebase(parse_reference(name), push)
+            indexer = capable(select(backend, env=opts.env), Capability.REFERRERS, operation="push a referrers index")
+            one = root / ".one"
+            shutil.rmtree(one, ignore_errors=True)
+            write_layout(one, blobs.pop(digest).read_bytes(), blobs, media_type=oci.INDEX_V1)
+            got = indexer.backend.push(one, dest, opts)
+            if got and got != digest:
+                raise IntegrityError(f"{dest}: arrived as {got}, not {digest}")
+            loaded.append(Loaded(name, digest, str(dest)))
     return loaded
+
+
+def _referrers_layout_blobs(root: Path, index_blob: Path, name: str, bundle: str | Path) -> dict[str, Path]:
+    """Every blob a referrers index needs (its manifests and theirs), all present and well named."""
+    blobs = {oci.sha256_digest(index_blob.read_bytes()): index_blob}
+    try:
+        children = json.loads(index_blob.read_bytes()).get("manifests") or []
+        for child in children:
+            digest = str(child["digest"])
+            path = root / "blobs/sha256" / digest[7:]
+            if not _SHA256.fullmatch(digest) or not path.is_file():
+                raise IntegrityError(f"{bundle}: {name}: manifest {digest} is missing from the bundle")
+            blobs[digest] = path
+            manifest = json.loads(path.read_bytes())
+            for desc in [manifest.get("config") or {}, *(manifest.get("layers") or [])]:
+                blob = str(desc.get("digest", ""))
+                if not _SHA256.fullmatch(blob) or not (root / "blobs/sha256" / blob[7:]).is_file():
+                    raise IntegrityError(f"{bundle}: {name}: blob {blob} is missing from the bundle")
+                blobs[blob] = root / "blobs/sha256" / blob[7:]
+    except (ValueError, KeyError, TypeError, AttributeError):
+        raise UnsafeContentError(f"{bundle}: {name}: not a readable referrers index") from None
+    return blobs

@@ -9,9 +9,12 @@ import click
 
 from skillctl.cli.context import Settings
 from skillctl.cli.options import (
+    keyless_options,
     limit_options,
+    make_verifier,
     output_options,
     registry_options,
+    signature_policy_option,
     target_options,
     unpack_limits,
     verify_key_option,
@@ -26,6 +29,8 @@ from skillctl.core.refs import parse_reference
 @target_options
 @click.option("--allow-archived", is_flag=True, help="Install even an archived version.")
 @verify_key_option
+@keyless_options
+@signature_policy_option
 @limit_options
 @registry_options
 @output_options
@@ -38,6 +43,9 @@ def install(
     scope: str,
     allow_archived: bool,
     verify_key: Path | None,
+    keyless: Any,
+    trusted_root: Path | None,
+    signature_policy: Path | None,
     max_size: int,
     max_files: int,
     registry: Any,
@@ -58,6 +66,11 @@ def install(
     from skillctl.consume.install import destinations
     from skillctl.consume.install import install as do_install
 
+    if verify_key is not None and keyless is not None:
+        raise UsageError("verify with a key (--verify-key) or a keyless identity (--certificate-identity), not both")
+    if keyless is not None and not parse_reference(ref).is_remote:
+        raise UsageError(f"{ref}: signatures live in registries; install a registry reference to verify it")
+
     (dest,) = destinations(target, output, scope=scope)  # type: ignore[arg-type]
     result = do_install(
         ref,
@@ -67,6 +80,7 @@ def install(
         opts=registry,
         allow_archived=allow_archived,
         verify_key=verify_key,
+        verifier=make_verifier(None, keyless, trusted_root, registry, backend, signature_policy),
         limits=unpack_limits(max_size, max_files),
     )
     if fmt == "json":
@@ -85,6 +99,7 @@ def install(
 @click.argument("name", required=False)
 @click.option("-a", "--all", "all_", is_flag=True, help="Upgrade every installed skill that has a newer release.")
 @target_options
+@signature_policy_option
 @registry_options
 @output_options
 @click.pass_obj
@@ -95,6 +110,7 @@ def upgrade(
     target: str | None,
     output: Path | None,
     scope: str,
+    signature_policy: Path | None,
     registry: Any,
     backend: str | None,
     fmt: str,
@@ -119,12 +135,19 @@ def upgrade(
         )
     warnings: list[str] = []
     candidates = check_upgrades(skills, backend=backend, opts=registry, warnings=warnings)
+    verifier = make_verifier(None, None, None, registry, backend, signature_policy)
     done, failed = [], []
     for skill in candidates:
         try:
             assert skill.latest_ref is not None
             result = install(
-                skill.latest_ref, dest, store=settings.store(), backend=backend, opts=registry, name=skill.name
+                skill.latest_ref,
+                dest,
+                store=settings.store(),
+                backend=backend,
+                opts=registry,
+                name=skill.name,
+                verifier=verifier,
             )
             done.append({"name": skill.name, "from": skill.version, "to": result.version, "ref": result.ref})
         except SkillctlError as exc:

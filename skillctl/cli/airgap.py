@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from skillctl.cli.context import Settings
-from skillctl.cli.options import output_options, registry_options
+from skillctl.cli.options import make_verifier, output_options, registry_options, signature_policy_option
 from skillctl.cli.output import emit_json, warn
 from skillctl.core.errors import SkillctlError, UsageError
 
@@ -23,6 +23,7 @@ from skillctl.core.errors import SkillctlError, UsageError
 )
 @click.option("--archived", is_flag=True, help="Also copy archived (digest-only) manifests that have signatures.")
 @click.option("-j", "--jobs", type=click.IntRange(1, 32), default=4, show_default=True, help="Parallel copies.")
+@signature_policy_option
 @registry_options
 @output_options
 def mirror(
@@ -30,6 +31,7 @@ def mirror(
     from_file: Path | None,
     archived: bool,
     jobs: int,
+    signature_policy: Path | None,
     registry: Any,
     backend: str | None,
     fmt: str,
@@ -55,7 +57,10 @@ def mirror(
             for line in from_file.read_text().splitlines()
             if line.strip() and not line.strip().startswith("#")
         ]
-    result = do_mirror(repos, destination, archived=archived, backend=backend, opts=registry, workers=jobs)
+    verify = make_verifier(None, None, None, registry, backend, signature_policy)
+    result = do_mirror(
+        repos, destination, archived=archived, backend=backend, opts=registry, workers=jobs, verify=verify
+    )
     if fmt == "json":
         emit_json([i.to_json() for i in result.items])
     else:
@@ -85,7 +90,8 @@ def mirror(
     help="The bundle to write (an OCI archive: an image layout in a tar).",
 )
 @click.option("--all-tags", is_flag=True, help="Save every tag of each repository named.")
-@click.option("--no-signatures", is_flag=True, help="Leave the cosign signatures out.")
+@click.option("--no-signatures", is_flag=True, help="Leave the signatures and referrers out.")
+@signature_policy_option
 @registry_options
 @output_options
 @click.pass_obj
@@ -95,6 +101,7 @@ def save(
     output: Path,
     all_tags: bool,
     no_signatures: bool,
+    signature_policy: Path | None,
     registry: Any,
     backend: str | None,
     fmt: str,
@@ -115,6 +122,7 @@ def save(
         signatures=not no_signatures,
         backend=backend,
         opts=registry,
+        verify=make_verifier(None, None, None, registry, backend, signature_policy),
     )
     if fmt == "json":
         emit_json({"output": str(output), "refs": names})
@@ -152,7 +160,10 @@ def load(
         emit_json([item.__dict__ for item in loaded])
     else:
         for item in loaded:
-            click.echo(item.dest if quiet else f"Loaded {item.dest} ({item.digest})")
+            if item.note:
+                warn(f"{item.ref}: {item.note}")
+            else:
+                click.echo(item.dest if quiet else f"Loaded {item.dest} ({item.digest})")
 
 
 COMMANDS = [mirror, save, load]

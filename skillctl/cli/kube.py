@@ -10,7 +10,13 @@ from typing import Any
 import click
 
 from skillctl.cli.context import Settings
-from skillctl.cli.options import output_options, registry_options, target_options
+from skillctl.cli.options import (
+    make_verifier,
+    output_options,
+    registry_options,
+    signature_policy_option,
+    target_options,
+)
 from skillctl.cli.output import emit_json
 from skillctl.core.errors import SkillctlError, UsageError
 
@@ -179,11 +185,19 @@ def collection_push(
     type=click.Path(path_type=Path, file_okay=False),
     help="Also pull every skill and unpack it into OUTPUT/<name>/.",
 )
+@signature_policy_option
 @registry_options
 @output_options
 @click.pass_obj
 def collection_pull(
-    settings: Settings, ref: str, output: Path | None, registry: Any, backend: str | None, fmt: str, quiet: bool
+    settings: Settings,
+    ref: str,
+    output: Path | None,
+    signature_policy: Path | None,
+    registry: Any,
+    backend: str | None,
+    fmt: str,
+    quiet: bool,
 ) -> None:
     """Pull a collection (and with -o, every skill in it)."""
     from skillctl.consume.collection import install as install_all
@@ -195,7 +209,13 @@ def collection_pull(
     outcomes = []
     if output is not None:
         outcomes = install_all(
-            coll, Destination(output, str(output)), store=store, backend=backend, opts=registry, force=True
+            coll,
+            Destination(output, str(output)),
+            store=store,
+            backend=backend,
+            opts=registry,
+            force=True,
+            verifier=make_verifier(None, None, None, registry, backend, signature_policy),
         )
     _report(coll, outcomes, fmt=fmt, quiet=quiet, verb="Pulled")
 
@@ -279,6 +299,7 @@ def collection_generate(
 @target_options
 @click.option("--force", is_flag=True, help="Reinstall skills that are already up to date.")
 @click.option("--allow-archived", is_flag=True, help="Install archived versions too.")
+@signature_policy_option
 @registry_options
 @output_options
 @click.pass_obj
@@ -291,6 +312,7 @@ def collection_install(
     scope: str,
     force: bool,
     allow_archived: bool,
+    signature_policy: Path | None,
     registry: Any,
     backend: str | None,
     fmt: str,
@@ -306,7 +328,14 @@ def collection_install(
     store = settings.store()
     coll = load(source, is_file=is_file, store=store, backend=backend, opts=registry)
     outcomes = install_all(
-        coll, dest, store=store, backend=backend, opts=registry, force=force, allow_archived=allow_archived
+        coll,
+        dest,
+        store=store,
+        backend=backend,
+        opts=registry,
+        force=force,
+        allow_archived=allow_archived,
+        verifier=make_verifier(None, None, None, registry, backend, signature_policy),
     )
     _report(coll, outcomes, fmt=fmt, quiet=quiet, verb="Installed")
 

@@ -15,6 +15,7 @@ from skillctl.cli.options import (
     sign_after,
     sign_key_option,
     sign_key_passphrase,
+    signature_format_option,
 )
 from skillctl.cli.output import emit_json, warn
 from skillctl.core.errors import UsageError
@@ -27,6 +28,7 @@ from skillctl.core.states import STATES
 @click.option("--to", "to", required=True, type=click.Choice(STATES), help="The next lifecycle state.")
 @click.option("--local", is_flag=True, help="Promote in the local store instead of the registry.")
 @sign_key_option
+@signature_format_option
 @passphrase_option
 @registry_options
 @output_options
@@ -37,6 +39,7 @@ def promote(
     to: str,
     local: bool,
     sign_key: Path | None,
+    signature_format: str | None,
     passphrase_file: Path | None,
     registry: Any,
     backend: str | None,
@@ -59,14 +62,26 @@ def promote(
         raise UsageError("--sign-key signs registry images; promote on the registry to sign")
     key_passphrase = sign_key_passphrase(sign_key, passphrase_file)  # ask before changing anything
     result = do_promote(ref, to, local=local, store=settings.store(), backend=backend, opts=registry)
-    signed = sign_after(
-        f"{parse_reference(ref).repository}@{result.digest}", sign_key, key_passphrase, registry, backend
-    )
+    repository = parse_reference(ref).repository
+    if sign_key and signature_format is None and result.previous_digest:
+        # The new digest is signed in the formats the source was signed in (the default when it was unsigned).
+        from skillctl.trust.signing import formats_present
+
+        present = formats_present(repository, result.previous_digest, backend=backend, opts=registry)
+        signature_format = "both" if len(present) == 2 else (present[0] if present else None)
+    signed = sign_after(f"{repository}@{result.digest}", sign_key, key_passphrase, registry, backend, signature_format)
     if fmt == "json":
-        emit_json({**result.to_json(), "signature": signed.signature_ref if signed else None})
+        emit_json(
+            {
+                **result.to_json(),
+                "signature": signed.signature_ref if signed else None,
+                "bundle": signed.bundle_ref if signed else None,
+            }
+        )
         return
     if signed:
-        click.echo(f"Signed {result.digest}: {signed.signature_ref}", err=True)
+        for where in filter(None, (signed.signature_ref, signed.bundle_ref)):
+            click.echo(f"Signed {result.digest}: {where}", err=True)
     for note in result.notes:
         click.echo(note, err=True)
     for message in result.warnings:

@@ -10,13 +10,17 @@ import click
 
 from skillctl.cli.context import Settings
 from skillctl.cli.options import (
+    keyless_options,
     limit_options,
+    make_verifier,
     output_options,
     passphrase_option,
     registry_options,
     sign_after,
     sign_key_option,
     sign_key_passphrase,
+    signature_format_option,
+    signature_policy_option,
     unpack_limits,
     verify_key_option,
 )
@@ -29,6 +33,7 @@ from skillctl.core.refs import parse_reference
 @click.argument("ref")
 @click.argument("dest", required=False)
 @sign_key_option
+@signature_format_option
 @passphrase_option
 @registry_options
 @output_options
@@ -38,6 +43,7 @@ def push(
     ref: str,
     dest: str | None,
     sign_key: Path | None,
+    signature_format: str | None,
     passphrase_file: Path | None,
     registry: Any,
     backend: str | None,
@@ -60,7 +66,7 @@ def push(
     key_passphrase = sign_key_passphrase(sign_key, passphrase_file)  # ask before pushing
     result = do_push(ref, dest, store=settings.store(), backend=backend, opts=registry)
     pushed = parse_reference(result.dest).with_digest(result.digest)
-    signed = sign_after(str(pushed), sign_key, key_passphrase, registry, backend)
+    signed = sign_after(str(pushed), sign_key, key_passphrase, registry, backend, signature_format)
     if fmt == "json":
         emit_json(
             {
@@ -72,6 +78,7 @@ def push(
                 "backend": result.backend,
                 "notes": result.notes,
                 "signature": signed.signature_ref if signed else None,
+                "bundle": signed.bundle_ref if signed else None,
             }
         )
         return
@@ -83,7 +90,7 @@ def push(
     click.echo(f"Pushed {result.dest}")
     click.echo(f"Digest: {result.digest}")
     if signed:
-        click.echo(f"Signed: {signed.signature_ref}")
+        click.echo(f"Signed: {signed.signature_ref or signed.bundle_ref}")
 
 
 @click.command()
@@ -96,6 +103,8 @@ def push(
 )
 @click.option("--allow-archived", is_flag=True, help="Pull even an archived version.")
 @verify_key_option
+@keyless_options
+@signature_policy_option
 @limit_options
 @registry_options
 @output_options
@@ -106,6 +115,9 @@ def pull(
     output: Path | None,
     allow_archived: bool,
     verify_key: Path | None,
+    keyless: Any,
+    trusted_root: Path | None,
+    signature_policy: Path | None,
     max_size: int,
     max_files: int,
     registry: Any,
@@ -120,11 +132,7 @@ def pull(
     """
     from skillctl.registry.transfer import pull as do_pull
 
-    verify = None
-    if verify_key is not None:
-        from skillctl.trust.signing import key_verifier
-
-        verify = key_verifier(verify_key, backend=backend, opts=registry)
+    verify = make_verifier(verify_key, keyless, trusted_root, registry, backend, signature_policy)
     result = do_pull(
         ref,
         output=output,

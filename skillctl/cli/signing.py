@@ -7,8 +7,16 @@ from typing import Any
 
 import click
 
-from skillctl.cli.options import output_options, passphrase_option, read_passphrase, registry_options
+from skillctl.cli.options import (
+    keyless_options,
+    output_options,
+    passphrase_option,
+    read_passphrase,
+    registry_options,
+    signature_format_option,
+)
 from skillctl.cli.output import emit_json
+from skillctl.core.errors import UsageError
 
 
 @click.command()
@@ -27,23 +35,42 @@ def keygen(output_dir: Path, force: bool, passphrase_file: Path | None) -> None:
 @click.command()
 @click.argument("ref")
 @click.option("--key", type=click.Path(path_type=Path, dir_okay=False, exists=True), required=True)
+@signature_format_option
 @passphrase_option
 @registry_options
 @output_options
 def sign(
-    ref: str, key: Path, passphrase_file: Path | None, registry: Any, backend: str | None, fmt: str, quiet: bool
+    ref: str,
+    key: Path,
+    signature_format: str | None,
+    passphrase_file: Path | None,
+    registry: Any,
+    backend: str | None,
+    fmt: str,
+    quiet: bool,
 ) -> None:
-    """Sign a registry image by digest; the signature goes next to it as sha256-<digest>.sig."""
+    """Sign a registry image by digest: as sha256-<digest>.sig (legacy), as a Sigstore bundle referrer, or both."""
+    from skillctl.trust.signing import DEFAULT_FORMAT
     from skillctl.trust.signing import sign as do_sign
 
-    result = do_sign(ref, key, read_passphrase(passphrase_file), backend=backend, opts=registry)
+    result = do_sign(
+        ref,
+        key,
+        read_passphrase(passphrase_file),
+        signature_format=signature_format or DEFAULT_FORMAT,
+        backend=backend,
+        opts=registry,
+    )
     if fmt == "json":
         emit_json(result.__dict__)
     elif quiet:
         click.echo(result.digest)
     else:
         click.echo(f"Signed {result.ref} ({result.digest})")
-        click.echo(f"Signature: {result.signature_ref} ({result.signatures} signature(s))")
+        if result.signature_ref:
+            click.echo(f"Signature: {result.signature_ref} ({result.signatures} signature(s))")
+        if result.bundle_ref:
+            click.echo(f"Bundle: {result.bundle_ref}")
 
 
 @click.command()
@@ -51,18 +78,37 @@ def sign(
 @click.option(
     "--key",
     type=click.Path(path_type=Path, dir_okay=False, exists=True),
-    required=True,
     help="The public key (cosign.pub).",
 )
+@keyless_options
 @registry_options
 @output_options
-def verify(ref: str, key: Path, registry: Any, backend: str | None, fmt: str, quiet: bool) -> None:
-    """Check that a registry image carries a valid signature by KEY; exit 10 when not."""
+def verify(
+    ref: str,
+    key: Path | None,
+    keyless: Any,
+    trusted_root: Path | None,
+    registry: Any,
+    backend: str | None,
+    fmt: str,
+    quiet: bool,
+) -> None:
+    """Check that a registry image carries a valid signature, in either format: by KEY, or keyless by an
+    identity and issuer under a trusted root (offline). Exit 10 when not.
+
+    \b
+    skillctl verify quay.io/org/skill:1.0.0 --key cosign.pub
+    skillctl verify quay.io/org/skill:1.0.0 --trusted-root trusted_root.json \\
+        --certificate-identity https://github.com/org/repo/.github/workflows/release.yml@refs/heads/main \\
+        --certificate-oidc-issuer https://token.actions.githubusercontent.com
+    """
     from skillctl.trust.signing import SignatureError
     from skillctl.trust.signing import verify as do_verify
 
+    if key is None and keyless is None:
+        raise UsageError("name a public key (--key) or a keyless identity (--certificate-identity ...)")
     try:
-        result = do_verify(ref, key, backend=backend, opts=registry)
+        result = do_verify(ref, key, identity=keyless, trusted_root=trusted_root, backend=backend, opts=registry)
     except SignatureError as exc:
         if fmt == "json":  # the document still tells pipelines what failed, as validate's does
             emit_json({"ref": ref, "digest": None, "verified": 0, "signatures": None, "error": exc.message})

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import shlex
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -272,8 +273,12 @@ def install(
     opts: RegistryOptions | None = None,
     force: bool = False,
     allow_archived: bool = False,
+    verifier: Callable[[str, str], str] | None = None,
 ) -> list[SkillOutcome]:
-    """Install every skill (each atomically); one failure does not stop the others."""
+    """Install every skill (each atomically); one failure does not stop the others.
+
+    ``verifier`` (``trust.verifiers``) checks each registry image before it is installed.
+    """
     from skillctl.consume.install import install as install_skill
     from skillctl.consume.install import read_receipt
 
@@ -301,6 +306,7 @@ def install(
                 opts=opts,
                 allow_archived=allow_archived,
                 name=skill.name,
+                verifier=verifier,
             )
             outcomes.append(SkillOutcome(skill.name, skill.image, "installed", result.digest))
         except SkillctlError as exc:

@@ -28,6 +28,7 @@ from skillctl.core.fsutil import atomic_write, file_lock
 from skillctl.core.refs import Reference, parse_reference
 from skillctl.core.states import check_state
 from skillctl.image.unpack import UnpackLimits, unpack_manifest
+from skillctl.registry.transfer import Verifier
 from skillctl.store.layout import Store
 
 log = logging.getLogger(__name__)
@@ -184,10 +185,12 @@ def _resolve(
     opts: RegistryOptions,
     pull: bool,
     verify_key: str | Path | None = None,
+    verifier: Verifier | None = None,
     allow_archived: bool = False,
 ) -> tuple[Reference, oci.Manifest, list[str]]:
     parsed = parse_reference(ref)
     notes: list[str] = []
+    # A signature policy (``verifier``) governs registry images; a key asked for explicitly must find a signature.
     if verify_key is not None and not parsed.is_remote:
         raise UsageError(f"{ref}: signatures live in registries; install a registry reference to verify it")
     if not pull or not parsed.is_remote:
@@ -198,8 +201,10 @@ def _resolve(
             raise NotFoundError(f"{ref}: not in the local store and not a registry reference")
     from skillctl.registry.transfer import pull as do_pull
     from skillctl.trust.signing import key_verifier
+    from skillctl.trust.verifiers import all_of
 
-    verify = key_verifier(verify_key, backend=backend, opts=opts) if verify_key is not None else None
+    by_key = key_verifier(verify_key, backend=backend, opts=opts) if verify_key is not None else None
+    verify = all_of(verifier, by_key)
     result = do_pull(ref, store=store, backend=backend, opts=opts, verify=verify, allow_archived=allow_archived)
     notes.extend(result.notes)
     return parsed, store.manifest(result.digest), notes
@@ -216,6 +221,7 @@ def install(
     limits: UnpackLimits | None = None,
     refresh: bool = True,
     verify_key: str | Path | None = None,
+    verifier: Verifier | None = None,
     name: str | None = None,
     source: str | None = None,
     managed_by: str | None = None,
@@ -226,11 +232,20 @@ def install(
     ``name`` installs under another directory name than the image's (a collection's ``name:``);
     ``source`` records another origin than the reference in the receipt (a Git source).
     ``managed_by`` records the lock file that wants it there (``sync`` removes it when the lock no longer does).
+    ``verifier`` (a keyless identity or a policy, from ``trust.signing``/``trust.verifiers``) checks a pulled
+    image as ``verify_key`` does.
     """
     store = store or Store()
     opts = opts or RegistryOptions()
     parsed, manifest, warnings = _resolve(
-        ref, store, backend=backend, opts=opts, pull=refresh, verify_key=verify_key, allow_archived=allow_archived
+        ref,
+        store,
+        backend=backend,
+        opts=opts,
+        pull=refresh,
+        verify_key=verify_key,
+        verifier=verifier,
+        allow_archived=allow_archived,
     )
     check_state(ref, manifest, allow_archived=allow_archived, warnings=warnings)
     warnings = list(dict.fromkeys(warnings))

@@ -221,3 +221,34 @@ def read_manifest(ref: Reference, fallback: Backend, opts: RegistryOptions, *, h
     if how is not None:
         how.append(f"with {fallback.name}")
     return fallback.manifest(ref, opts)
+
+
+def fetch_referrers(repo: Reference, digest: str, opts: RegistryOptions) -> bytes | None:
+    """The image index the OCI 1.1 referrers API lists for ``digest``, or None when the registry has no such API.
+
+    As the distribution spec says to detect it: ``GET /v2/<name>/referrers/<digest>`` answering an image index.
+    Anything else (404 from registries that predate it, an error page) means no API; the caller then reads the
+    fallback tag ``sha256-<hex>``.
+    """
+    assert repo.registry is not None
+    try:
+        status, _, body = _get(
+            repo.registry,
+            f"/v2/{repo.path}/referrers/{digest}",
+            scope=f"repository:{repo.path}:pull",
+            repository=repo.repository,
+            opts=opts,
+            accept="application/vnd.oci.image.index.v1+json",
+        )
+    except (OSError, ValueError, SkillctlError) as exc:
+        log.info("the referrers API of %s could not be asked (%s); using the fallback tag", repo.registry, exc)
+        return None
+    if status != 200 or len(body) > MAX_MANIFEST:
+        return None
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return None
+    if not isinstance(data, dict) or data.get("mediaType") != "application/vnd.oci.image.index.v1+json":
+        return None
+    return body

@@ -50,6 +50,7 @@ def test_skopeo_push_argv_defaults() -> None:
     assert argv[argv.index("copy") :] == [
         "copy",
         "--quiet",
+        "--all",
         "--preserve-digests",
         "--digestfile=/d/digest",
         "--dest-tls-verify=true",
@@ -73,6 +74,7 @@ def test_skopeo_pull_argv(tmp_path: Path, authfile: Path) -> None:
     argv = SkopeoBackend().pull_argv(SRC, Path("/out/layout"), opts)
     assert argv[-2:] == [f"docker://{SRC}", f"oci:/out/layout:{LAYOUT_TAG}"]
     assert "--preserve-digests" in argv
+    assert "--remove-signatures" in argv  # a layout holds none (use-sigstore-attachments would fail the pull)
     assert {"--src-tls-verify=true", f"--src-cert-dir={tmp_path}", f"--src-authfile={authfile}"} <= set(argv)
     assert not [a for a in argv if a.startswith("--dest-")]
     assert_no_secret(argv)
@@ -91,8 +93,8 @@ def test_skopeo_copy_argv(tmp_path: Path, authfile: Path) -> None:
     assert_no_secret(argv)
 
 
-def test_skopeo_brings_a_policy_when_the_machine_has_none(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setattr(skopeo_module, "_DEFAULT_POLICY", tmp_path / "missing-policy.json")
+def test_skopeo_brings_its_own_policy(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """skillctl applies containers-policy.json itself (trust.policy); skopeo must not apply it again."""
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     skopeo_module._fallback_policy.cache_clear()
     argv = SkopeoBackend().push_argv(Path("/l"), DEST, RegistryOptions(), Path("/d"))
