@@ -81,7 +81,7 @@ def validate_skill(path: str | Path, *, strict: bool = False) -> ValidationRepor
     report = ValidationReport(root=root, card_path=card_path, strict=strict)
     label = str(card_path)
     try:
-        doc = load_yaml(read_text(card_path, source=label), source=label)
+        doc = load_yaml(read_text(card_path, source=label), source=label, text_scalars=True)
     except InvalidSkillError as exc:
         report.findings.append(Finding(label, "", _strip_source(exc.message, label)))
         return report

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from skillctl.backends.base import Capability, RegistryOptions
-from skillctl.card.skillcard import load_schema
+from skillctl.card.skillcard import load_schema, schema_message
 from skillctl.card.skillmd import NAME_RE
 from skillctl.consume.gitsource import GitSource, parse_source
 from skillctl.core import oci
@@ -55,11 +55,9 @@ def parse_collection(raw: bytes, *, source: str) -> Collection:
     """Parse and validate collection YAML; every problem is reported at once."""
     from jsonschema import Draft202012Validator
 
-    doc = load_yaml(decode_utf8(raw, source=source), source=source)
+    doc = load_yaml(decode_utf8(raw, source=source), source=source, text_scalars=True)
     validator = Draft202012Validator(load_schema(SCHEMA_FILE))
-    problems = [
-        Finding(source, ".".join(map(str, e.absolute_path)) or "(root)", e.message) for e in validator.iter_errors(doc)
-    ]
+    problems = [Finding(source, *schema_message(e)) for e in validator.iter_errors(doc)]
     # The entries are checked even when the schema found problems elsewhere: every problem at once.
     entries = doc.get("skills") if isinstance(doc, dict) else None
     seen: set[str] = set()

@@ -8,6 +8,7 @@ nesting and input of any size. Every problem here becomes an
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Final
 
@@ -50,15 +51,36 @@ class _StrictLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
-# Dates stay strings: a SkillCard has no date fields, and frontmatter metadata is string-to-string.
+# YAML 1.2 booleans: only true/false. PyYAML follows YAML 1.1, where yes, no, on, off, y and n are booleans too,
+# so a skill named "yes" or a description "on" would stop being text; the Go tool (yaml.v3) and the agents'
+# YAML 1.2 parsers read them as strings. Dates stay strings too: no field of ours is a date.
+_BOOL_12: Final = re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$")
 _StrictLoader.yaml_implicit_resolvers = {
-    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    first: [
+        (tag, _BOOL_12 if tag == "tag:yaml.org,2002:bool" else rx)
+        for tag, rx in resolvers
+        if tag != "tag:yaml.org,2002:timestamp"
+    ]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
 _StrictLoader.add_constructor(
     "tag:yaml.org,2002:map",
     _StrictLoader.construct_mapping,  # type: ignore[arg-type]
 )
+
+
+class _TextLoader(_StrictLoader):
+    """Every plain scalar but null is text, as when the Go tool decodes into string fields.
+
+    For documents whose fields are all strings (SkillCards, collections): ``version: 1.0``
+    stays ``"1.0"`` (and is then reported as not semver), ``name: yes`` is the name "yes".
+    """
+
+
+_TextLoader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag == "tag:yaml.org,2002:null"]
+    for first, resolvers in _StrictLoader.yaml_implicit_resolvers.items()
+}
 
 
 def decode_utf8(data: bytes, *, source: str) -> str:
@@ -91,12 +113,16 @@ def read_text(path: Path, *, limit: int = MAX_YAML_BYTES, source: str | None = N
     return decode_utf8(data, source=label)
 
 
-def load_yaml(text: str, *, source: str) -> Any:
-    """Parse one YAML document strictly; errors name ``source`` and the line."""
+def load_yaml(text: str, *, source: str, text_scalars: bool = False) -> Any:
+    """Parse one YAML document strictly; errors name ``source`` and the line.
+
+    ``text_scalars`` reads every unquoted scalar but null as a string (for all-string documents).
+    """
     if len(text.encode("utf-8")) > MAX_YAML_BYTES:
         raise InvalidSkillError(f"{source}: larger than {MAX_YAML_BYTES // 1024} KiB")
     try:
-        return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - _StrictLoader derives from SafeLoader
+        loader = _TextLoader if text_scalars else _StrictLoader
+        return yaml.load(text, Loader=loader)  # noqa: S506 - both loaders derive from SafeLoader
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
