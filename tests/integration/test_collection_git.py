@@ -126,4 +126,4 @@ def test_a_missing_path_in_the_repository_fails_that_skill_only(repo: Path, tmp_
     result = run(tmp_path, "collection", "install", "-f", coll, "-o", tmp_path / "out", "--format", "json")
     assert result.exit_code != 0
     (outcome,) = json.loads(result.stdout)["outcomes"]
-    assert outcome["status"] == "failed" and "not a directory" in outcome["detail"]
+    assert outcome["status"] == "failed" and "'skills/nope' not found" in outcome["detail"]

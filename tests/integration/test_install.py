@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+import yaml
 from click.testing import CliRunner, Result
 from helpers import make_skill
 from registry import Registry
@@ -88,13 +89,24 @@ def failed(result: Result, code: int, *fragments: str) -> str:
     return result.stderr
 
 
-def files_of(root: Path) -> dict[str, bytes]:
-    """Every regular file under ``root`` (relative posix path -> bytes); links and odd entries fail."""
-    out = {}
+def files_of(root: Path) -> dict[str, object]:
+    """Every regular file under ``root`` (relative posix path -> bytes); links and odd entries fail.
+
+    skill.yaml is compared as a SkillCard without ``provenance`` and with the version of the image
+    (not the tag, ``1.0.0-draft``): install records there what the Go skillctl reads (checked on its
+    own in test_receipt_and_files_are_exact).
+    """
+    out: dict[str, object] = {}
     for path in sorted(root.rglob("*")):
         assert not path.is_symlink(), path
         if path.is_file():
-            out[path.relative_to(root).as_posix()] = path.read_bytes()
+            rel = path.relative_to(root).as_posix()
+            out[rel] = path.read_bytes()
+            if rel == "skill.yaml":
+                card = yaml.safe_load(path.read_bytes())
+                card.pop("provenance", None)
+                card["metadata"]["version"] = str(card["metadata"]["version"]).removesuffix("-draft")
+                out[rel] = card
         else:
             assert path.is_dir(), path
     return out
@@ -304,10 +316,12 @@ def test_receipt_and_files_are_exact(released: Released, store_path: Path, tmp_p
     skill = out / NAME
     source = released.sources["1.0.0"]
 
-    # The packaged files, byte for byte: skill.yaml is not rewritten with provenance.
+    # The packaged files, byte for byte, but skill.yaml: it records the install as the Go skillctl does,
+    # so that tool lists and upgrades it too (its only record of an install).
     assert files_of(skill) == files_of(source)
-    assert (skill / "skill.yaml").read_bytes() == (source / "skill.yaml").read_bytes()
-    assert b"provenance" not in (skill / "skill.yaml").read_bytes()
+    card = yaml.safe_load((skill / "skill.yaml").read_bytes())
+    assert card["provenance"] == {"source": released.ref("1.0.0"), "commit": report["digest"]}
+    assert card["metadata"] == yaml.safe_load((source / "skill.yaml").read_bytes())["metadata"]
     modes = modes_of(skill)
     assert modes["scripts/run.sh"] == 0o755
     assert modes["SKILL.md"] == modes["data/blob.bin"] == modes["skill.yaml"] == 0o644
@@ -655,12 +669,14 @@ def test_usage_errors_exit_2(args: list[str], isolated_env: Path, store_path: Pa
 
 
 def _state_of(skill: Path) -> dict[str, str]:
-    """Relative file -> sha256 of its content (directories as 'dir')."""
+    """Relative file -> sha256 of its content (directories as 'dir'; skill.yaml as in files_of)."""
     out = {}
     for path in sorted(skill.rglob("*")):
         rel = path.relative_to(skill).as_posix()
         if path.is_dir() and not path.is_symlink():
             out[rel] = "dir"
+        elif rel == "skill.yaml":
+            out[rel] = repr(files_of(skill)[rel])
         else:
             h = hashlib.sha256()
             with path.open("rb") as fh:
