@@ -168,9 +168,9 @@ def go_version(parsed: Reference, manifest: oci.Manifest) -> str:
 
 
 def write_go_provenance(
-    skill_dir: Path, *, source: str, digest: str, version: str, manifest: oci.Manifest
+    skill_dir: Path, *, name: str, source: str, digest: str, version: str, manifest: oci.Manifest
 ) -> str | None:
-    """Record the install in ``skill_dir/skill.yaml`` as the Go tool does; returns a warning when it cannot.
+    """Record the install of ``name`` in ``skill_dir/skill.yaml`` as the Go tool does; a warning when it cannot.
 
     A skill without ``skill.yaml`` gets a minimal one (the Go tool finds installs only through it).
     """
@@ -179,7 +179,7 @@ def write_go_provenance(
 
     path = skill_dir / CARD_FILE
     if path.is_symlink():
-        return f"{skill_dir.name}: skill.yaml is a symlink; the Go skillctl will not see where it came from"
+        return f"{name}: skill.yaml is a symlink; the Go skillctl will not see where it came from"
     if path.exists():
         try:
             card = load_yaml(read_text(path), source=str(path), text_scalars=True)
@@ -193,7 +193,7 @@ def write_go_provenance(
             "apiVersion": API_VERSION,
             "kind": KIND,
             "metadata": {
-                "name": skill_dir.name,
+                "name": name,
                 "namespace": ann.get(oci.VENDOR) or "unknown",
                 "version": version,
                 "description": ann.get(oci.DESCRIPTION) or f"Installed from {source}",
@@ -337,6 +337,7 @@ def install(
             if source is None:
                 problem = write_go_provenance(
                     new_dir,
+                    name=name,
                     source=receipt.source,
                     digest=manifest.digest,
                     version=go_version(parsed, manifest),

@@ -402,6 +402,31 @@ def test_install_uses_the_names_given_in_the_collection(run, skills, tmp_path):
     assert outcome_lines(again)["pdf"] == "up-to-date"
 
 
+def test_entries_without_name_install_but_are_not_pushed(run, registry, skills, tmp_path):
+    """The Go tool's collection install refuses image entries without name:, so push refuses to publish them."""
+    path = tmp_path / "unnamed.yaml"
+    path.write_text(collection_yaml(skills, unnamed=True, **{"pdf-tools": "pdf"}))
+    dest = tmp_path / "unnamed"
+    out = run.ok("collection", "install", "-f", path, "-o", dest)
+    assert outcome_lines(out) == {"hello-world": "installed", "log-triage": "installed", "pdf": "installed"}
+    repo = registry.repo("unnamed")
+    refused = run("collection", "push", f"{repo}:1.0.0", "-f", path)
+    assert refused.exit_code == 3, refused.stderr
+    assert "image entries without name: (skills.0, skills.1)" in refused.stderr
+    assert registry.tags(repo) == []
+
+
+def test_an_image_without_registry_host_is_a_local_image(run, store, skills, tmp_path):
+    """As in the Go tool: installed from the local store, and up to date while the store's digest is the same."""
+    local = skillctl.pack(skills["hello-world"]["src"], store=store)
+    path = tmp_path / "local.yaml"
+    path.write_text(collection_yaml({"hello-world": {"ref": local.ref}}))
+    dest = tmp_path / "local"
+    assert outcome_lines(run.ok("collection", "install", "-f", path, "-o", dest)) == {"hello-world": "installed"}
+    assert receipt(dest, "hello-world")["digest"] == local.digest
+    assert outcome_lines(run.ok("collection", "install", "-f", path, "-o", dest)) == {"hello-world": "up-to-date"}
+
+
 def test_a_moved_tag_is_installed_again(run, store, coll_file, skills, tmp_path):
     dest = tmp_path / "moved"
     run.ok("collection", "install", "-f", coll_file, "-o", dest)

@@ -16,6 +16,7 @@ import hashlib
 import json
 import os
 import secrets
+import shutil
 import signal
 import stat
 import subprocess
@@ -34,6 +35,7 @@ from registry import Registry
 
 from skillctl import Store, pack
 from skillctl.backends.base import RegistryOptions
+from skillctl.card.skillcard import validate_card_data
 from skillctl.cli.app import cli
 from skillctl.consume.install import (
     Destination,
@@ -460,6 +462,83 @@ def test_go_tool_install_upgraded_with_all(released: Released, store_path: Path,
     result = ok(skillctl(store_path, "upgrade", "--all", "-o", out, NO_TLS))
     assert "1.2.0 -> 1.10.0" in result.stdout
     assert files_of(out / NAME) == files_of(released.sources["1.10.0"])
+
+
+def test_an_install_by_the_go_tool_over_ours_wins_over_our_receipt(
+    released: Released, store_path: Path, tmp_path: Path
+) -> None:
+    """The Go tool rewrites skill.yaml's provenance when it installs over a skill; our stale receipt yields."""
+    out = tmp_path / "skills"
+    ok(skillctl(store_path, "install", released.ref("1.0.0"), "-o", out, NO_TLS))
+    card = out / NAME / "skill.yaml"
+    doc = yaml.safe_load(card.read_text())
+    assert doc["provenance"] == {"source": released.ref("1.0.0"), "commit": released.digests["1.0.0"]}
+    assert receipt_json(out)["digest"] == released.digests["1.0.0"]
+    doc["provenance"] = {"source": released.ref("1.2.0"), "commit": released.digests["1.2.0"]}
+    doc["metadata"]["version"] = "1.2.0"
+    card.write_text(yaml.safe_dump(doc))  # what the Go tool's install or upgrade leaves
+    (row,) = installed_json(store_path, "-o", out)
+    assert (row["version"], row["source"], row["digest"]) == ("1.2.0", released.ref("1.2.0"), released.digests["1.2.0"])
+    ok(skillctl(store_path, "install", released.ref("1.0.0"), "-o", out, NO_TLS))  # ours again: ours again
+    (row,) = installed_json(store_path, "-o", out)
+    assert (row["version"], row["digest"]) == ("1.0.0", released.digests["1.0.0"])
+
+
+def test_the_go_record_of_an_install(released: Released, store: Store, store_path: Path, tmp_path: Path) -> None:
+    out = tmp_path / "skills"
+    # A draft by its tag: the Go tool writes the tag as the version, and semver orders it before the release.
+    ok(skillctl(store_path, "install", released.ref("1.2.0-draft"), "-o", out, NO_TLS))
+    doc = yaml.safe_load((out / NAME / "skill.yaml").read_text())
+    assert doc["metadata"]["version"] == "1.2.0-draft"
+    # By digest: no tag, so the image's version and state.
+    pinned = f"{released.repo}@{released.digests['1.2.0']}"
+    ok(skillctl(store_path, "install", pinned, "-o", out, NO_TLS))
+    doc = yaml.safe_load((out / NAME / "skill.yaml").read_text())
+    assert (doc["metadata"]["version"], doc["provenance"]["source"]) == ("1.2.0", pinned)
+
+    # An image without skill.yaml gets a minimal one, so the Go tool sees the install at all.
+    bare = tmp_path / "bare"
+    shutil.copytree(released.sources["1.0.0"], bare)
+    (bare / "skill.yaml").rename(tmp_path / "card.yaml")
+    raw = _image_without_card(store, bare, tmp_path / "card.yaml")
+    ok(skillctl(store_path, "install", raw, "-o", out))
+    doc = yaml.safe_load((out / NAME / "skill.yaml").read_text())
+    assert doc["metadata"]["name"] == NAME and doc["provenance"]["source"] == raw
+    assert validate_card_data(doc) == []
+
+    # skill.yaml as a symlink: never written through; a warning says the Go tool will not see the source.
+    linked = tmp_path / "linked"
+    shutil.copytree(released.sources["1.0.0"], linked)
+    (linked / "card.yaml").write_bytes((linked / "skill.yaml").read_bytes())
+    (linked / "skill.yaml").unlink()
+    (linked / "skill.yaml").symlink_to("card.yaml")
+    ref = pack(linked, store=store).ref
+    result = ok(skillctl(store_path, "install", ref, "-o", tmp_path / "linked-out"))
+    assert "skill.yaml is a symlink" in result.stderr
+    assert b"provenance" not in (tmp_path / "linked-out" / NAME / "card.yaml").read_bytes()
+
+
+def _image_without_card(store: Store, skill: Path, card: Path) -> str:
+    """Pack ``skill`` with ``card`` as its SkillCard, then drop skill.yaml from the layer: an image as others build."""
+    from skillctl.core import oci
+    from skillctl.image.layer import collect_entries, write_layer
+
+    (skill / "skill.yaml").write_bytes(card.read_bytes())
+    base = pack(skill, store=store)
+    (skill / "skill.yaml").unlink()
+    with store.writing():
+        with store.new_blob() as blob:
+            layer = write_layer(collect_entries(skill), blob)
+            blob.commit()
+        config = oci.build_config(layer.diff_id)
+        config_desc = oci.Descriptor(oci.CONFIG_V1, store.put_blob(config), len(config))
+        raw = oci.build_manifest(
+            config_desc, [oci.Descriptor(oci.LAYER_TAR_GZIP, layer.digest, layer.size)], base.manifest.annotations
+        )
+        store.put_blob(raw)
+        manifest = oci.Manifest.parse(raw)
+        store.set_tag(f"other/{NAME}:1.0.0", manifest.descriptor, {})
+    return f"other/{NAME}:1.0.0"
 
 
 # -- choosing the newest published release ---------------------------------------------------------
