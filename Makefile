@@ -4,8 +4,11 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.deps-installed
 PYTEST_ARGS ?=
+# The Go skillctl's source (a skillimage-*.tar.gz), for the interop suite.
+SKILLCTL_PEERS ?= /work/shared/peers
+PEER_BIN := $(VENV)/peers/skillctl-go
 
-.PHONY: setup tools install demo test lint fmt bench clean
+.PHONY: setup tools install demo test interop lint fmt bench clean
 
 setup: tools install
 
@@ -26,7 +29,14 @@ demo: setup
 	@PATH="$(CURDIR)/$(BIN):$$PATH" bash examples/demo.sh
 
 test: setup
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -m "not peer" $(PYTEST_ARGS)
+
+# The interop suite (tests/peer): every case side by side with the Go skillctl, built from source.
+interop: setup $(PEER_BIN)
+	SKILLCTL_GO="$(CURDIR)/$(PEER_BIN)" $(BIN)/pytest -m peer tests/peer $(PYTEST_ARGS)
+
+$(PEER_BIN): .ci/build-peer $(wildcard $(SKILLCTL_PEERS)/skillimage-*.tar.gz)
+	@bash .ci/build-peer "$(SKILLCTL_PEERS)" "$@"
 
 # The layering is checked on the installed package (where backends/ is skillctl.backends), not the source tree.
 lint: install
