@@ -36,9 +36,7 @@ def clean_commit_time(path: Path) -> int | None:
     None outside a work tree, without git, before the first commit, or with changed or
     untracked files under ``path``: then no honest time comes from Git.
     """
-    try:
-        if git("rev-parse", "--is-inside-work-tree", cwd=path, timeout=10) != "true":
-            return None
+    try:  # outside a work tree (or a bare repository's folder) git status fails
         if git("status", "--porcelain", "--untracked-files=all", "--", ".", cwd=path, timeout=30):
             return None
         return int(git("log", "-1", "--format=%ct", cwd=path, timeout=10))
