@@ -33,11 +33,12 @@ def git(*args: str, cwd: Path | None = None, timeout: float = 300, secrets: Sequ
 def clean_commit_time(path: Path) -> int | None:
     """HEAD's commit time (Unix seconds) when ``path`` is in a Git work tree and nothing under it differs from HEAD.
 
-    None outside a work tree, without git, before the first commit, or with changed or
-    untracked files under ``path``: then no honest time comes from Git.
+    None outside a work tree, without git, before the first commit, or with changed,
+    untracked or ignored files under ``path`` (they would be packed, but are not the
+    commit's): then no honest time comes from Git.
     """
     try:  # outside a work tree (or a bare repository's folder) git status fails
-        if git("status", "--porcelain", "--untracked-files=all", "--", ".", cwd=path, timeout=30):
+        if git("status", "--porcelain", "--untracked-files=normal", "--ignored", "--", ".", cwd=path, timeout=30):
             return None
         return int(git("log", "-1", "--format=%ct", cwd=path, timeout=10))
     except (SkillctlError, ValueError, OSError):

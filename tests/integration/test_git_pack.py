@@ -166,6 +166,12 @@ def test_a_clean_checkout_is_dated_by_its_commit_and_a_changed_one_is_not(repo, 
     # The layer does not depend on the date: only the file added changed it.
     (checkout / "tools/lint/notes.txt").unlink()
     assert skillctl.pack(checkout / "tools/lint", store=store).layer.digest == clean.layer.digest
+    # An ignored file is not the commit's either.
+    (checkout / ".gitignore").write_text("*.log\n")
+    (checkout / "tools/lint/run.log").write_text("output\n")
+    assert CREATED not in skillctl.pack(checkout / "tools/lint", store=store).manifest.annotations
+    (checkout / "tools/lint/run.log").unlink()
+    assert skillctl.pack(checkout / "tools/lint", store=store).manifest.digest == clean.manifest.digest
     # Outside a work tree: no date at all, unless SOURCE_DATE_EPOCH says one.
     plain = tmp_path / "plain"
     shutil.copytree(EXAMPLES / "hello-world", plain)
