@@ -29,9 +29,10 @@ demo: setup
 	@PATH="$(CURDIR)/$(BIN):$$PATH" bash examples/demo.sh
 
 test: setup
-	$(BIN)/pytest -m "not peer" $(PYTEST_ARGS)
+	$(BIN)/pytest $(PYTEST_ARGS)
 
-# The interop suite (tests/peer): every case side by side with the Go skillctl, built from source.
+# The interop suite (tests/peer, marked `peer`, deselected by default): every case side by side with the
+# Go skillctl, built from source.
 interop: setup $(PEER_BIN)
 	SKILLCTL_GO="$(CURDIR)/$(PEER_BIN)" $(BIN)/pytest -m peer tests/peer $(PYTEST_ARGS)
 
