@@ -28,7 +28,7 @@ from skillctl.core import oci
 from skillctl.core.errors import InvalidSkillError, SkillctlError, UsageError
 from skillctl.core.findings import Finding
 from skillctl.core.refs import parse_reference
-from skillctl.core.yamlsafe import decode_utf8, load_yaml, read_text
+from skillctl.core.yamlsafe import TextLoader, decode_utf8, load_yaml, read_text
 from skillctl.registry.selection import capable, select
 from skillctl.store.layout import Store
 
@@ -67,7 +67,7 @@ def parse_collection(raw: bytes, *, source: str) -> Collection:
     """Parse and validate collection YAML; every problem is reported at once."""
     from jsonschema import Draft202012Validator
 
-    doc = load_yaml(decode_utf8(raw, source=source), source=source, text_scalars=True)
+    doc = load_yaml(decode_utf8(raw, source=source), source=source, loader=TextLoader)
     validator = Draft202012Validator(load_schema(SCHEMA_FILE))
     problems = [Finding(source, *schema_message(e)) for e in validator.iter_errors(doc)]
     # The entries are checked even when the schema found problems elsewhere: every problem at once.

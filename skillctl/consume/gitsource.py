@@ -217,12 +217,12 @@ def _card_with_provenance(skill_dir: Path, source: GitSource, co: Checkout) -> d
     """The skill's SkillCard (generated from SKILL.md when it has none) with the Git provenance, written back."""
     from skillctl.card.scaffold import card_from_skill_md
     from skillctl.card.skillcard import CARD_FILE, dump_card
-    from skillctl.core.yamlsafe import load_yaml, read_text
+    from skillctl.core.yamlsafe import TextLoader, load_yaml, read_text
 
     card_path = skill_dir / CARD_FILE
     label = f"{redact_url(source.url)}: {skill_dir.relative_to(co.repo).as_posix()}/{CARD_FILE}"
     if card_path.exists():
-        card = load_yaml(read_text(card_path, source=label), source=label, text_scalars=True)
+        card = load_yaml(read_text(card_path, source=label), source=label, loader=TextLoader)
         if not isinstance(card, dict):
             raise InvalidSkillError(f"{label}: must be a YAML mapping with apiVersion, kind and metadata")
     else:

@@ -175,14 +175,14 @@ def write_go_provenance(
     A skill without ``skill.yaml`` gets a minimal one (the Go tool finds installs only through it).
     """
     from skillctl.card.skillcard import API_VERSION, CARD_FILE, KIND, dump_card
-    from skillctl.core.yamlsafe import load_yaml, read_text
+    from skillctl.core.yamlsafe import TextLoader, load_yaml, read_text
 
     path = skill_dir / CARD_FILE
     if path.is_symlink():
         return f"{name}: skill.yaml is a symlink; the Go skillctl will not see where it came from"
     if path.exists():
         try:
-            card = load_yaml(read_text(path), source=str(path), text_scalars=True)
+            card = load_yaml(read_text(path), source=str(path), loader=TextLoader)
         except SkillctlError as exc:
             return f"{exc}; the Go skillctl will not see where this skill came from"
         if not isinstance(card, dict) or not isinstance(card.get("metadata", {}), dict):
@@ -215,10 +215,10 @@ def _go_provenance(root: Path, name: str) -> tuple[str, str, str] | None:
     card = root / name / "skill.yaml"
     if not card.is_file():
         return None
-    from skillctl.core.yamlsafe import load_yaml, read_text
+    from skillctl.core.yamlsafe import TextLoader, load_yaml, read_text
 
     try:
-        doc = load_yaml(read_text(card), source=str(card), text_scalars=True)
+        doc = load_yaml(read_text(card), source=str(card), loader=TextLoader)
     except SkillctlError:
         return None
     prov = doc.get("provenance") if isinstance(doc, dict) else None

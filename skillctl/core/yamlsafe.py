@@ -69,15 +69,16 @@ _StrictLoader.add_constructor(
 )
 
 
-class _TextLoader(_StrictLoader):
-    """Every plain scalar but null is text, as when the Go tool decodes into string fields.
+class TextLoader(_StrictLoader):
+    """For ``load_yaml(loader=TextLoader)``: every plain scalar but null is text, as when the Go tool
+    decodes into string fields.
 
     For documents whose fields are all strings (SkillCards, collections): ``version: 1.0``
     stays ``"1.0"`` (and is then reported as not semver), ``name: yes`` is the name "yes".
     """
 
 
-_TextLoader.yaml_implicit_resolvers = {
+TextLoader.yaml_implicit_resolvers = {
     first: [(tag, rx) for tag, rx in resolvers if tag == "tag:yaml.org,2002:null"]
     for first, resolvers in _StrictLoader.yaml_implicit_resolvers.items()
 }
@@ -113,16 +114,12 @@ def read_text(path: Path, *, limit: int = MAX_YAML_BYTES, source: str | None = N
     return decode_utf8(data, source=label)
 
 
-def load_yaml(text: str, *, source: str, text_scalars: bool = False) -> Any:
-    """Parse one YAML document strictly; errors name ``source`` and the line.
-
-    ``text_scalars`` reads every unquoted scalar but null as a string (for all-string documents).
-    """
+def load_yaml(text: str, *, source: str, loader: type[yaml.SafeLoader] | None = None) -> Any:
+    """Parse one YAML document strictly; errors name ``source`` and the line."""
     if len(text.encode("utf-8")) > MAX_YAML_BYTES:
         raise InvalidSkillError(f"{source}: larger than {MAX_YAML_BYTES // 1024} KiB")
     try:
-        loader = _TextLoader if text_scalars else _StrictLoader
-        return yaml.load(text, Loader=loader)  # noqa: S506 - both loaders derive from SafeLoader
+        return yaml.load(text, Loader=loader or _StrictLoader)  # noqa: S506 - _StrictLoader derives from SafeLoader
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
