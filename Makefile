@@ -4,8 +4,11 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.deps-installed
 PYTEST_ARGS ?=
+# The Go skillctl's source (a skillimage-*.tar.gz), for the interop suite.
+SKILLCTL_PEERS ?= /work/shared/peers
+PEER_BIN := $(VENV)/peers/skillctl-go
 
-.PHONY: setup tools install demo test e2e-kube lint fmt bench clean
+.PHONY: setup tools install demo test interop e2e-kube lint fmt bench clean
 
 setup: tools install
 
@@ -27,6 +30,14 @@ demo: setup
 
 test: setup
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# The interop suite (tests/peer, marked `peer`, deselected by default): every case side by side with the
+# Go skillctl, built from source.
+interop: setup $(PEER_BIN)
+	SKILLCTL_GO="$(CURDIR)/$(PEER_BIN)" $(BIN)/pytest -m peer tests/peer $(PYTEST_ARGS)
+
+$(PEER_BIN): .ci/build-peer $(wildcard $(SKILLCTL_PEERS)/skillimage-*.tar.gz)
+	@bash .ci/build-peer "$(SKILLCTL_PEERS)" "$@"
 
 # On demand: skill images as image volumes of static Pods on a standalone kubelet (tests marked `kubelet`).
 # The first run builds the kubelet with Go (several minutes); root, and it restores the host state it changes.

@@ -67,6 +67,8 @@ def _card_from_frontmatter(
     namespace: str | None,
     version: str | None,
     description: str | None,
+    default_author: str | None = None,
+    fallback_namespace: str = DEFAULT_NAMESPACE,
 ) -> dict[str, Any]:
     meta_fm = fm.get("metadata") if isinstance(fm.get("metadata"), dict) else {}
     fm_name = str(fm.get("name") or dir_name)
@@ -77,16 +79,44 @@ def _card_from_frontmatter(
             colon_ns, fm_name = left, right
     metadata: dict[str, Any] = {
         "name": name or fm_name,
-        "namespace": namespace or str(meta_fm.get("namespace") or colon_ns or DEFAULT_NAMESPACE),
+        "namespace": namespace or str(meta_fm.get("namespace") or colon_ns or fallback_namespace),
         "version": version or (_normalise_version(meta_fm["version"]) if meta_fm.get("version") else DEFAULT_VERSION),
         "description": description or str(fm.get("description") or _first_sentence(body)),
     }
     for key in ("license", "compatibility", "allowed-tools"):
         if isinstance(fm.get(key), str) and fm[key]:
             metadata[key] = fm[key]
-    if meta_fm.get("author"):
-        metadata["authors"] = [{"name": str(meta_fm["author"])}]
+    author = meta_fm.get("author") or default_author
+    if author:
+        metadata["authors"] = [{"name": str(author)}]
     return {"apiVersion": API_VERSION, "kind": KIND, "metadata": metadata, "spec": {"prompt": "SKILL.md"}}
+
+
+def card_from_skill_md(
+    root: Path, *, namespace: str | None = None, default_author: str | None = None
+) -> tuple[dict[str, Any], list[Finding]]:
+    """The SkillCard the Go tool generates for a skill that has only SKILL.md (not validated here).
+
+    ``namespace`` is the fallback when the frontmatter names none (the Go tool uses the
+    repository's organisation), ``default_author`` the author when ``metadata.author`` is absent.
+    """
+    skill_md = root / "SKILL.md"
+    doc = parse_skill_document(read_text(skill_md, source=str(skill_md)), file=str(skill_md))
+    warnings = list(doc.findings)
+    if doc.frontmatter is None and not warnings:
+        warnings.append(Finding(str(skill_md), "frontmatter", "missing; add name and description", "warning"))
+    card = _card_from_frontmatter(
+        doc.frontmatter or {},
+        doc.body,
+        dir_name=root.resolve().name,
+        name=None,
+        namespace=None,
+        version=None,
+        description=None,
+        default_author=default_author,
+        fallback_namespace=namespace or DEFAULT_NAMESPACE,
+    )
+    return card, warnings
 
 
 def _skill_md(name: str, description: str) -> str:

@@ -1,8 +1,11 @@
 """SKILL.md: frontmatter parsing and the Agent Skills format checks.
 
-What spec-following agents reject (unparseable frontmatter, no description) is
-an error; what they tolerate with a warning (name mismatch, long fields,
-client-specific keys) is a warning, which ``--strict`` turns into an error.
+What no agent can load (unparseable frontmatter) is an error. What some agents
+still load is a warning that says what they do with it, so skills the Go
+skillctl packs pack here too: no frontmatter or no description (spec-following
+agents skip the skill; Claude Code names it after its directory and describes it
+by its first paragraph), a name differing from the directory, long fields,
+client-specific keys. ``--strict`` turns warnings into errors.
 """
 
 from __future__ import annotations
@@ -23,6 +26,10 @@ MAX_DESCRIPTION: Final = 1024
 MAX_COMPATIBILITY: Final = 500
 RECOMMENDED_MAX_LINES: Final = 500
 _FENCE_RE: Final = re.compile(r"^---[ \t]*\r?$", re.MULTILINE)
+_NO_DESCRIPTION: Final = (
+    "agents that follow the Agent Skills spec skip a skill without a description; "
+    "Claude Code loads it under its directory name and uses the first paragraph as the description"
+)
 
 
 @dataclass
@@ -76,9 +83,7 @@ def check_document(doc: SkillDocument, *, expected_name: str | None) -> list[Fin
     file = doc.file
     if doc.frontmatter is None:
         if not findings:
-            findings.append(
-                Finding(file, "frontmatter", "missing: agents skip a SKILL.md without name and description")
-            )
+            findings.append(Finding(file, "frontmatter", f"missing: {_NO_DESCRIPTION}", "warning"))
         return findings
     fm = doc.frontmatter
 
@@ -87,9 +92,7 @@ def check_document(doc: SkillDocument, *, expected_name: str | None) -> list[Fin
 
     description = fm.get("description")
     if not isinstance(description, str) or not description.strip():
-        findings.append(
-            Finding(file, "frontmatter.description", "required: agents use it to decide when to load the skill")
-        )
+        warn("description", f"missing: {_NO_DESCRIPTION}")
     elif len(description) > MAX_DESCRIPTION:
         warn("description", f"is {len(description)} characters; the Agent Skills limit is {MAX_DESCRIPTION}")
 

@@ -10,7 +10,7 @@ from skillctl.card.skillcard import CARD_FILE, SkillCard, validate_card_data
 from skillctl.card.skillmd import SkillDocument, check_document, parse_skill_document
 from skillctl.core.errors import InvalidSkillError, NotFoundError
 from skillctl.core.findings import Finding
-from skillctl.core.yamlsafe import load_yaml, read_text
+from skillctl.core.yamlsafe import TextLoader, load_yaml, read_text
 
 MAX_PROMPT_BYTES = 4 * 1024 * 1024
 
@@ -82,7 +82,7 @@ def validate_skill(path: str | Path, *, strict: bool = False) -> ValidationRepor
     report = ValidationReport(root=root, card_path=card_path, strict=strict)
     label = str(card_path)
     try:
-        doc = load_yaml(read_text(card_path, source=label), source=label)
+        doc = load_yaml(read_text(card_path, source=label), source=label, loader=TextLoader)
     except InvalidSkillError as exc:
         report.findings.append(Finding(label, "", _strip_source(exc.message, label)))
         return report

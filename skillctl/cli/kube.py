@@ -226,7 +226,10 @@ def _report(coll: Any, outcomes: list[Any], *, fmt: str, quiet: bool, verb: str)
             {
                 "name": coll.name,
                 "version": coll.version,
-                "skills": [{"name": s.name, "image": s.image} for s in coll.skills],
+                "skills": [
+                    {"name": s.name or s.label, "image": s.image, **({"source": s.source} if s.source else {})}
+                    for s in coll.skills
+                ],
                 "outcomes": [o.to_json() for o in outcomes],
             }
         )
@@ -235,10 +238,10 @@ def _report(coll: Any, outcomes: list[Any], *, fmt: str, quiet: bool, verb: str)
             click.echo(o.name)
     else:
         click.echo(f"{verb} collection {coll.name} {coll.version} ({len(coll.skills)} skills)")
-        by_name = {o.name: o for o in outcomes}
-        for s in coll.skills:
-            line = f"  - {s.name} ({s.image})"
-            outcome = by_name.get(s.name)
+        # One outcome per skill, in order (a Git source's name is known only once it is cloned).
+        paired = zip(coll.skills, outcomes or [None] * len(coll.skills), strict=True)
+        for s, outcome in paired:
+            line = f"  - {outcome.name if outcome else s.label} ({s.image or s.source})"
             if outcome:
                 line += f": {outcome.status}"
                 if outcome.status == "failed":
@@ -297,6 +300,7 @@ def collection_generate(
 @click.argument("ref", required=False)
 @click.option("-f", "--file", "file", type=click.Path(path_type=Path, dir_okay=False))
 @target_options
+@click.option("--ref", "git_ref", help="For a collection file in Git (REF is its URL): the branch, tag or commit.")
 @click.option("--force", is_flag=True, help="Reinstall skills that are already up to date.")
 @click.option("--allow-archived", is_flag=True, help="Install archived versions too.")
 @signature_policy_option
@@ -310,6 +314,7 @@ def collection_install(
     target: str | None,
     output: Path | None,
     scope: str,
+    git_ref: str | None,
     force: bool,
     allow_archived: bool,
     signature_policy: Path | None,
@@ -318,7 +323,11 @@ def collection_install(
     fmt: str,
     quiet: bool,
 ) -> None:
-    """Install every skill of a collection for an agent; each skill atomically, each outcome reported."""
+    """Install every skill of a collection for an agent; each skill atomically, each outcome reported.
+
+    REF is a registry reference of the collection, or the URL of a collection file in a Git
+    repository (https://HOST/ORG/REPO/-/tree/main/collection.yaml, GitHub's /tree/ form too).
+    """
     from skillctl.consume.collection import install as install_all
     from skillctl.consume.collection import load
     from skillctl.consume.install import destinations
@@ -326,7 +335,7 @@ def collection_install(
     source, is_file = _source(ref, file)
     (dest,) = destinations(target, output, scope=scope)  # type: ignore[arg-type]
     store = settings.store()
-    coll = load(source, is_file=is_file, store=store, backend=backend, opts=registry)
+    coll = load(source, is_file=is_file, store=store, backend=backend, opts=registry, git_ref=git_ref)
     outcomes = install_all(
         coll,
         dest,

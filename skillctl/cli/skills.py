@@ -9,7 +9,7 @@ import click
 from skillctl.cli.context import Settings
 from skillctl.cli.options import output_options
 from skillctl.cli.output import emit_json, human_size, warn
-from skillctl.core.errors import InvalidSkillError
+from skillctl.core.errors import InvalidSkillError, SkillctlError, UsageError
 
 
 @click.command()
@@ -107,21 +107,59 @@ def init(
 
 
 @click.command()
-@click.argument("path", type=click.Path(path_type=Path))
+@click.argument("path")
 @click.option("--tag", "-t", help="Tag (default <version>-draft), or a whole reference such as reg/ns/name:tag.")
 @click.option("--strict", is_flag=True, help="Refuse to pack when validation gives warnings.")
+@click.option(
+    "--media-type",
+    "media_type",
+    default="standard",
+    show_default=True,
+    help="Media types: standard (OCI), or redhat (the Go skillctl's profile for oc-mirror).",
+)
+@click.option("--ref", "git_ref", help="Git URL only: the branch, tag or commit to pack.")
+@click.option("--filter", "pattern", help="Git URL only: pack the skills whose name matches this glob.")
 @output_options
 @click.pass_obj
-def pack(settings: Settings, path: Path, tag: str | None, strict: bool, fmt: str, quiet: bool) -> None:
+def pack(
+    settings: Settings,
+    path: str,
+    tag: str | None,
+    strict: bool,
+    media_type: str,
+    git_ref: str | None,
+    pattern: str | None,
+    fmt: str,
+    quiet: bool,
+) -> None:
     """Pack a skill into a FROM-scratch OCI image in the local store (alias: build).
 
     The image is tagged <namespace>/<name>:<version>-draft. The same files give
     the same digest on any machine; packing unchanged content again changes
     nothing, and changed content moves the tag.
+
+    PATH may be a Git URL (https://, http://, file://): every skill in the
+    repository is packed (or those --filter matches), at --ref, with a
+    skill.yaml generated from SKILL.md where there is none and the source and
+    commit recorded.
+
+    \b
+    skillctl pack examples/hello-world
+    skillctl pack https://github.com/anthropics/skills --filter 'pdf*'
+    skillctl pack https://github.com/org/repo/tree/v1.2/skills/x --media-type redhat
     """
+    from skillctl.consume.gitsource import is_git_url
+    from skillctl.core.oci import media_profile
+
+    media_profile(media_type)  # a bad profile is a usage error before anything is read
+    if is_git_url(path):
+        _pack_git(settings, path, tag, strict, media_type, git_ref, pattern, fmt, quiet)
+        return
+    if git_ref or pattern:
+        raise UsageError("--ref and --filter apply to Git URLs; PATH is a directory")
     from skillctl.image.pack import pack as do_pack
 
-    result = do_pack(path, store=settings.store(), tag=tag, strict=strict)
+    result = do_pack(Path(path), store=settings.store(), tag=tag, strict=strict, media_type=media_type)
     if fmt == "json":
         emit_json(
             {
@@ -153,6 +191,61 @@ def pack(settings: Settings, path: Path, tag: str | None, strict: bool, fmt: str
     else:
         click.echo(f"Packed {result.ref} ({detail})")
     click.echo(f"Digest: {result.digest}")
+
+
+def _pack_git(
+    settings: Settings,
+    url: str,
+    tag: str | None,
+    strict: bool,
+    media_type: str,
+    git_ref: str | None,
+    pattern: str | None,
+    fmt: str,
+    quiet: bool,
+) -> None:
+    from skillctl.consume.gitsource import pack_git
+    from skillctl.core.git import redact_url
+
+    result = pack_git(
+        url, store=settings.store(), ref=git_ref, pattern=pattern, tag=tag, media_type=media_type, strict=strict
+    )
+    shown = redact_url(url)
+    if fmt == "json":
+        emit_json(
+            {
+                "source": shown,
+                "cloneUrl": result.source.clone_url,
+                "ref": result.source.ref,
+                "commit": result.commit,
+                "skills": [s.to_json() for s in result.skills],
+            }
+        )
+    else:
+        for item in result.skills:
+            for message in item.warnings if not quiet else []:
+                warn(message)
+            if item.error is not None:
+                warn(f"{item.name} ({item.path}): {item.error}")
+            elif quiet:
+                click.echo(item.digest)
+            else:
+                verb = "Unchanged" if item.status == "unchanged" else "Packed"
+                click.echo(f"{verb} {item.ref} from {item.path}")
+                click.echo(f"Digest: {item.digest}")
+        if not quiet:
+            done = len(result.skills) - len(result.failed)
+            click.echo(f"Packed {done} of {len(result.skills)} skills from {shown} at {result.commit[:12]}")
+    if result.failed:
+        first = result.failed[0].error
+        assert first is not None
+        error = SkillctlError(
+            f"{len(result.failed)} of {len(result.skills)} skills failed to pack: "
+            + ", ".join(s.name for s in result.failed),
+            hint=first.hint,
+        )
+        error.exit_code = first.exit_code  # the first failure's class decides the exit code
+        raise error
 
 
 COMMANDS = [validate, init, pack]

@@ -3,8 +3,14 @@
 A skill lands in ``<skills dir>/<name>/`` atomically (unpacked beside it and
 swapped into place), and a receipt outside the skill's own files records where
 it came from: ``<skills dir>/.skillimage/receipts/<name>.json`` (the layout the
-SecKatie fork of the Go tool uses). Skills installed by the Go tool, which
-wrote provenance into ``skill.yaml``, are recognised too.
+SecKatie fork of the Go tool uses).
+
+The Go skillctl knows an install only by the ``provenance`` it writes into the
+installed ``skill.yaml`` (source reference, manifest digest as ``commit``, the
+tag as ``metadata.version``). So that either tool can list and upgrade what the
+other installed, install writes the same there, and a receipt counts only while
+``skill.yaml`` still names the receipt's digest: when the Go tool has installed
+over it since, its provenance wins.
 """
 
 from __future__ import annotations
@@ -149,6 +155,86 @@ def _settle(root: Path, name: str) -> None:
             shutil.rmtree(leftover, ignore_errors=True)
 
 
+def go_version(parsed: Reference, manifest: oci.Manifest) -> str:
+    """The version the Go tool records for an install: the tag when it is a version, else one made from the image.
+
+    The Go tool writes the tag (``1.0.0-draft``, ``1.0.0``) and upgrades by semver
+    order, in which ``1.0.0-draft`` is older than ``1.0.0``. For ``latest`` or a
+    digest it would write no usable version; the image's version and state give one.
+    """
+    import semver
+
+    if parsed.tag and not parsed.digest:
+        with contextlib.suppress(ValueError):
+            semver.Version.parse(parsed.tag)
+            return parsed.tag
+    version = manifest.annotations.get(oci.VERSION, "")
+    state = manifest.annotations.get(oci.STATUS, "")
+    return f"{version}-{state}" if version and state in ("draft", "testing") else version
+
+
+def write_go_provenance(
+    skill_dir: Path, *, name: str, source: str, digest: str, version: str, manifest: oci.Manifest
+) -> str | None:
+    """Record the install of ``name`` in ``skill_dir/skill.yaml`` as the Go tool does; a warning when it cannot.
+
+    A skill without ``skill.yaml`` gets a minimal one (the Go tool finds installs only through it).
+    """
+    from skillctl.card.skillcard import API_VERSION, CARD_FILE, KIND, dump_card
+    from skillctl.core.yamlsafe import TextLoader, load_yaml, read_text
+
+    path = skill_dir / CARD_FILE
+    if path.is_symlink():
+        return f"{name}: skill.yaml is a symlink; the Go skillctl will not see where it came from"
+    if path.exists():
+        try:
+            card = load_yaml(read_text(path), source=str(path), loader=TextLoader)
+        except SkillctlError as exc:
+            return f"{exc}; the Go skillctl will not see where this skill came from"
+        if not isinstance(card, dict) or not isinstance(card.get("metadata", {}), dict):
+            return f"{path}: not a SkillCard; the Go skillctl will not see where this skill came from"
+    else:
+        ann = manifest.annotations
+        card = {
+            "apiVersion": API_VERSION,
+            "kind": KIND,
+            "metadata": {
+                "name": name,
+                "namespace": ann.get(oci.VENDOR) or "unknown",
+                "version": version,
+                "description": ann.get(oci.DESCRIPTION) or f"Installed from {source}",
+            },
+        }
+    metadata = card.setdefault("metadata", {})
+    if version:
+        metadata["version"] = version
+    provenance = card.get("provenance") if isinstance(card.get("provenance"), dict) else {}
+    card["provenance"] = {**provenance, "source": source, "commit": digest}
+    # Replaced, never written through: a hard link inside the skill must not change another file.
+    mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
+    atomic_write(path, dump_card(card).encode("utf-8"), mode=mode)
+    return None
+
+
+def _go_provenance(root: Path, name: str) -> tuple[str, str, str] | None:
+    """(source, commit, version) from the installed skill.yaml's provenance, as the Go tool reads it."""
+    card = root / name / "skill.yaml"
+    if not card.is_file():
+        return None
+    from skillctl.core.yamlsafe import TextLoader, load_yaml, read_text
+
+    try:
+        doc = load_yaml(read_text(card), source=str(card), loader=TextLoader)
+    except SkillctlError:
+        return None
+    prov = doc.get("provenance") if isinstance(doc, dict) else None
+    meta = doc.get("metadata") if isinstance(doc, dict) else None
+    if not isinstance(prov, dict) or not prov.get("source"):
+        return None
+    version = str(meta.get("version") or "") if isinstance(meta, dict) else ""
+    return str(prov["source"]), str(prov.get("commit") or ""), version
+
+
 def _now() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -230,7 +316,8 @@ def install(
 
     ``refresh`` pulls a registry reference even when the store has it, so a moved tag is honoured.
     ``name`` installs under another directory name than the image's (a collection's ``name:``);
-    ``source`` records another origin than the reference in the receipt (a Git source).
+    ``source`` records another origin than the reference in the receipt (a Git source, whose
+    packed ``skill.yaml`` already holds the Git provenance the Go tool reads, and keeps it).
     ``managed_by`` records the lock file that wants it there (``sync`` removes it when the lock no longer does).
     ``verifier`` (a keyless identity or a policy, from ``trust.signing``/``trust.verifiers``) checks a pulled
     image as ``verify_key`` does.
@@ -270,6 +357,17 @@ def install(
         pending = _pending_path(root, name)
 
         def record(new_dir: Path) -> None:
+            if source is None:
+                problem = write_go_provenance(
+                    new_dir,
+                    name=name,
+                    source=receipt.source,
+                    digest=manifest.digest,
+                    version=go_version(parsed, manifest),
+                    manifest=manifest,
+                )
+                if problem:
+                    warnings.append(problem)
             # The receipt names the directory's inode: after a kill between the swap and the rename below,
             # the inode tells whether the files on disk are the ones this receipt describes.
             data = {**receipt.to_json(), "directoryInode": new_dir.stat().st_ino}
@@ -290,29 +388,24 @@ def install(
 
 
 def read_receipt(root: Path, name: str) -> Receipt | None:
-    """The receipt of an installed skill, or Go-tool provenance from its skill.yaml."""
+    """The receipt of an installed skill, unless the Go tool has installed over it since; then its provenance."""
     pending = _pending_applies(root, name)
     if pending:
         return Receipt.from_json(pending)
+    go = _go_provenance(root, name)
     path = _receipt_path(root, name)
     if path.is_file():
         try:
-            return Receipt.from_json(json.loads(path.read_text(encoding="utf-8")))
+            receipt = Receipt.from_json(json.loads(path.read_text(encoding="utf-8")))
         except (ValueError, KeyError, OSError):
             log.warning("%s: unreadable receipt, ignored", path)
-    card = root / name / "skill.yaml"
-    if card.is_file():
-        from skillctl.core.yamlsafe import load_yaml, read_text
-
-        try:
-            doc = load_yaml(read_text(card), source=str(card))
-        except SkillctlError:
-            return None
-        prov = doc.get("provenance") if isinstance(doc, dict) else None
-        meta = doc.get("metadata") if isinstance(doc, dict) else None
-        if isinstance(prov, dict) and prov.get("source"):
-            version = str(meta.get("version", "")) if isinstance(meta, dict) else ""
-            return Receipt(name, version, str(prov["source"]), str(prov.get("commit", "")), "", "")
+        else:
+            # A Git install's skill.yaml holds the commit (the receipt's source ends in @commit).
+            if go is None or go[1] in (receipt.digest, receipt.source.rpartition("@")[2]):
+                return receipt
+    if go is not None:
+        source, commit, version = go
+        return Receipt(name, version, source, commit, "", "")
     return None
 
 

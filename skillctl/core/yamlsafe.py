@@ -8,6 +8,7 @@ nesting and input of any size. Every problem here becomes an
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Final
 
@@ -50,15 +51,37 @@ class _StrictLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
-# Dates stay strings: a SkillCard has no date fields, and frontmatter metadata is string-to-string.
+# YAML 1.2 booleans: only true/false. PyYAML follows YAML 1.1, where yes, no, on, off, y and n are booleans too,
+# so a skill named "yes" or a description "on" would stop being text; the Go tool (yaml.v3) and the agents'
+# YAML 1.2 parsers read them as strings. Dates stay strings too: no field of ours is a date.
+_BOOL_12: Final = re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$")
 _StrictLoader.yaml_implicit_resolvers = {
-    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    first: [
+        (tag, _BOOL_12 if tag == "tag:yaml.org,2002:bool" else rx)
+        for tag, rx in resolvers
+        if tag != "tag:yaml.org,2002:timestamp"
+    ]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
 _StrictLoader.add_constructor(
     "tag:yaml.org,2002:map",
     _StrictLoader.construct_mapping,  # type: ignore[arg-type]
 )
+
+
+class TextLoader(_StrictLoader):
+    """For ``load_yaml(loader=TextLoader)``: every plain scalar but null is text, as when the Go tool
+    decodes into string fields.
+
+    For documents whose fields are all strings (SkillCards, collections): ``version: 1.0``
+    stays ``"1.0"`` (and is then reported as not semver), ``name: yes`` is the name "yes".
+    """
+
+
+TextLoader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag == "tag:yaml.org,2002:null"]
+    for first, resolvers in _StrictLoader.yaml_implicit_resolvers.items()
+}
 
 
 def decode_utf8(data: bytes, *, source: str) -> str:

@@ -92,6 +92,23 @@ def _target_ref(card: SkillCard, tag: str | None) -> Reference:
     return parse_reference(f"{card.repository}:{tag or version_tag(card.version, '-draft')}", what="--tag")
 
 
+def created_time(root: Path, *, env: Mapping[str, str] | None = None, commit_time: int | None = None) -> int | None:
+    """When the image was made, reproducibly: ``SOURCE_DATE_EPOCH``, else the Git commit time, else None.
+
+    The commit time is ``commit_time`` when the caller knows it (a fresh clone), else
+    HEAD's time when the skill's files are committed and unchanged. Never the wall
+    clock: a digest must not depend on when it was computed.
+    """
+    epoch = source_date_epoch(env)
+    if epoch is not None:
+        return epoch
+    if commit_time is not None:
+        return commit_time
+    from skillctl.core.git import clean_commit_time
+
+    return clean_commit_time(root)
+
+
 def pack(
     path: str | Path,
     *,
@@ -99,36 +116,43 @@ def pack(
     tag: str | None = None,
     strict: bool = False,
     env: Mapping[str, str] | None = None,
+    media_type: str | None = None,
+    commit_time: int | None = None,
 ) -> PackResult:
     """Validate and pack a skill; tag it ``<namespace>/<name>:<version>-draft`` (or ``tag``).
 
     ``tag`` is a tag (``1.0.0-rc``) or a whole reference (``quay.io/org/x:1.0.0-draft``).
     Re-packing identical content is a no-op; changed content moves the tag.
+    ``media_type`` is a profile of the Go tool: ``standard`` (default) or ``redhat``.
+    ``org.opencontainers.image.created`` comes from :func:`created_time`.
 
     Raises:
         InvalidSkillError: the skill does not validate, or holds paths that cannot be packed.
-        UsageError: a bad ``tag`` or ``SOURCE_DATE_EPOCH``.
+        UsageError: a bad ``tag``, ``media_type`` or ``SOURCE_DATE_EPOCH``.
     """
     store = store or Store()
+    config_type, layer_type = oci.media_profile(media_type)
     report = validate_skill(path, strict=strict)
     report.raise_for_errors()
-    assert report.card is not None and report.document is not None
+    assert report.card is not None
     card = report.card
     target = _target_ref(card, tag)
-    epoch = source_date_epoch(env)
+    mtime = source_date_epoch(env)
+    epoch = created_time(report.root, env=env, commit_time=commit_time)
     created = rfc3339(epoch) if epoch is not None else None
     entries = collect_entries(report.root)
 
     with store.writing():
         with store.new_blob() as blob:
-            layer = write_layer(entries, blob, mtime=epoch or 0)
+            layer = write_layer(entries, blob, mtime=mtime or 0)
             if blob.digest != layer.digest:
                 raise IntegrityError("layer bytes written differ from the bytes hashed")
             blob.commit()
         config = oci.build_config(layer.diff_id, created=created)
-        config_desc = oci.Descriptor(oci.CONFIG_V1, store.put_blob(config), len(config))
-        layer_desc = oci.Descriptor(oci.LAYER_TAR_GZIP, layer.digest, layer.size)
-        annotations = skill_annotations(card, wordcount=report.document.word_count, created=created)
+        config_desc = oci.Descriptor(config_type, store.put_blob(config), len(config))
+        layer_desc = oci.Descriptor(layer_type, layer.digest, layer.size)
+        words = report.document.word_count if report.document else 0
+        annotations = skill_annotations(card, wordcount=words, created=created)
         raw = oci.build_manifest(config_desc, [layer_desc], annotations)
         store.put_blob(raw)
         manifest = oci.Manifest.parse(raw)

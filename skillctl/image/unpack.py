@@ -25,12 +25,12 @@ from pathlib import Path
 from typing import Final
 
 from skillctl.core.errors import IntegrityError, UnsafeContentError
-from skillctl.core.oci import LAYER_TAR_GZIP, Manifest
+from skillctl.core.oci import GZIP_LAYERS, Manifest
 from skillctl.core.refs import parse_reference
 from skillctl.store.layout import Store
 
 _CHUNK: Final = 1024 * 1024
-_GZIP_LAYERS: Final = frozenset({LAYER_TAR_GZIP, "application/vnd.docker.image.rootfs.diff.tar.gzip"})
+_GZIP_LAYERS: Final = GZIP_LAYERS
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ import hashlib
 import json
 import os
 import secrets
+import shutil
 import signal
 import stat
 import subprocess
@@ -27,12 +28,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+import yaml
 from click.testing import CliRunner, Result
 from helpers import make_skill
 from registry import Registry
 
 from skillctl import Store, pack
 from skillctl.backends.base import RegistryOptions
+from skillctl.card.skillcard import validate_card_data
 from skillctl.cli.app import cli
 from skillctl.consume.install import (
     Destination,
@@ -88,13 +91,24 @@ def failed(result: Result, code: int, *fragments: str) -> str:
     return result.stderr
 
 
-def files_of(root: Path) -> dict[str, bytes]:
-    """Every regular file under ``root`` (relative posix path -> bytes); links and odd entries fail."""
-    out = {}
+def files_of(root: Path) -> dict[str, object]:
+    """Every regular file under ``root`` (relative posix path -> bytes); links and odd entries fail.
+
+    skill.yaml is compared as a SkillCard without ``provenance`` and with the version of the image
+    (not the tag, ``1.0.0-draft``): install records there what the Go skillctl reads (checked on its
+    own in test_receipt_and_files_are_exact).
+    """
+    out: dict[str, object] = {}
     for path in sorted(root.rglob("*")):
         assert not path.is_symlink(), path
         if path.is_file():
-            out[path.relative_to(root).as_posix()] = path.read_bytes()
+            rel = path.relative_to(root).as_posix()
+            out[rel] = path.read_bytes()
+            if rel == "skill.yaml":
+                card = yaml.safe_load(path.read_bytes())
+                card.pop("provenance", None)
+                card["metadata"]["version"] = str(card["metadata"]["version"]).removesuffix("-draft")
+                out[rel] = card
         else:
             assert path.is_dir(), path
     return out
@@ -304,10 +318,12 @@ def test_receipt_and_files_are_exact(released: Released, store_path: Path, tmp_p
     skill = out / NAME
     source = released.sources["1.0.0"]
 
-    # The packaged files, byte for byte: skill.yaml is not rewritten with provenance.
+    # The packaged files, byte for byte, but skill.yaml: it records the install as the Go skillctl does,
+    # so that tool lists and upgrades it too (its only record of an install).
     assert files_of(skill) == files_of(source)
-    assert (skill / "skill.yaml").read_bytes() == (source / "skill.yaml").read_bytes()
-    assert b"provenance" not in (skill / "skill.yaml").read_bytes()
+    card = yaml.safe_load((skill / "skill.yaml").read_bytes())
+    assert card["provenance"] == {"source": released.ref("1.0.0"), "commit": report["digest"]}
+    assert card["metadata"] == yaml.safe_load((source / "skill.yaml").read_bytes())["metadata"]
     modes = modes_of(skill)
     assert modes["scripts/run.sh"] == 0o755
     assert modes["SKILL.md"] == modes["data/blob.bin"] == modes["skill.yaml"] == 0o644
@@ -446,6 +462,83 @@ def test_go_tool_install_upgraded_with_all(released: Released, store_path: Path,
     result = ok(skillctl(store_path, "upgrade", "--all", "-o", out, NO_TLS))
     assert "1.2.0 -> 1.10.0" in result.stdout
     assert files_of(out / NAME) == files_of(released.sources["1.10.0"])
+
+
+def test_an_install_by_the_go_tool_over_ours_wins_over_our_receipt(
+    released: Released, store_path: Path, tmp_path: Path
+) -> None:
+    """The Go tool rewrites skill.yaml's provenance when it installs over a skill; our stale receipt yields."""
+    out = tmp_path / "skills"
+    ok(skillctl(store_path, "install", released.ref("1.0.0"), "-o", out, NO_TLS))
+    card = out / NAME / "skill.yaml"
+    doc = yaml.safe_load(card.read_text())
+    assert doc["provenance"] == {"source": released.ref("1.0.0"), "commit": released.digests["1.0.0"]}
+    assert receipt_json(out)["digest"] == released.digests["1.0.0"]
+    doc["provenance"] = {"source": released.ref("1.2.0"), "commit": released.digests["1.2.0"]}
+    doc["metadata"]["version"] = "1.2.0"
+    card.write_text(yaml.safe_dump(doc))  # what the Go tool's install or upgrade leaves
+    (row,) = installed_json(store_path, "-o", out)
+    assert (row["version"], row["source"], row["digest"]) == ("1.2.0", released.ref("1.2.0"), released.digests["1.2.0"])
+    ok(skillctl(store_path, "install", released.ref("1.0.0"), "-o", out, NO_TLS))  # ours again: ours again
+    (row,) = installed_json(store_path, "-o", out)
+    assert (row["version"], row["digest"]) == ("1.0.0", released.digests["1.0.0"])
+
+
+def test_the_go_record_of_an_install(released: Released, store: Store, store_path: Path, tmp_path: Path) -> None:
+    out = tmp_path / "skills"
+    # A draft by its tag: the Go tool writes the tag as the version, and semver orders it before the release.
+    ok(skillctl(store_path, "install", released.ref("1.2.0-draft"), "-o", out, NO_TLS))
+    doc = yaml.safe_load((out / NAME / "skill.yaml").read_text())
+    assert doc["metadata"]["version"] == "1.2.0-draft"
+    # By digest: no tag, so the image's version and state.
+    pinned = f"{released.repo}@{released.digests['1.2.0']}"
+    ok(skillctl(store_path, "install", pinned, "-o", out, NO_TLS))
+    doc = yaml.safe_load((out / NAME / "skill.yaml").read_text())
+    assert (doc["metadata"]["version"], doc["provenance"]["source"]) == ("1.2.0", pinned)
+
+    # An image without skill.yaml gets a minimal one, so the Go tool sees the install at all.
+    bare = tmp_path / "bare"
+    shutil.copytree(released.sources["1.0.0"], bare)
+    (bare / "skill.yaml").rename(tmp_path / "card.yaml")
+    raw = _image_without_card(store, bare, tmp_path / "card.yaml")
+    ok(skillctl(store_path, "install", raw, "-o", out))
+    doc = yaml.safe_load((out / NAME / "skill.yaml").read_text())
+    assert doc["metadata"]["name"] == NAME and doc["provenance"]["source"] == raw
+    assert validate_card_data(doc) == []
+
+    # skill.yaml as a symlink: never written through; a warning says the Go tool will not see the source.
+    linked = tmp_path / "linked"
+    shutil.copytree(released.sources["1.0.0"], linked)
+    (linked / "card.yaml").write_bytes((linked / "skill.yaml").read_bytes())
+    (linked / "skill.yaml").unlink()
+    (linked / "skill.yaml").symlink_to("card.yaml")
+    ref = pack(linked, store=store).ref
+    result = ok(skillctl(store_path, "install", ref, "-o", tmp_path / "linked-out"))
+    assert "skill.yaml is a symlink" in result.stderr
+    assert b"provenance" not in (tmp_path / "linked-out" / NAME / "card.yaml").read_bytes()
+
+
+def _image_without_card(store: Store, skill: Path, card: Path) -> str:
+    """Pack ``skill`` with ``card`` as its SkillCard, then drop skill.yaml from the layer: an image as others build."""
+    from skillctl.core import oci
+    from skillctl.image.layer import collect_entries, write_layer
+
+    (skill / "skill.yaml").write_bytes(card.read_bytes())
+    base = pack(skill, store=store)
+    (skill / "skill.yaml").unlink()
+    with store.writing():
+        with store.new_blob() as blob:
+            layer = write_layer(collect_entries(skill), blob)
+            blob.commit()
+        config = oci.build_config(layer.diff_id)
+        config_desc = oci.Descriptor(oci.CONFIG_V1, store.put_blob(config), len(config))
+        raw = oci.build_manifest(
+            config_desc, [oci.Descriptor(oci.LAYER_TAR_GZIP, layer.digest, layer.size)], base.manifest.annotations
+        )
+        store.put_blob(raw)
+        manifest = oci.Manifest.parse(raw)
+        store.set_tag(f"other/{NAME}:1.0.0", manifest.descriptor, {})
+    return f"other/{NAME}:1.0.0"
 
 
 # -- choosing the newest published release ---------------------------------------------------------
@@ -655,12 +748,14 @@ def test_usage_errors_exit_2(args: list[str], isolated_env: Path, store_path: Pa
 
 
 def _state_of(skill: Path) -> dict[str, str]:
-    """Relative file -> sha256 of its content (directories as 'dir')."""
+    """Relative file -> sha256 of its content (directories as 'dir'; skill.yaml as in files_of)."""
     out = {}
     for path in sorted(skill.rglob("*")):
         rel = path.relative_to(skill).as_posix()
         if path.is_dir() and not path.is_symlink():
             out[rel] = "dir"
+        elif rel == "skill.yaml":
+            out[rel] = repr(files_of(skill)[rel])
         else:
             h = hashlib.sha256()
             with path.open("rb") as fh:

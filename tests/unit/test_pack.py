@@ -295,7 +295,7 @@ def test_build_metadata_version_gets_a_valid_tag(tmp_path, store):
 
 def test_invalid_skill_is_refused_with_every_problem(tmp_path, store):
     root = make_skill(tmp_path / "s", name="Bad", version="1.0")
-    (root / "SKILL.md").write_text("no frontmatter\n")
+    (root / "SKILL.md").write_text("---\nname: [unclosed\n---\n")
     with pytest.raises(InvalidSkillError) as info:
         skillctl.pack(root, store=store)
     assert len(info.value.problems) == 3

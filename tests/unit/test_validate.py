@@ -142,7 +142,7 @@ def test_non_utf8_prompt_is_an_error_naming_the_byte(tmp_path):
 
 def test_raise_for_errors_lists_every_problem(tmp_path):
     root = make_skill(tmp_path / "s", name="S", version="x")
-    (root / "SKILL.md").write_text("no frontmatter\n")
+    (root / "SKILL.md").write_text("---\nname: s\n")  # no closing fence
     report = validate_skill(root)
     with pytest.raises(InvalidSkillError) as info:
         report.raise_for_errors()

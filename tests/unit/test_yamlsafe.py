@@ -175,3 +175,24 @@ def test_validate_skill_turns_hostile_yaml_into_one_finding(tmp_path, content, e
     assert len(report.errors) == 1
     assert expected in report.errors[0].message
     assert report.errors[0].file == str(root / "skill.yaml")
+
+
+def test_yaml_1_1_booleans_are_words_and_dates_are_text():
+    # YAML 1.2 (the Go tool's yaml.v3, the agents' parsers): only true/false are booleans.
+    assert load_yaml("a: yes\nb: No\nc: on\nd: OFF\ne: true\nf: 2024-01-01\n", source="f") == {
+        "a": "yes",
+        "b": "No",
+        "c": "on",
+        "d": "OFF",
+        "e": True,
+        "f": "2024-01-01",
+    }
+
+
+def test_the_text_loader_reads_every_plain_scalar_as_text_but_null():
+    from skillctl.core.yamlsafe import TextLoader
+
+    doc = load_yaml("a: 1.0\nb: 12\nc: true\nd: ~\ne:\nf: [1, x]\ng: !!int 3\n", source="f", loader=TextLoader)
+    assert doc == {"a": "1.0", "b": "12", "c": "true", "d": None, "e": None, "f": ["1", "x"], "g": 3}
+    with pytest.raises(InvalidSkillError, match="aliases"):  # still the strict loader underneath
+        load_yaml("a: &x 1\nb: *x\n", source="f", loader=TextLoader)
