@@ -10,6 +10,7 @@ import click
 from skillctl.cli.context import Settings
 from skillctl.cli.options import (
     limit_options,
+    no_verify_option,
     output_options,
     registry_options,
     target_options,
@@ -26,6 +27,7 @@ from skillctl.core.refs import parse_reference
 @target_options
 @click.option("--allow-archived", is_flag=True, help="Install even an archived version.")
 @verify_key_option
+@no_verify_option
 @limit_options
 @registry_options
 @output_options
@@ -38,6 +40,7 @@ def install(
     scope: str,
     allow_archived: bool,
     verify_key: Path | None,
+    no_verify: bool,
     max_size: int,
     max_files: int,
     registry: Any,
@@ -53,7 +56,9 @@ def install(
     skillctl install examples/hello-world:1.0.0-draft -o ./skills
 
     The skill lands in <dir>/<name>/ atomically; a re-install replaces the old
-    files completely. A receipt in <dir>/.skillimage/receipts/ records the source.
+    files completely. A receipt in <dir>/.skillimage/receipts/ records the source
+    and the key it was verified with, which every later install or upgrade of
+    the skill requires again unless --verify-key or --no-verify says otherwise.
     """
     from skillctl.consume.install import destinations
     from skillctl.consume.install import install as do_install
@@ -67,6 +72,7 @@ def install(
         opts=registry,
         allow_archived=allow_archived,
         verify_key=verify_key,
+        no_verify=no_verify,
         limits=unpack_limits(max_size, max_files),
     )
     if fmt == "json":
@@ -78,13 +84,33 @@ def install(
         click.echo(str(result.path))
         return
     was = f" (replaced {result.replaced})" if result.replaced else ""
-    click.echo(f"Installed {result.ref} {result.version} to {result.path}{was}")
+    click.echo(f"Installed {_ref_and_version(result.ref, result.version)} to {result.path}{was}")
+    if result.verified_by:
+        click.echo(f"Signature verified with {describe_verification(result.verified_by)}")
+
+
+def _ref_and_version(ref: str, version: str) -> str:
+    """``REF``, with the version added only when the tag does not already say it."""
+    tag = parse_reference(ref).tag or ""
+    return ref if not version or tag.replace("_", "+").startswith(version) else f"{ref} ({version})"
+
+
+def describe_verification(record: dict[str, Any]) -> str:
+    from skillctl.trust.recorded import describe
+
+    return describe(record).removeprefix("the key ")
 
 
 @click.command()
 @click.argument("name", required=False)
 @click.option("-a", "--all", "all_", is_flag=True, help="Upgrade every installed skill that has a newer release.")
 @target_options
+@click.option(
+    "--verify-key",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help="Verify with this public key (and record it) instead of the key each skill was installed with.",
+)
+@no_verify_option
 @registry_options
 @output_options
 @click.pass_obj
@@ -95,6 +121,8 @@ def upgrade(
     target: str | None,
     output: Path | None,
     scope: str,
+    verify_key: Path | None,
+    no_verify: bool,
     registry: Any,
     backend: str | None,
     fmt: str,
@@ -103,6 +131,8 @@ def upgrade(
     """Replace installed skills with the newest published release from their registry.
 
     Drafts, testing versions, prereleases, deprecated and archived versions are never chosen.
+    A skill installed with --verify-key is upgraded only to a release signed by the same key
+    (recorded in its receipt), unless --verify-key names another key or --no-verify is given.
     """
     from skillctl.consume.install import check_upgrades, destinations, install, list_installed
 
@@ -120,25 +150,50 @@ def upgrade(
     warnings: list[str] = []
     candidates = check_upgrades(skills, backend=backend, opts=registry, warnings=warnings)
     done, failed = [], []
+    errors: list[SkillctlError] = []
     for skill in candidates:
         try:
             assert skill.latest_ref is not None
             result = install(
-                skill.latest_ref, dest, store=settings.store(), backend=backend, opts=registry, name=skill.name
+                skill.latest_ref,
+                dest,
+                store=settings.store(),
+                backend=backend,
+                opts=registry,
+                name=skill.name,
+                verify_key=verify_key,
+                no_verify=no_verify,
             )
-            done.append({"name": skill.name, "from": skill.version, "to": result.version, "ref": result.ref})
+            warnings.extend(w for w in result.warnings if w not in warnings)
+            done.append(
+                {
+                    "name": skill.name,
+                    "from": skill.version,
+                    "to": result.version,
+                    "ref": result.ref,
+                    "verifiedBy": result.verified_by,
+                }
+            )
         except SkillctlError as exc:
             failed.append(skill.name)
-            warnings.append(f"{skill.name}: {exc}")
+            errors.append(exc)
+            if not name:  # a named skill's error is the command's own (raised below)
+                warnings.append(f"{skill.name}: {exc}")
     if fmt == "json":
         emit_json({"upgraded": done, "failed": failed, "warnings": warnings})
     else:
         for message in warnings:
             warn(message)
         for row in done:
-            click.echo(row["name"] if quiet else f"Upgraded {row['name']} {row['from']} -> {row['to']} ({row['ref']})")
+            if quiet:
+                click.echo(row["name"])
+                continue
+            verified = f", verified with {describe_verification(row['verifiedBy'])}" if row["verifiedBy"] else ""
+            click.echo(f"Upgraded {row['name']} {row['from']} -> {row['to']} ({row['ref']}{verified})")
         if not done and not failed and not quiet:
             click.echo("All skills are up to date." if all_ else f"{name} is already at the newest published version.")
+    if name and len(errors) == 1:
+        raise errors[0]  # one skill named: its own error and exit code (10 for a signature)
     if failed:
         raise SkillctlError(f"{len(failed)} skill(s) failed to upgrade: {', '.join(failed)}")
     if name and warnings and not done:

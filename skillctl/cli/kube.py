@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from skillctl.cli.context import Settings
-from skillctl.cli.options import output_options, registry_options, target_options
+from skillctl.cli.options import no_verify_option, output_options, registry_options, target_options, verify_key_option
 from skillctl.cli.output import emit_json
 from skillctl.core.errors import SkillctlError, UsageError
 
@@ -250,6 +250,8 @@ def collection_generate(
 @target_options
 @click.option("--force", is_flag=True, help="Reinstall skills that are already up to date.")
 @click.option("--allow-archived", is_flag=True, help="Install archived versions too.")
+@verify_key_option
+@no_verify_option
 @registry_options
 @output_options
 @click.pass_obj
@@ -262,6 +264,8 @@ def collection_install(
     scope: str,
     force: bool,
     allow_archived: bool,
+    verify_key: Path | None,
+    no_verify: bool,
     registry: Any,
     backend: str | None,
     fmt: str,
@@ -277,7 +281,15 @@ def collection_install(
     store = settings.store()
     coll = load(source, is_file=is_file, store=store, backend=backend, opts=registry)
     outcomes = install_all(
-        coll, dest, store=store, backend=backend, opts=registry, force=force, allow_archived=allow_archived
+        coll,
+        dest,
+        store=store,
+        backend=backend,
+        opts=registry,
+        force=force,
+        allow_archived=allow_archived,
+        verify_key=verify_key,
+        no_verify=no_verify,
     )
     _report(coll, outcomes, fmt=fmt, quiet=quiet, verb="Installed")
 

@@ -182,6 +182,11 @@ verify_key_option = click.option(
     type=click.Path(path_type=Path, dir_okay=False, exists=True),
     help="Refuse the image unless it carries a valid signature by this public key.",
 )
+no_verify_option = click.option(
+    "--no-verify",
+    is_flag=True,
+    help="Replace a skill installed with --verify-key without verifying (the receipt then records none).",
+)
 sign_key_option = click.option(
     "--sign-key",
     type=click.Path(path_type=Path, dir_okay=False, exists=True),

@@ -272,8 +272,14 @@ def install(
     opts: RegistryOptions | None = None,
     force: bool = False,
     allow_archived: bool = False,
+    verify_key: str | Path | None = None,
+    no_verify: bool = False,
 ) -> list[SkillOutcome]:
-    """Install every skill (each atomically); one failure does not stop the others."""
+    """Install every skill (each atomically); one failure does not stop the others.
+
+    A skill whose receipt records a verification is verified the same way again (see ``install``),
+    unless ``verify_key`` names the key for every image or ``no_verify`` is given.
+    """
     from skillctl.consume.install import install as install_skill
     from skillctl.consume.install import read_receipt
 
@@ -282,7 +288,7 @@ def install(
     for skill in collection.skills:
         try:
             if skill.source:
-                outcomes.append(_install_source(skill, dest, store=store, force=force))
+                outcomes.append(_install_source(skill, dest, store=store, force=force, no_verify=no_verify))
                 continue
             if not force:
                 receipt = read_receipt(dest.path, skill.name)
@@ -301,6 +307,8 @@ def install(
                 opts=opts,
                 allow_archived=allow_archived,
                 name=skill.name,
+                verify_key=verify_key,
+                no_verify=no_verify,
             )
             outcomes.append(SkillOutcome(skill.name, skill.image, "installed", result.digest))
         except SkillctlError as exc:
@@ -308,7 +316,7 @@ def install(
     return outcomes
 
 
-def _install_source(skill: CollectionSkill, dest: Any, *, store: Store, force: bool) -> SkillOutcome:
+def _install_source(skill: CollectionSkill, dest: Any, *, store: Store, force: bool, no_verify: bool) -> SkillOutcome:
     """Clone, pack (reproducibly) and install a Git source; the same commit gives the same digest."""
     from skillctl.consume.gitsource import pack_source
     from skillctl.consume.install import install as install_skill
@@ -319,5 +327,7 @@ def _install_source(skill: CollectionSkill, dest: Any, *, store: Store, force: b
     receipt = read_receipt(dest.path, skill.name)
     if not force and receipt and receipt.digest == digest and (dest.path / skill.name).is_dir():
         return SkillOutcome(skill.name, skill.source, "up-to-date", digest)
-    install_skill(ref, dest, store=store, refresh=False, name=skill.name, source=f"{skill.source}@{commit}")
+    install_skill(
+        ref, dest, store=store, refresh=False, name=skill.name, source=f"{skill.source}@{commit}", no_verify=no_verify
+    )
     return SkillOutcome(skill.name, skill.source, "installed", digest)

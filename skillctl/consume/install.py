@@ -19,7 +19,7 @@ import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 from skillctl.backends.base import RegistryOptions
 from skillctl.core import oci
@@ -29,6 +29,9 @@ from skillctl.core.refs import Reference, parse_reference
 from skillctl.core.states import check_state
 from skillctl.image.unpack import UnpackLimits, unpack_manifest
 from skillctl.store.layout import Store
+
+if TYPE_CHECKING:
+    from skillctl.registry.transfer import Verifier
 
 log = logging.getLogger(__name__)
 
@@ -89,9 +92,11 @@ class Receipt:
     state: str
     installed_at: str
     schema_version: int = 1
+    # What verified the installed image (``skillctl.trust.recorded``); later replacements must pass it too.
+    verified_by: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        data = {
             "schemaVersion": self.schema_version,
             "name": self.name,
             "version": self.version,
@@ -100,9 +105,13 @@ class Receipt:
             "state": self.state,
             "installedAt": self.installed_at,
         }
+        if self.verified_by:
+            data["verifiedBy"] = dict(self.verified_by)
+        return data
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Receipt:
+        verified_by = data.get("verifiedBy")
         return cls(
             str(data["name"]),
             str(data.get("version", "")),
@@ -110,6 +119,7 @@ class Receipt:
             str(data.get("digest", "")),
             str(data.get("state", "")),
             str(data.get("installedAt", "")),
+            verified_by=dict(verified_by) if isinstance(verified_by, Mapping) else None,
         )
 
 
@@ -157,6 +167,7 @@ class InstallResult:
     path: Path
     replaced: str | None = None
     warnings: list[str] = field(default_factory=list)
+    verified_by: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -168,6 +179,7 @@ class InstallResult:
             "path": str(self.path),
             "replacedVersion": self.replaced,
             "warnings": self.warnings,
+            "verifiedBy": self.verified_by,
         }
 
 
@@ -178,13 +190,16 @@ def _resolve(
     backend: str | None,
     opts: RegistryOptions,
     pull: bool,
-    verify_key: str | Path | None = None,
+    verify: Verifier | None = None,
     allow_archived: bool = False,
 ) -> tuple[Reference, oci.Manifest, list[str]]:
     parsed = parse_reference(ref)
     notes: list[str] = []
-    if verify_key is not None and not parsed.is_remote:
-        raise UsageError(f"{ref}: signatures live in registries; install a registry reference to verify it")
+    if verify is not None and not parsed.is_remote:
+        raise UsageError(
+            f"{ref}: signatures live in registries; install a registry reference to verify it",
+            hint="or pass --no-verify to install this local image unverified",
+        )
     if not pull or not parsed.is_remote:
         with contextlib.suppress(NotFoundError):
             entry = store.resolve(parsed)
@@ -192,9 +207,7 @@ def _resolve(
         if not parsed.is_remote:
             raise NotFoundError(f"{ref}: not in the local store and not a registry reference")
     from skillctl.registry.transfer import pull as do_pull
-    from skillctl.trust.signing import key_verifier
 
-    verify = key_verifier(verify_key, backend=backend, opts=opts) if verify_key is not None else None
     result = do_pull(ref, store=store, backend=backend, opts=opts, verify=verify, allow_archived=allow_archived)
     notes.extend(result.notes)
     return parsed, store.manifest(result.digest), notes
@@ -211,6 +224,7 @@ def install(
     limits: UnpackLimits | None = None,
     refresh: bool = True,
     verify_key: str | Path | None = None,
+    no_verify: bool = False,
     name: str | None = None,
     source: str | None = None,
 ) -> InstallResult:
@@ -219,18 +233,40 @@ def install(
     ``refresh`` pulls a registry reference even when the store has it, so a moved tag is honoured.
     ``name`` installs under another directory name than the image's (a collection's ``name:``);
     ``source`` records another origin than the reference in the receipt (a Git source).
+
+    Verification: ``verify_key`` requires a signature by that key and is recorded in the receipt.
+    Without it, a skill whose receipt records a verification is verified the same way again
+    (an upgrade never drops it silently); ``no_verify`` says explicitly to install unverified.
     """
+    from skillctl.trust.recorded import describe, key_record, verifier_from_record
+
     store = store or Store()
     opts = opts or RegistryOptions()
-    parsed, manifest, warnings = _resolve(
-        ref, store, backend=backend, opts=opts, pull=refresh, verify_key=verify_key, allow_archived=allow_archived
-    )
-    check_state(ref, manifest, allow_archived=allow_archived, warnings=warnings)
-    warnings = list(dict.fromkeys(warnings))
+    if verify_key is not None and no_verify:
+        raise UsageError("--verify-key and --no-verify contradict each other")
+    parsed = parse_reference(ref)
     name = name or parsed.name
     if name in (".", "..") or Path(name).name != name or not name:
         raise UsageError(f"{name!r} is not a usable skill directory name")
     root = dest.path
+    verification: dict[str, Any] | None = None
+    verify: Verifier | None = None
+    notes: list[str] = []
+    earlier = read_receipt(root, name) if root.is_dir() else None
+    recorded = earlier.verified_by if earlier is not None else None
+    if verify_key is not None:
+        verification = key_record(verify_key)
+    elif recorded and not no_verify:
+        verification = recorded
+    elif recorded:
+        notes.append(f"{name} was installed verified with {describe(recorded)}; --no-verify drops that")
+    if verification is not None:
+        verify = verifier_from_record(verification, backend=backend, opts=opts, name=name)
+    parsed, manifest, warnings = _resolve(
+        ref, store, backend=backend, opts=opts, pull=refresh, verify=verify, allow_archived=allow_archived
+    )
+    check_state(ref, manifest, allow_archived=allow_archived, warnings=warnings)
+    warnings = list(dict.fromkeys([*notes, *warnings]))
     root.mkdir(parents=True, exist_ok=True)
     (root / RECEIPTS).mkdir(parents=True, exist_ok=True)
     with file_lock(root / RECEIPTS / ".lock"):
@@ -243,6 +279,7 @@ def install(
             manifest.digest,
             manifest.annotations.get(oci.STATUS, ""),
             _now(),
+            verified_by=verification,
         )
         pending = _pending_path(root, name)
 
@@ -263,6 +300,7 @@ def install(
         root / name,
         previous.version if previous else None,
         warnings,
+        verification,
     )
 
 
