@@ -22,6 +22,11 @@ from skillctl.core.errors import SkillctlError, UsageError
     help="Also mirror the repositories listed in this file, one per line.",
 )
 @click.option("--archived", is_flag=True, help="Also copy archived (digest-only) manifests that have signatures.")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Overwrite lifecycle changes made on the destination (by default they are kept and reported).",
+)
 @click.option("-j", "--jobs", type=click.IntRange(1, 32), default=4, show_default=True, help="Parallel copies.")
 @registry_options
 @output_options
@@ -29,20 +34,23 @@ def mirror(
     sources: tuple[str, ...],
     from_file: Path | None,
     archived: bool,
+    force: bool,
     jobs: int,
     registry: Any,
     backend: str | None,
     fmt: str,
     quiet: bool,
 ) -> None:
-    """Copy skill repositories to another registry with every tag and signature, keeping digests.
+    """Make repositories on another registry follow their sources: every tag and signature, digests kept.
 
     \b
     skillctl mirror quay.io/myorg/hello-world mirror.example:5000
     skillctl mirror -f repos.txt mirror.example:5000/skills
 
     Repository paths are kept under DST (quay.io/myorg/x -> mirror.example:5000/myorg/x).
-    Tags already at the same digest are skipped, so running it again copies only what changed.
+    Tags already at the same digest are skipped; tags the source removed are removed; latest
+    points at the highest published release. A lifecycle change made on the destination (a
+    version deprecated or archived there) is kept and reported unless --force.
     """
     from skillctl.airgap.mirror import mirror as do_mirror
 
@@ -55,22 +63,32 @@ def mirror(
             for line in from_file.read_text().splitlines()
             if line.strip() and not line.strip().startswith("#")
         ]
-    result = do_mirror(repos, destination, archived=archived, backend=backend, opts=registry, workers=jobs)
+    result = do_mirror(repos, destination, archived=archived, force=force, backend=backend, opts=registry, workers=jobs)
     if fmt == "json":
         emit_json([i.to_json() for i in result.items])
     else:
         for item in result.items:
             if item.action == "failed":
                 warn(f"{item.source}: {item.detail}")
+            elif item.action == "kept":
+                warn(f"kept {item.dest}: {item.detail}")
             elif quiet:
-                click.echo(item.dest)
+                if item.action == "copied" or (item.action == "skipped" and item.detail == "already there"):
+                    click.echo(item.dest)  # what the destination holds for the source now
             elif item.action == "copied":
                 click.echo(f"Copied {item.source} -> {item.dest}")
+            elif item.action == "removed":
+                click.echo(f"Removed {item.dest} ({item.detail})")
+            elif item.action == "skipped" and item.detail != "already there":
+                click.echo(f"Skipped {item.source}: {item.detail}", err=True)
         if not quiet:
-            click.echo(
-                f"{result.count('copied')} copied, {result.count('skipped')} already there, "
-                f"{result.count('failed')} failed."
-            )
+            there = sum(1 for i in result.items if i.action == "skipped" and i.detail == "already there")
+            parts = [f"{result.count('copied')} copied"]
+            parts += [f"{result.count(a)} {a}" for a in ("removed", "kept") if result.count(a)]
+            parts += [f"{there} already there"]
+            if result.count("skipped") > there:
+                parts += [f"{result.count('skipped') - there} skipped"]
+            click.echo(", ".join([*parts, f"{result.count('failed')} failed"]) + ".")
     if result.count("failed"):
         raise SkillctlError(f"{result.count('failed')} copies failed")
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import itertools
-from typing import TYPE_CHECKING, Final
+import json
+from typing import TYPE_CHECKING, Any, Final
 
 from skillctl.core import oci
-from skillctl.core.errors import LifecycleError, UsageError
+from skillctl.core.errors import IntegrityError, LifecycleError, UsageError
 from skillctl.core.refs import version_tag
 
 if TYPE_CHECKING:
@@ -74,3 +75,44 @@ def release_version(tag: str) -> semver.Version | None:
     except ValueError:
         return None
     return None if version.prerelease else version
+
+
+def with_status(manifest: oci.Manifest, state: str) -> oci.Manifest:
+    """The same manifest with ``io.skillimage.status`` set, in the byte form podman and buildah keep.
+
+    Promotion changes nothing else, so the digest of a version's manifest in any state can be computed
+    from any other: this is how a registry's archived (digest-only) manifests are found.
+    """
+    data: dict[str, Any] = json.loads(manifest.raw)
+    annotations = dict(data.get("annotations") or {})
+    annotations[oci.STATUS] = state
+    data["annotations"] = dict(sorted(annotations.items()))
+    new = oci.Manifest.parse(oci.go_json(data))
+    if new.config != manifest.config or new.layers != manifest.layers:
+        raise IntegrityError("re-annotating the manifest changed its content descriptors")
+    return new
+
+
+def later_states(manifest: oci.Manifest) -> list[tuple[str, oci.Manifest]]:
+    """(state, manifest) for every state after ``manifest``'s, most advanced first (empty for unknown states)."""
+    rank = RANK.get(manifest.annotations.get(oci.STATUS, ""))
+    if rank is None:
+        return []
+    return [(state, with_status(manifest, state)) for state in reversed(STATES[rank + 1 :])]
+
+
+def same_content(a: oci.Manifest, b: oci.Manifest) -> bool:
+    """The same files and config: the manifests differ at most in their annotations (a lifecycle step)."""
+    return (a.config, a.layers) == (b.config, b.layers)
+
+
+def best_published(snapshot: dict[str, oci.Manifest]) -> tuple[str, oci.Manifest] | None:
+    """(tag, manifest) of the highest published release among release tags: what ``latest`` points at."""
+    best: tuple[semver.Version, str, oci.Manifest] | None = None
+    for tag, manifest in snapshot.items():
+        version = release_version(tag)
+        if version is None or manifest.annotations.get(oci.STATUS) != "published":
+            continue
+        if best is None or version > best[0]:
+            best = (version, tag, manifest)
+    return (best[1], best[2]) if best else None
