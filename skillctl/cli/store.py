@@ -18,7 +18,13 @@ from skillctl.core.errors import NotFoundError, UsageError
 @click.command(name="list")
 @click.argument("repo", required=False)
 @click.option("--no-trunc", is_flag=True, help="Full digests and raw timestamps.")
-@click.option("-a", "--all", "show_all", is_flag=True, help="Also show untagged (digest-only) manifests.")
+@click.option(
+    "-a",
+    "--all",
+    "show_all",
+    is_flag=True,
+    help="Also show untagged (digest-only) manifests; with REPO, the archived versions kept by digest.",
+)
 @click.option("-i", "--installed", is_flag=True, help="List skills installed for agents instead.")
 @click.option("-u", "--upgradable", is_flag=True, help="With --installed: only those with a newer published release.")
 @target_options
@@ -54,7 +60,7 @@ def list_cmd(
         show_installed(target, output, scope, upgradable, registry, backend, fmt, quiet)
         return
     if repo:
-        _list_remote(repo, registry, backend, no_trunc=no_trunc, fmt=fmt, quiet=quiet)
+        _list_remote(repo, registry, backend, no_trunc=no_trunc, archived=show_all, fmt=fmt, quiet=quiet)
         return
 
     store = settings.store()
@@ -86,15 +92,17 @@ def list_cmd(
     )
 
 
-def _list_remote(repo: str, registry: Any, backend: str | None, *, no_trunc: bool, fmt: str, quiet: bool) -> None:
+def _list_remote(
+    repo: str, registry: Any, backend: str | None, *, no_trunc: bool, archived: bool, fmt: str, quiet: bool
+) -> None:
     from skillctl.registry.remote import list_remote
 
-    rows = list_remote(repo, backend=backend, opts=registry)
+    rows = list_remote(repo, backend=backend, opts=registry, archived=archived)
     if fmt == "json":
         emit_json([r.to_json() for r in rows])
     elif quiet:
         for r in rows:
-            click.echo(f"{r.repository}:{r.tag}")
+            click.echo(r.ref)
     elif not rows:
         click.echo(f"No tags in {repo}.")
     else:
@@ -102,7 +110,7 @@ def _list_remote(repo: str, registry: Any, backend: str | None, *, no_trunc: boo
             ["TAG", "STATUS", "VERSION", "DIGEST", "SIZE", "SIGNED"],
             [
                 [
-                    r.tag,
+                    r.tag or "<none>",
                     r.status or "-",
                     r.version or "-",
                     r.digest if no_trunc else short_digest(r.digest),

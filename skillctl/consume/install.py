@@ -26,7 +26,7 @@ from skillctl.core import oci
 from skillctl.core.errors import NotFoundError, SkillctlError, UsageError
 from skillctl.core.fsutil import atomic_write, file_lock
 from skillctl.core.refs import Reference, parse_reference
-from skillctl.core.states import check_state
+from skillctl.core.states import canonical_tag, check_state, checked_states
 from skillctl.image.unpack import UnpackLimits, unpack_manifest
 from skillctl.store.layout import Store
 
@@ -265,7 +265,11 @@ def install(
     parsed, manifest, warnings = _resolve(
         ref, store, backend=backend, opts=opts, pull=refresh, verify=verify, allow_archived=allow_archived
     )
-    check_state(ref, manifest, allow_archived=allow_archived, warnings=warnings)
+    later = None
+    if (not parsed.is_remote or not refresh) and not canonical_tag(parsed.tag, manifest):
+        # From the store: its archived (untagged) or deprecated manifest of the same content tells the state.
+        later = next((m for _, m in checked_states(manifest) if store.has_blob(m.digest)), None)
+    check_state(ref, manifest, allow_archived=allow_archived, warnings=warnings, later=later)
     warnings = list(dict.fromkeys([*notes, *warnings]))
     root.mkdir(parents=True, exist_ok=True)
     (root / RECEIPTS).mkdir(parents=True, exist_ok=True)

@@ -57,13 +57,54 @@ def tag_for_state(version: str, state: str) -> str | None:
     return None
 
 
-def check_state(ref: str, manifest: oci.Manifest, *, allow_archived: bool, warnings: list[str]) -> None:
-    """Deprecated: warn. Archived: refuse unless allowed."""
+def check_state(
+    ref: str,
+    manifest: oci.Manifest,
+    *,
+    allow_archived: bool,
+    warnings: list[str],
+    later: oci.Manifest | None = None,
+) -> None:
+    """Deprecated: warn. Archived: refuse unless allowed.
+
+    ``later`` is a later lifecycle state of the same content that its repository holds (see
+    ``later_states``): a ``-draft`` or ``-testing`` tag of a version archived since is refused like the
+    archived release, and one of a deprecated version warns like it.
+    """
     state = manifest.annotations.get(oci.STATUS, "")
+    version = manifest.annotations.get(oci.VERSION, "")
+    later_state = later.annotations.get(oci.STATUS, "") if later is not None else ""
+    if later is not None and later_state == "archived" and state != "archived" and not allow_archived:
+        raise LifecycleError(
+            f"{ref} is {state or 'a tag'} of {version}, which is archived ({later.digest})",
+            hint="pass --allow-archived to use it anyway",
+        )
     if state == "archived" and not allow_archived:
         raise LifecycleError(f"{ref} is archived", hint="pass --allow-archived to use it anyway")
     if state == "deprecated":
         warnings.append(f"{ref} is deprecated; look for a newer version (skillctl list --installed --upgradable)")
+    elif later_state in ("deprecated", "archived"):
+        warnings.append(f"{ref} is {state or 'a tag'} of {version}, which is {later_state}; look for a newer version")
+
+
+def canonical_tag(tag: str | None, manifest: oci.Manifest) -> bool:
+    """Whether ``tag`` is where promotion keeps ``manifest``'s current state (so no later state can exist).
+
+    ``<ver>`` on a published or deprecated manifest and ``latest`` on a published one are moved by every
+    later promotion; ``-draft`` and ``-testing`` tags and digests stay behind.
+    """
+    state = manifest.annotations.get(oci.STATUS, "")
+    version = manifest.annotations.get(oci.VERSION, "")
+    if not tag or not version:
+        return False
+    if tag == "latest":
+        return state == "published"
+    return state in ("published", "deprecated") and tag == tag_for_state(version, state)
+
+
+def checked_states(manifest: oci.Manifest) -> list[tuple[str, oci.Manifest]]:
+    """The later states a consumer must hear about (archived, deprecated), most advanced first."""
+    return [(s, m) for s, m in later_states(manifest) if s in ("archived", "deprecated")]
 
 
 def release_version(tag: str) -> semver.Version | None:

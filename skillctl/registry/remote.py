@@ -7,13 +7,28 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from skillctl.backends.base import Capability, RegistryOptions
+from skillctl.backends.base import Backend, Capability, RegistryOptions
 from skillctl.core import oci
 from skillctl.core.errors import NotFoundError, UsageError
 from skillctl.core.refs import Reference, is_attachment_tag, parse_reference
+from skillctl.core.states import checked_states, with_status
 from skillctl.registry.client import read_manifest
 from skillctl.registry.selection import capable, select
 from skillctl.store.images import ImageDetails
+
+
+def later_state(repository: str, manifest: oci.Manifest, reader: Backend, opts: RegistryOptions) -> oci.Manifest | None:
+    """The archived or deprecated manifest of ``manifest``'s content, if ``repository`` holds one (by digest).
+
+    Promotion is deterministic, so the digests are computed, not searched for: at most two manifest reads.
+    """
+    for _, later in checked_states(manifest):
+        try:
+            raw = read_manifest(Reference(repository, None, later.digest), reader, opts)
+        except NotFoundError:
+            continue
+        return oci.Manifest.parse(raw, digest=later.digest, source=f"{repository}@{later.digest}")
+    return None
 
 
 def _require_remote(ref: Reference) -> None:
@@ -35,21 +50,34 @@ def inspect_remote(ref: str, *, backend: str | None = None, opts: RegistryOption
 @dataclass(frozen=True)
 class RemoteTag:
     repository: str
-    tag: str
+    tag: str  # "" for a digest-only (archived) manifest
     digest: str
     status: str
     version: str
     size: int
     signed: bool = False
 
+    @property
+    def ref(self) -> str:
+        return f"{self.repository}:{self.tag}" if self.tag else f"{self.repository}@{self.digest}"
+
     def to_json(self) -> dict[str, Any]:
-        return {"ref": f"{self.repository}:{self.tag}", **self.__dict__}
+        return {"ref": self.ref, **self.__dict__, "tag": self.tag or None}
 
 
 def list_remote(
-    repo: str, *, backend: str | None = None, opts: RegistryOptions | None = None, workers: int = 4
+    repo: str,
+    *,
+    backend: str | None = None,
+    opts: RegistryOptions | None = None,
+    workers: int = 4,
+    archived: bool = False,
 ) -> list[RemoteTag]:
-    """Every tag of a repository with its lifecycle state, version and digest, from manifests only."""
+    """Every tag of a repository with its lifecycle state, version and digest, from manifests only.
+
+    With ``archived``, also the archived manifests the repository keeps by digest only: found from the
+    content of the remaining tags (an archived manifest's digest is computable) and from signature tags.
+    """
     opts = opts or RegistryOptions()
     parsed = parse_reference(repo)
     _require_remote(parsed)
@@ -60,16 +88,16 @@ def list_remote(
     signature_tags = {t for t in all_tags if is_attachment_tag(t)}
     tags = [t for t in all_tags if t not in signature_tags]
 
-    def row(tag: str) -> RemoteTag | None:
-        ref = Reference(parsed.repository, tag)
+    def row(tag: str, digest: str | None = None) -> tuple[RemoteTag, oci.Manifest] | None:
+        ref = Reference(parsed.repository, tag or None, digest)
         try:
             raw = read_manifest(ref, reader.backend, opts)
         except NotFoundError:
-            return None  # deleted between listing and reading
+            return None  # deleted between listing and reading (or never there)
         if not oci.is_image_manifest(raw):
             return None  # an index or a referrers tag: not a skill version
         m = oci.Manifest.parse(raw, source=str(ref))
-        return RemoteTag(
+        found = RemoteTag(
             parsed.repository,
             tag,
             m.digest,
@@ -78,7 +106,15 @@ def list_remote(
             sum(layer.size for layer in m.layers),
             m.digest.replace(":", "-") + ".sig" in signature_tags,
         )
+        return found, m
 
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        rows = [r for r in pool.map(row, sorted(tags)) if r is not None]
+        found = [r for r in pool.map(row, sorted(tags)) if r is not None]
+        rows = [r for r, _ in found]
+        if archived:
+            tagged = {r.digest for r in rows}
+            candidates = {with_status(m, "archived").digest for _, m in found if m.annotations.get(oci.STATUS)}
+            candidates |= {t.split(".", 1)[0].replace("-", ":", 1) for t in signature_tags}
+            extra = pool.map(lambda d: row("", d), sorted(candidates - tagged))
+            rows += sorted((r for r, _ in filter(None, extra) if r.status == "archived"), key=lambda r: r.version)
     return rows

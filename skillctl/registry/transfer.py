@@ -26,9 +26,10 @@ from skillctl.core import oci
 from skillctl.core.errors import ConflictError, IntegrityError, NotFoundError, UsageError
 from skillctl.core.fsutil import fsync_dir
 from skillctl.core.refs import Reference, parse_reference
-from skillctl.core.states import check_state
+from skillctl.core.states import canonical_tag, check_state
 from skillctl.image.unpack import UnpackLimits, UnpackResult, unpack_manifest, verify_blob
 from skillctl.registry.client import read_manifest
+from skillctl.registry.remote import later_state
 from skillctl.registry.selection import capable, select
 from skillctl.store.layout import IndexEntry, Store
 
@@ -322,7 +323,11 @@ def pull(
             if src.digest and arrived.digest != src.digest:
                 raise IntegrityError(f"{src}: the registry sent {arrived.digest}")
         # Nothing is in the store yet: refuse archived or badly signed images before anything is written.
-        check_state(str(src), remote, allow_archived=allow_archived, warnings=notes)
+        later = None
+        if not canonical_tag(src.tag, remote):  # a -draft/-testing tag or a digest: the version may have moved on
+            reader = capable(chosen, Capability.MANIFEST, operation="read manifests")
+            later = later_state(src.repository, remote, reader.backend, opts)
+        check_state(str(src), remote, allow_archived=allow_archived, warnings=notes, later=later)
         verified_by = verify(str(src), remote.digest) if verify is not None else None
         manifest = import_layout(store, layout, None, move_blobs=True)
         if manifest.digest != remote.digest:

@@ -592,6 +592,62 @@ def test_archived_version_is_refused_unless_allowed(
     assert files_of(out / name) == files_of(released.other_sources["1.1.0"])
 
 
+def test_draft_and_testing_tags_of_an_archived_version_are_refused(
+    released: Released, store_path: Path, tmp_path: Path
+) -> None:
+    """0.9.0 of other-skill is archived; its -draft and -testing tags are still in the repository."""
+    name = "other-skill"
+    out = tmp_path / "skills"
+    for tag in ("0.9.0-draft", "0.9.0-testing"):
+        ref = f"{released.other}:{tag}"
+        err = failed(skillctl(store_path, "install", ref, "-o", out, NO_TLS), ExitCode.LIFECYCLE, "which is archived")
+        assert released.archived in err and "--allow-archived" in err
+        failed(skillctl(store_path, "pull", ref, NO_TLS), ExitCode.LIFECYCLE, "which is archived")
+        assert not (out / name).exists()
+    ok(skillctl(store_path, "install", f"{released.other}:0.9.0-draft", "-o", out, NO_TLS, "--allow-archived"))
+    assert receipt_json(out, name)["state"] == "draft"
+    # The tags of a deprecated version warn like the release; a current release's tags stay quiet.
+    result = ok(skillctl(store_path, "install", released.ref("1.11.0-testing"), "-o", tmp_path / "dep", NO_TLS))
+    assert warnings_in(result.stderr, "which is deprecated"), result.stderr
+    result = ok(skillctl(store_path, "install", released.ref("1.10.0-testing"), "-o", tmp_path / "cur", NO_TLS))
+    assert not warnings_in(result.stderr, "which is"), result.stderr
+
+
+def test_list_repo_shows_archived_versions_when_asked(released: Released, store_path: Path) -> None:
+    rows = json.loads(ok(skillctl(store_path, "list", released.other, NO_TLS, "--format", "json")).stdout)
+    assert released.archived not in {r["digest"] for r in rows}
+    rows = json.loads(ok(skillctl(store_path, "list", released.other, "-a", NO_TLS, "--format", "json")).stdout)
+    (archived,) = [r for r in rows if r["tag"] is None]
+    assert archived == {
+        "ref": f"{released.other}@{released.archived}",
+        "repository": released.other,
+        "tag": None,
+        "digest": released.archived,
+        "status": "archived",
+        "version": "0.9.0",
+        "size": archived["size"],
+        "signed": False,
+    }
+    assert archived["size"] > 0
+    text = ok(skillctl(store_path, "list", released.other, "-a", NO_TLS, "--no-trunc")).stdout
+    line = next(line for line in text.splitlines() if released.archived in line)
+    assert line.split()[:3] == ["<none>", "archived", "0.9.0"]
+    assert (
+        f"{released.other}@{released.archived}"
+        in ok(skillctl(store_path, "list", released.other, "-aq", NO_TLS)).stdout
+    )
+
+
+def test_local_draft_of_an_archived_version_is_refused(tmp_path: Path, store: Store, store_path: Path) -> None:
+    source = _write_source(tmp_path / "src", NAME, "3.0.0")
+    draft = pack(source, store=store, tag="acme/hello-world:3.0.0-draft").ref
+    promote(draft, "testing", local=True, store=store)
+    promote("acme/hello-world:3.0.0-testing", "published", local=True, store=store)
+    promote("acme/hello-world:3.0.0", "deprecated", local=True, store=store)
+    promote("acme/hello-world:3.0.0", "archived", local=True, store=store)
+    failed(skillctl(store_path, "install", draft, "-o", tmp_path / "out"), ExitCode.LIFECYCLE, "which is archived")
+
+
 # -- uninstall and usage errors --------------------------------------------------------------------
 
 
