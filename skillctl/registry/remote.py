@@ -9,9 +9,9 @@ from typing import Any
 
 from skillctl.backends.base import Backend, Capability, RegistryOptions
 from skillctl.core import oci
-from skillctl.core.errors import NotFoundError, UsageError
+from skillctl.core.errors import NotFoundError, SkillctlError, UsageError
 from skillctl.core.refs import Reference, is_attachment_tag, parse_reference
-from skillctl.core.states import checked_states, with_status
+from skillctl.core.states import checked_states, release_version, with_status
 from skillctl.registry.client import read_manifest
 from skillctl.registry.selection import capable, select
 from skillctl.store.images import ImageDetails
@@ -118,3 +118,30 @@ def list_remote(
             extra = pool.map(lambda d: row("", d), sorted(candidates - tagged))
             rows += sorted((r for r, _ in filter(None, extra) if r.status == "archived"), key=lambda r: r.version)
     return rows
+
+
+def explain_missing(ref: Reference, *, backend: str | None, opts: RegistryOptions) -> NotFoundError:
+    """A not-found error for ``ref`` that says what the repository does hold and how to take it deliberately."""
+    try:
+        rows = list_remote(ref.repository, backend=backend, opts=opts)
+    except NotFoundError:
+        rows = []
+    except SkillctlError:
+        return NotFoundError(f"{ref}: not found in the registry")
+    if not rows:
+        return NotFoundError(
+            f"{ref}: the registry has no such repository (or it has no tags)",
+            hint="check the name; 'skillctl list REPOSITORY' shows what a repository holds",
+        )
+    releases = [r for r in rows if release_version(r.tag) is not None]
+    shown = releases or rows
+    listing = ", ".join(f"{r.tag} ({r.status or 'no state'})" for r in shown[:8]) + (", …" if len(shown) > 8 else "")
+    what = f"{ref.repository} has no tag {ref.tag_or_default}"
+    if ref.tag_or_default == "latest" and releases and not any(r.status == "published" for r in releases):
+        what += " because no published release is left"
+    example = max(releases, key=lambda r: release_version(r.tag)) if releases else shown[0]
+    return NotFoundError(
+        f"{what}; it holds {listing}",
+        hint=f"to install a version deliberately, name it: {example.repository}:{example.tag}"
+        + (" (a deprecated version installs with a warning)" if example.status == "deprecated" else ""),
+    )

@@ -613,6 +613,26 @@ def test_draft_and_testing_tags_of_an_archived_version_are_refused(
     assert not warnings_in(result.stderr, "which is"), result.stderr
 
 
+def test_repository_whose_only_version_is_deprecated_says_what_to_do(
+    registry: Registry, store_path: Path, tmp_path: Path
+) -> None:
+    publisher = Store(tmp_path / "publisher")
+    repo = registry.repo(NAME)
+    _publish(publisher, repo, _write_source(tmp_path / "src", NAME, "1.0.0"), "1.0.0", "deprecated")
+    assert "latest" not in registry.tags(repo)
+    out = tmp_path / "skills"
+    result = skillctl(store_path, "install", repo, "-o", out, NO_TLS)
+    err = failed(result, ExitCode.NOT_FOUND, f"{repo} has no tag latest because no published release is left")
+    assert "1.0.0 (deprecated)" in err and "1.0.0-draft (draft)" not in err
+    assert f"hint: to install a version deliberately, name it: {repo}:1.0.0 (a deprecated version" in err
+    assert "manifest unknown" not in err
+    result = ok(skillctl(store_path, "install", f"{repo}:1.0.0", "-o", out, NO_TLS))
+    assert warnings_in(result.stderr, "deprecated")
+    failed(skillctl(store_path, "pull", f"{repo}:2.0.0", NO_TLS), ExitCode.NOT_FOUND, "has no tag 2.0.0; it holds 1.0.0")
+    missing = registry.repo("never-pushed")
+    failed(skillctl(store_path, "install", missing, "-o", out, NO_TLS), ExitCode.NOT_FOUND, "no such repository")
+
+
 def test_list_repo_shows_archived_versions_when_asked(released: Released, store_path: Path) -> None:
     rows = json.loads(ok(skillctl(store_path, "list", released.other, NO_TLS, "--format", "json")).stdout)
     assert released.archived not in {r["digest"] for r in rows}

@@ -156,6 +156,8 @@ def test_source_lifecycle_reaches_the_mirror(registry: Registry, far: Registry, 
     if far.delete_enabled:
         assert snapshot(far, mirrored) == snapshot(registry, near.repo)
         assert kept(runs) == {}
+        missing = run(consumer, "install", mirrored, "-o", tmp_path / "out2", NO_TLS)
+        assert missing.exit_code == 4 and "no published release is left" in missing.stderr, missing.stderr
     else:
         assert far.digest(f"{mirrored}:latest") == dep_100
         first = {i["dest"].rsplit(":", 1)[1]: i["detail"] for i in runs[0] if i["action"] == "kept"}
