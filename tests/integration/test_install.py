@@ -628,7 +628,8 @@ def test_repository_whose_only_version_is_deprecated_says_what_to_do(
     assert "manifest unknown" not in err
     result = ok(skillctl(store_path, "install", f"{repo}:1.0.0", "-o", out, NO_TLS))
     assert warnings_in(result.stderr, "deprecated")
-    failed(skillctl(store_path, "pull", f"{repo}:2.0.0", NO_TLS), ExitCode.NOT_FOUND, "has no tag 2.0.0; it holds 1.0.0")
+    missing_tag = skillctl(store_path, "pull", f"{repo}:2.0.0", NO_TLS)
+    failed(missing_tag, ExitCode.NOT_FOUND, "has no tag 2.0.0; it holds 1.0.0")
     missing = registry.repo("never-pushed")
     failed(skillctl(store_path, "install", missing, "-o", out, NO_TLS), ExitCode.NOT_FOUND, "no such repository")
 
