@@ -27,6 +27,11 @@ from skillctl.core.errors import NotFoundError, UsageError
 )
 @click.option("-i", "--installed", is_flag=True, help="List skills installed for agents instead.")
 @click.option("-u", "--upgradable", is_flag=True, help="With --installed: only those with a newer published release.")
+@click.option(
+    "--offline",
+    is_flag=True,
+    help="With --installed: show the state recorded at install time instead of asking the registries.",
+)
 @target_options
 @registry_options
 @output_options
@@ -38,6 +43,7 @@ def list_cmd(
     show_all: bool,
     installed: bool,
     upgradable: bool,
+    offline: bool,
     target: str | None,
     output: Path | None,
     scope: str,
@@ -54,10 +60,12 @@ def list_cmd(
     """
     from skillctl.store.images import list_images
 
-    if upgradable and not installed:
-        raise UsageError("--upgradable requires --installed")
+    if (upgradable or offline) and not installed:
+        raise UsageError(f"--{'upgradable' if upgradable else 'offline'} requires --installed")
+    if upgradable and offline:
+        raise UsageError("--upgradable asks the registries; it cannot be --offline")
     if installed:
-        show_installed(target, output, scope, upgradable, registry, backend, fmt, quiet)
+        show_installed(settings, target, output, scope, upgradable, offline, registry, backend, fmt, quiet)
         return
     if repo:
         _list_remote(repo, registry, backend, no_trunc=no_trunc, archived=show_all, fmt=fmt, quiet=quiet)
@@ -273,20 +281,32 @@ def prune(settings: Settings, dry_run: bool, fmt: str, quiet: bool) -> None:
 
 
 def show_installed(
+    settings: Settings,
     target: str | None,
     output: Path | None,
     scope: str,
     upgradable: bool,
+    offline: bool,
     registry: Any,
     backend: str | None,
     fmt: str,
     quiet: bool,
 ) -> None:
-    """``list --installed``: what is installed where, flagged when deprecated or upgradable."""
-    from skillctl.consume.install import check_upgrades, destinations, list_installed
+    """``list --installed``: what is installed where, in the state its registry gives it now.
+
+    Each registry gets STATE_TIMEOUT seconds unless --timeout is given; one that does not answer
+    shows ``unknown`` (with the recorded state in the warning) instead of holding the listing up.
+    """
+    import dataclasses
+
+    from skillctl.consume.install import STATE_TIMEOUT, check_upgrades, destinations, list_installed, refresh_states
 
     skills = list_installed(destinations(target, output, scope=scope, require=False))  # type: ignore[arg-type]
     warnings: list[str] = []
+    if not offline:
+        if click.get_current_context().get_parameter_source("timeout") is not click.core.ParameterSource.COMMANDLINE:
+            registry = dataclasses.replace(registry, timeout=STATE_TIMEOUT)
+        warnings += refresh_states(skills, store=settings.store(), backend=backend, opts=registry)
     if upgradable:
         skills = check_upgrades(skills, backend=backend, opts=registry, warnings=warnings)
     for message in warnings:
@@ -308,13 +328,20 @@ def show_installed(
     )
     rows = []
     for s in skills:
-        state = (s.state or "-") + (" (!)" if s.deprecated else "")
+        state = (s.state or "-") + (" (!)" if s.attention else "")
         source = s.source or "(local)"
         row = [s.name, s.version or "-", state, *([s.latest or "-"] if upgradable else []), source, s.target]
         rows.append(row)
     table(headers, rows)
-    if any(s.deprecated for s in skills):
-        warn("(!) marks deprecated versions: upgrade them (skillctl upgrade --all -t AGENT)")
+    if any(s.attention for s in skills):
+        warn(
+            "(!) marks versions deprecated, archived or gone since install: "
+            "upgrade them (skillctl upgrade --all -t AGENT)"
+        )
+    if offline:
+        click.echo(
+            "(states as recorded at install time; without --offline they are read from the registries)", err=True
+        )
 
 
 COMMANDS = [list_cmd, inspect, tag, rm, prune]

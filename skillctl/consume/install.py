@@ -346,10 +346,18 @@ class InstalledSkill:
     path: Path
     latest: str | None = None
     latest_ref: str | None = None
+    recorded_state: str = ""  # what the receipt says (the state at install time)
+    state_checked: bool = False  # ``state`` was read from the registry just now
+    state_detail: str = ""  # why the state is unknown or missing
 
     @property
     def deprecated(self) -> bool:
         return self.state == "deprecated"
+
+    @property
+    def attention(self) -> bool:
+        """Deprecated, archived or gone from its registry since it was installed."""
+        return self.state in ("deprecated", "archived", "missing")
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -362,6 +370,8 @@ class InstalledSkill:
             "path": str(self.path),
             "latest": self.latest,
             "latestRef": self.latest_ref,
+            "recordedState": self.recorded_state,
+            "stateChecked": self.state_checked,
         }
 
 
@@ -386,9 +396,73 @@ def list_installed(dests: list[Destination]) -> list[InstalledSkill]:
                     receipt.digest if receipt else "",
                     dest.label,
                     child,
+                    recorded_state=receipt.state if receipt else "",
                 )
             )
     return found
+
+
+STATE_TIMEOUT: Final = 10.0
+
+
+def refresh_states(
+    skills: list[InstalledSkill],
+    *,
+    store: Store | None = None,
+    backend: str | None = None,
+    opts: RegistryOptions | None = None,
+    workers: int = 4,
+) -> list[str]:
+    """Set each skill's ``state`` to the one its registry holds now; return warnings for what could not be read.
+
+    The receipt's state is the one at install time; a version deprecated or archived since then shows here.
+    A registry that cannot be reached (within ``opts.timeout``) gives ``unknown`` for its skills, and is
+    tried once per run, not once per skill. Skills without a registry source keep the recorded state.
+    """
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from skillctl.registry.remote import StateCheck, state_now
+
+    opts = opts or RegistryOptions()
+    unreachable: dict[str, str] = {}
+    guard = threading.Lock()
+
+    def check(skill: InstalledSkill) -> StateCheck | None:
+        try:
+            source = parse_reference(skill.source) if skill.source else None
+        except UsageError:
+            return None
+        if source is None or not source.is_remote or not skill.digest.startswith("sha256:"):
+            return None
+        host = source.registry or ""
+        with guard:
+            if host in unreachable:
+                return StateCheck("unknown", skill.digest, unreachable[host])
+        known = None
+        if store is not None and store.has_blob(skill.digest):
+            with contextlib.suppress(SkillctlError, OSError, ValueError):
+                known = store.manifest(skill.digest)
+        found = state_now(
+            source.repository, skill.digest, version=skill.version, known=known, backend=backend, opts=opts
+        )
+        if found.state == "unknown":
+            with guard:
+                unreachable.setdefault(host, found.detail)
+        return found
+
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        results = list(pool.map(check, skills))
+    warnings = []
+    for skill, found in zip(skills, results, strict=True):
+        if found is None:
+            continue
+        skill.state, skill.state_checked, skill.state_detail = found.state, True, found.detail
+        if found.state == "unknown":
+            warnings.append(f"{skill.name}: state unknown (recorded: {skill.recorded_state or '-'}): {found.detail}")
+        elif found.state == "missing":
+            warnings.append(f"{skill.name}: {found.detail}")
+    return warnings
 
 
 def newest_published(
@@ -445,8 +519,9 @@ def check_upgrades(
             if warnings is not None:
                 warnings.append(f"cannot check {skill.name}: {exc}")
             continue
-        # The registry's current state of the installed version: it may have been deprecated since.
-        skill.state = states.get(skill.version.replace("+", "_")) or skill.state
+        if not skill.state_checked:
+            # The registry's current state of the installed version: it may have been deprecated since.
+            skill.state = states.get(skill.version.replace("+", "_")) or skill.state
         if not found:
             continue
         skill.latest, skill.latest_ref = found

@@ -11,7 +11,7 @@ from skillctl.backends.base import Backend, Capability, RegistryOptions
 from skillctl.core import oci
 from skillctl.core.errors import NotFoundError, SkillctlError, UsageError
 from skillctl.core.refs import Reference, is_attachment_tag, parse_reference
-from skillctl.core.states import checked_states, release_version, with_status
+from skillctl.core.states import RANK, checked_states, release_version, with_status
 from skillctl.registry.client import read_manifest
 from skillctl.registry.selection import capable, select
 from skillctl.store.images import ImageDetails
@@ -145,3 +145,65 @@ def explain_missing(ref: Reference, *, backend: str | None, opts: RegistryOption
         hint=f"to install a version deliberately, name it: {example.repository}:{example.tag}"
         + (" (a deprecated version installs with a warning)" if example.status == "deprecated" else ""),
     )
+
+
+@dataclass(frozen=True)
+class StateCheck:
+    """The lifecycle state an image has in its repository now (``unknown`` when the registry could not say)."""
+
+    state: str
+    digest: str  # the manifest of that state (the image's own, or its deprecated or archived successor)
+    detail: str = ""
+
+
+def state_now(
+    repository: str,
+    digest: str,
+    *,
+    version: str = "",
+    known: oci.Manifest | None = None,
+    backend: str | None = None,
+    opts: RegistryOptions | None = None,
+) -> StateCheck:
+    """The current state of the image ``repository@digest``: its own, or the deprecated or archived manifest
+    of the same content when the repository holds one; ``missing`` when the registry holds none of them.
+
+    ``known`` is the image's manifest when the caller has it (the local store), saving a read; without it,
+    an image gone from the registry (promotion deletes superseded manifests) is judged by ``version``. Network,
+    TLS and auth failures give ``unknown`` with the reason, never an exception: this is for reports.
+    """
+    opts = opts or RegistryOptions()
+    try:
+        reader = capable(select(backend, env=opts.env), Capability.MANIFEST, operation="read manifests").backend
+        ref = Reference(repository, None, digest)
+        held = True
+        manifest = known
+        if manifest is None:
+            try:
+                manifest = oci.Manifest.parse(read_manifest(ref, reader, opts), digest=digest, source=str(ref))
+            except NotFoundError:
+                return _state_by_version(repository, digest, version, backend=backend, opts=opts)
+        later = later_state(repository, manifest, reader, opts)
+        if later is not None:
+            return StateCheck(later.annotations.get(oci.STATUS, ""), later.digest)
+        if known is not None:
+            try:
+                read_manifest(ref, reader, opts)
+            except NotFoundError:
+                held = False
+        if not held:
+            return StateCheck("missing", digest, f"{ref} is no longer in the registry")
+        return StateCheck(manifest.annotations.get(oci.STATUS, ""), digest)
+    except (SkillctlError, OSError, ValueError) as exc:
+        return StateCheck("unknown", digest, str(exc))
+
+
+def _state_by_version(
+    repository: str, digest: str, version: str, *, backend: str | None, opts: RegistryOptions
+) -> StateCheck:
+    """The most advanced state of ``version`` in the repository, for an image whose manifest is gone."""
+    rows = [r for r in list_remote(repository, backend=backend, opts=opts, archived=True) if r.version == version]
+    if not version or not rows:
+        return StateCheck("missing", digest, f"{repository}@{digest} is no longer in the registry")
+    best = max(rows, key=lambda r: RANK.get(r.status, -1))
+    return StateCheck(best.status, best.digest, f"judged by version {version}: the installed manifest is gone")

@@ -556,6 +556,70 @@ def test_version_deprecated_after_install_is_flagged(registry: Registry, store_p
     assert "deprecated (!)" in result.stdout
 
 
+def test_list_installed_shows_the_state_the_registry_gives_it_now(
+    registry: Registry, store_path: Path, tmp_path: Path
+) -> None:
+    publisher = Store(tmp_path / "publisher")
+    repo = registry.repo(NAME)
+    _publish(publisher, repo, _write_source(tmp_path / "src", NAME, "1.0.0"), "1.0.0", "published")
+    out = tmp_path / "skills"
+    ok(skillctl(store_path, "install", f"{repo}:1.0.0", "-o", out, NO_TLS))
+
+    def row(*args: object) -> dict:
+        (found,) = installed_json(store_path, "-o", out, NO_TLS, *args)
+        return found
+
+    assert (row()["state"], row()["recordedState"], row()["stateChecked"]) == ("published", "published", True)
+    promote(f"{repo}:1.0.0", "deprecated", store=publisher, opts=OPTS)
+    assert (row()["state"], row()["recordedState"]) == ("deprecated", "published")
+    result = ok(skillctl(store_path, "list", "--installed", "-o", out, NO_TLS))
+    assert "deprecated (!)" in next(line for line in result.stdout.splitlines() if line.startswith(NAME))
+    assert (row("--offline")["state"], row("--offline")["stateChecked"]) == ("published", False)
+    offline = ok(skillctl(store_path, "list", "--installed", "-o", out, "--offline"))
+    assert "recorded at install time" in offline.stderr
+    # Archived since: the release tag is gone, the archived manifest is found by digest.
+    promote(f"{repo}:1.0.0", "archived", store=publisher, opts=OPTS)
+    assert row()["state"] == "archived"
+    # A store that never saw the image: the manifest is read from the registry (by digest) instead.
+    (fresh,) = installed_json(tmp_path / "other-store", "-o", out, NO_TLS)
+    assert fresh["state"] == "archived"
+
+
+def test_list_installed_says_unknown_when_the_registry_is_unreachable(tmp_path: Path, store_path: Path) -> None:
+    import socket
+
+    from registry import start_registry
+
+    private = start_registry(tmp_path / "private-registry")
+    try:
+        repo = private.repo(NAME)
+        publisher = Store(tmp_path / "publisher")
+        for version in ("1.0.0", "1.1.0"):
+            _publish(publisher, repo, _write_source(tmp_path / "src", NAME, version), version, "published")
+        ok(skillctl(store_path, "install", f"{repo}:1.0.0", "-o", tmp_path / "a", NO_TLS))
+        ok(skillctl(store_path, "install", f"{repo}:1.1.0", "-o", tmp_path / "b", NO_TLS))
+    finally:
+        private.stop()
+    result = ok(skillctl(store_path, "list", "--installed", "-o", tmp_path / "a", NO_TLS, "--format", "json"))
+    (found,) = json.loads(result.stdout)
+    assert (found["state"], found["recordedState"], found["stateChecked"]) == ("unknown", "published", True)
+    assert warnings_in(result.stderr, "state unknown (recorded: published)"), result.stderr
+
+    # A registry that accepts connections and never answers: --timeout bounds the wait, the state is unknown.
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        host = f"127.0.0.1:{silent.getsockname()[1]}"
+        receipt = tmp_path / "b" / ".skillimage" / "receipts" / f"{NAME}.json"
+        data = json.loads(receipt.read_text())
+        data["source"] = data["source"].replace(private.host, host)
+        receipt.write_text(json.dumps(data))
+        result = skillctl(store_path, "list", "--installed", "-o", tmp_path / "b", NO_TLS, "--timeout", "2")
+        ok(result)
+    line = next(line for line in result.stdout.splitlines() if line.startswith(NAME))
+    assert line.split()[:3] == [NAME, "1.1.0", "unknown"]
+
+
 def test_archived_version_is_refused_unless_allowed(
     released: Released, store: Store, store_path: Path, tmp_path: Path
 ) -> None:
