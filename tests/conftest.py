@@ -24,6 +24,7 @@ ISOLATED_VARS = (
     "SSL_CERT_FILE",
     "SSL_CERT_DIR",
     "COSIGN_PASSWORD",
+    "SKILLCTL_CERT_DIR",
 )
 
 
@@ -49,6 +50,9 @@ def isolated_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.M
     ):
         (home / sub).mkdir(parents=True, exist_ok=True)
         monkeypatch.setenv(var, str(home / sub))
+    # Never the machine's /etc/containers/certs.d: the system certs.d roots are the test's own (empty) directory.
+    (home / "system-certs.d").mkdir()
+    monkeypatch.setenv("SKILLCTL_SYSTEM_CERTS_D", str(home / "system-certs.d"))
     return home
 
 

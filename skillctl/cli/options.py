@@ -46,7 +46,10 @@ def registry_options(func: F) -> F:
     @click.option(
         "--cert-dir",
         type=click.Path(path_type=Path, file_okay=False, exists=True),
-        help="Directory of CA certificates (*.crt) and client keys for the registry.",
+        envvar="SKILLCTL_CERT_DIR",
+        show_envvar=True,
+        help="Directory of CA certificates (*.crt) and client keys for every registry "
+        "(default: each registry's ~/.config/containers/certs.d/HOST:PORT or /etc/containers/certs.d/HOST:PORT).",
     )
     @click.option(
         "--authfile",

@@ -142,8 +142,8 @@ def explain_missing(ref: Reference, *, backend: str | None, opts: RegistryOption
     example = max(releases, key=lambda r: release_version(r.tag)) if releases else shown[0]
     return NotFoundError(
         f"{what}; it holds {listing}",
-        hint=f"to install a version deliberately, name it: {example.repository}:{example.tag}"
-        + (" (a deprecated version installs with a warning)" if example.status == "deprecated" else ""),
+        hint=f"name the version you want: {example.repository}:{example.tag}"
+        + (" (a deprecated version is installed with a warning)" if example.status == "deprecated" else ""),
     )
 
 

@@ -688,7 +688,7 @@ def test_repository_whose_only_version_is_deprecated_says_what_to_do(
     result = skillctl(store_path, "install", repo, "-o", out, NO_TLS)
     err = failed(result, ExitCode.NOT_FOUND, f"{repo} has no tag latest because no published release is left")
     assert "1.0.0 (deprecated)" in err and "1.0.0-draft (draft)" not in err
-    assert f"hint: to install a version deliberately, name it: {repo}:1.0.0 (a deprecated version" in err
+    assert f"hint: name the version you want: {repo}:1.0.0 (a deprecated version is installed with a warning)" in err
     assert "manifest unknown" not in err
     result = ok(skillctl(store_path, "install", f"{repo}:1.0.0", "-o", out, NO_TLS))
     assert warnings_in(result.stderr, "deprecated")
