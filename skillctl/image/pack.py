@@ -10,13 +10,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from skillctl.card.content import IGNORE_FILE
 from skillctl.card.skillcard import SkillCard
 from skillctl.card.validate import validate_skill
 from skillctl.core import oci
 from skillctl.core.errors import IntegrityError, UsageError
 from skillctl.core.findings import Finding
 from skillctl.core.refs import Reference, parse_reference, version_tag
-from skillctl.image.layer import LayerInfo, collect_entries, write_layer
+from skillctl.image.layer import Entry, LayerInfo, collect_entries, write_layer
+from skillctl.image.unpack import UnpackLimits
 from skillctl.store.layout import Store
 
 MAX_DESCRIPTION_BYTES = 256
@@ -84,6 +86,46 @@ def skill_annotations(card: SkillCard, *, wordcount: int, created: str | None) -
     return annotations
 
 
+def _content_warnings(
+    root: Path, entries: list[Entry], left_out: list[str], limits: UnpackLimits | None = None
+) -> list[Finding]:
+    """What packing left out silently before, and sizes every consumer's default unpack limits refuse."""
+    found = []
+    if left_out:
+        names = ", ".join(left_out[:10]) + (f", and {len(left_out) - 10} more" if len(left_out) > 10 else "")
+        found.append(
+            Finding(
+                str(root),
+                "",
+                f"left out {len(left_out)} hidden file{'s' if len(left_out) != 1 else ''} or folder"
+                f"{'s' if len(left_out) != 1 else ''}: {names} (re-include one with a '!PATH' line in {IGNORE_FILE})",
+                "warning",
+            )
+        )
+    limits = limits or UnpackLimits()
+    size = sum(e.size for e in entries if e.kind == "file")
+    if len(entries) > limits.max_files:
+        found.append(
+            Finding(
+                str(root),
+                "",
+                f"{len(entries)} entries: pull and install refuse more than {limits.max_files} unless given "
+                "--max-files",
+                "warning",
+            )
+        )
+    if size > limits.max_bytes:
+        found.append(
+            Finding(
+                str(root),
+                "",
+                f"{size} bytes of files: pull and install refuse more than {limits.max_bytes} unless given --max-size",
+                "warning",
+            )
+        )
+    return found
+
+
 def _target_ref(card: SkillCard, tag: str | None) -> Reference:
     if tag and ("/" in tag or ":" in tag):
         return parse_reference(tag, what="--tag")
@@ -115,7 +157,9 @@ def pack(
     target = _target_ref(card, tag)
     epoch = source_date_epoch(env)
     created = rfc3339(epoch) if epoch is not None else None
-    entries = collect_entries(report.root)
+    left_out: list[str] = []
+    entries = collect_entries(report.root, left_out)
+    warnings = [*report.warnings, *_content_warnings(report.root, entries, left_out)]
 
     with store.writing():
         with store.new_blob() as blob:
@@ -141,5 +185,5 @@ def pack(
         manifest=manifest,
         layer=layer,
         files=sum(1 for e in entries if e.kind != "dir"),
-        warnings=report.warnings,
+        warnings=warnings,
     )

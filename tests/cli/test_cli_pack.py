@@ -110,3 +110,37 @@ def test_warnings_and_strict(run, tmp_path):
 
 def test_missing_directory(run, tmp_path):
     assert_error(run("pack", tmp_path / "nope"), 4, "no such file or directory")
+
+
+def test_pack_reports_the_hidden_files_it_leaves_out(run, tmp_path):
+    skill = make_skill(
+        tmp_path / "devcontainer-setup",
+        "devcontainer-setup",
+        files={"resources/.zshrc": "x", ".github/ci.yml": "y", ".skillignore": "# nothing re-included\n"},
+    )
+    result = run("pack", skill)
+    assert result.exit_code == 0, result.stderr
+    assert (
+        "warning: " + str(skill) + ": left out 2 hidden files or folders: .github/, resources/.zshrc "
+        "(re-include one with a '!PATH' line in .skillignore)"
+    ) in result.stderr
+    data = ok_json(run("pack", skill, "--format", "json"))
+    [warning] = [w for w in data["warnings"] if "left out" in w["message"]]
+    assert warning["severity"] == "warning" and ".github/" in warning["message"]
+    (skill / ".skillignore").write_text("!resources/.zshrc\n")
+    data = ok_json(run("pack", skill, "--format", "json"))
+    assert data["status"] == "moved" and data["files"] == 3
+    assert [w["message"] for w in data["warnings"] if "left out" in w["message"]] == [
+        "left out 1 hidden file or folder: .github/ (re-include one with a '!PATH' line in .skillignore)"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "flag"), [("--max-files", "3", "--max-files N"), ("--max-size", "1K", "--max-size SIZE")]
+)
+def test_consumers_limit_errors_name_the_option_that_raises_the_limit(run, tmp_path, option, value, flag):
+    skill = make_skill(tmp_path / "big", "big", files={"data.bin": b"x" * 4096, "more/a.txt": "a"})
+    assert run("pack", skill).exit_code == 0
+    result = run("install", "test/big:1.0.0-draft", "-o", tmp_path / "out", option, value)
+    assert_error(result, 3, flag, "raise the limit")
+    assert not (tmp_path / "out" / "big").exists()
