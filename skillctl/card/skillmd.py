@@ -123,7 +123,9 @@ def check_document(doc: SkillDocument, *, expected_name: str | None, directory: 
     elif isinstance(compatibility, str) and len(compatibility) > MAX_COMPATIBILITY:
         warn("compatibility", f"is {len(compatibility)} characters; the limit is {MAX_COMPATIBILITY}")
     for key in ("license", "allowed-tools"):
-        if key in fm and not isinstance(fm[key], str):
+        if key == "allowed-tools" and isinstance(fm.get(key), list):
+            warn(key, "is a list: Claude Code accepts it, the Agent Skills format wants one space-separated string")
+        elif key in fm and not isinstance(fm[key], str):
             warn(key, "must be a string")
     metadata = fm.get("metadata")
     if metadata is not None and not (isinstance(metadata, dict) and all(isinstance(v, str) for v in metadata.values())):
