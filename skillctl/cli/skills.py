@@ -155,4 +155,34 @@ def pack(settings: Settings, path: Path, tag: str | None, strict: bool, fmt: str
     click.echo(f"Digest: {result.digest}")
 
 
-COMMANDS = [validate, init, pack]
+@click.group(name="version")
+def version_group() -> None:
+    """Change a skill's version in its skill.yaml."""
+
+
+@version_group.command(name="bump")
+@click.argument("part", type=click.Choice(["major", "minor", "patch"]))
+@click.argument("path", type=click.Path(path_type=Path), default=".")
+@output_options
+def version_bump(part: str, path: Path, fmt: str, quiet: bool) -> None:
+    """Raise metadata.version in skill.yaml to the next major, minor or patch release.
+
+    Only the version value changes; comments and layout stay. A prerelease becomes its release
+    first (1.2.0-rc.1 -> 1.2.0 for minor or patch).
+
+    \b
+    skillctl version bump minor examples/hello-world     # 1.0.0 -> 1.1.0
+    skillctl version bump patch                          # the skill in the current directory
+    """
+    from skillctl.card.version import bump_version
+
+    result = bump_version(path, part)  # type: ignore[arg-type]
+    if fmt == "json":
+        emit_json({"path": str(result.path), "from": result.old, "to": result.new})
+    elif quiet:
+        click.echo(result.new)
+    else:
+        click.echo(f"Bumped {result.old} -> {result.new} in {result.path}")
+
+
+COMMANDS = [validate, init, pack, version_group]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -14,7 +15,7 @@ from skillctl.card.content import IGNORE_FILE
 from skillctl.card.skillcard import SkillCard
 from skillctl.card.validate import validate_skill
 from skillctl.core import oci
-from skillctl.core.errors import IntegrityError, UsageError
+from skillctl.core.errors import IntegrityError, SkillctlError, UsageError
 from skillctl.core.findings import Finding
 from skillctl.core.refs import Reference, parse_reference, version_tag
 from skillctl.image.layer import Entry, LayerInfo, collect_entries, write_layer
@@ -126,6 +127,35 @@ def _content_warnings(
     return found
 
 
+def _already_pushed(store: Store, card: SkillCard, manifest: oci.Manifest, root: Path) -> list[Finding]:
+    """A warning when this version of the skill went to a registry with other content (the store records pushes).
+
+    The same version with other files means two consumers of "1.0.0" can hold different skills.
+    """
+    from skillctl.core.states import same_content
+
+    pushed = []
+    for name, entry in sorted(store.tagged().items()):
+        ref = parse_reference(name)
+        if not (ref.is_remote and ref.name == card.name and entry.annotations.get(oci.VERSION) == card.version):
+            continue
+        with contextlib.suppress(SkillctlError, OSError):
+            if not same_content(store.manifest(entry.digest), manifest):
+                pushed.append(name)
+    if not pushed:
+        return []
+    return [
+        Finding(
+            str(root),
+            "metadata.version",
+            f"{card.version} was already pushed with other content ({', '.join(pushed[:3])}"
+            f"{', …' if len(pushed) > 3 else ''}); consumers of {card.version} would get different files: "
+            f"give the change a new version (skillctl version bump patch {root})",
+            "warning",
+        )
+    ]
+
+
 def _target_ref(card: SkillCard, tag: str | None) -> Reference:
     if tag and ("/" in tag or ":" in tag):
         return parse_reference(tag, what="--tag")
@@ -177,6 +207,8 @@ def pack(
         packed_at = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         previous = store.set_tag(target.store_name, manifest.descriptor, {**annotations, oci.PACKED_AT: packed_at})
     status: PackStatus = "created" if previous is None else "unchanged" if previous == manifest.digest else "moved"
+    if status != "unchanged":
+        warnings += _already_pushed(store, card, manifest, report.root)
     return PackResult(
         ref=target.store_name,
         digest=manifest.digest,
