@@ -169,8 +169,9 @@ def load(
     if fmt == "json":
         emit_json([item.__dict__ for item in loaded])
     else:
+        verb = "Pushed" if push_to else "Loaded"
         for item in loaded:
-            click.echo(item.dest if quiet else f"Loaded {item.dest} ({item.digest})")
+            click.echo(item.dest if quiet else f"{verb} {item.dest} ({item.digest})")
 
 
 COMMANDS = [mirror, save, load]

@@ -539,7 +539,10 @@ def uninstall(name: str, dest: Destination) -> Path:
     root = dest.path
     path = root / name
     if "/" in name or name.startswith(".") or not path.is_dir():
-        raise NotFoundError(f"{name}: not installed in {root}")
+        raise NotFoundError(
+            f"{name}: not installed in {root}",
+            hint="'skillctl list --installed' shows what is installed where (with -t AGENT or -o DIR for one place)",
+        )
     (root / RECEIPTS).mkdir(parents=True, exist_ok=True)
     with file_lock(root / RECEIPTS / ".lock"):
         _settle(root, name)
