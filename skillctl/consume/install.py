@@ -272,8 +272,7 @@ def install(
     check_state(ref, manifest, allow_archived=allow_archived, warnings=warnings, later=later)
     warnings = list(dict.fromkeys([*notes, *warnings]))
     root.mkdir(parents=True, exist_ok=True)
-    (root / RECEIPTS).mkdir(parents=True, exist_ok=True)
-    with file_lock(root / RECEIPTS / ".lock"):
+    with file_lock(root / RECEIPTS / ".lock", removable=True):
         _settle(root, name)
         previous = read_receipt(root, name)
         receipt = Receipt(
@@ -543,12 +542,27 @@ def uninstall(name: str, dest: Destination) -> Path:
             f"{name}: not installed in {root}",
             hint="'skillctl list --installed' shows what is installed where (with -t AGENT or -o DIR for one place)",
         )
-    (root / RECEIPTS).mkdir(parents=True, exist_ok=True)
-    with file_lock(root / RECEIPTS / ".lock"):
+    with file_lock(root / RECEIPTS / ".lock", removable=True):
         _settle(root, name)
         trash = Path(tempfile.mkdtemp(prefix=f".{name}.remove-", dir=root))
         os.rename(path, trash / name)
         with contextlib.suppress(FileNotFoundError):
             _receipt_path(root, name).unlink()
         shutil.rmtree(trash, ignore_errors=True)
+        _remove_empty_receipts(root)
     return path
+
+
+def _remove_empty_receipts(root: Path) -> None:
+    """Under the lock: once no receipt is left, remove the receipts folder, its lock and ``.skillimage``.
+
+    Waiting lockers notice that the lock file they hold was removed and lock the new one (``file_lock``).
+    """
+    receipts = root / RECEIPTS
+    if any(p.name != ".lock" for p in receipts.iterdir()):
+        return
+    with contextlib.suppress(FileNotFoundError):
+        (receipts / ".lock").unlink()
+    with contextlib.suppress(OSError):  # not empty after all: keep it
+        receipts.rmdir()
+        receipts.parent.rmdir()

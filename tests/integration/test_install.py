@@ -759,8 +759,28 @@ def test_uninstall_removes_skill_and_receipt(
             uninstall(name, dest)
     assert outside.is_dir() and (out / ".skillimage").is_dir()
     uninstall("other-skill", dest)
-    assert sorted(p.name for p in out.iterdir()) == [".skillimage"]
-    assert list((out / ".skillimage" / "receipts").glob("*.json")) == []
+    # The last skill gone: its receipts folder and the lock file go too.
+    assert list(out.iterdir()) == []
+
+
+def test_receipts_folder_comes_and_goes_with_concurrent_installs(store: Store, tmp_path: Path) -> None:
+    """Installs and uninstalls racing in threads (each its own lock file descriptor, as processes have):
+    the receipts folder may be removed under a waiting locker, which must then lock the new one."""
+    names = [f"skill-{i}" for i in range(6)]
+    for name in names:
+        pack(make_skill(tmp_path / "src" / name, name), store=store)
+    out = tmp_path / "skills"
+    dest = destinations(None, out)[0]
+
+    def cycle(name: str) -> None:
+        for _ in range(5):
+            install(f"test/{name}:1.0.0-draft", dest, store=store)
+            assert read_receipt(out, name) is not None
+            uninstall(name, dest)
+
+    with ThreadPoolExecutor(max_workers=len(names)) as pool:
+        list(pool.map(cycle, names))
+    assert list(out.iterdir()) == []
 
 
 @pytest.mark.parametrize(
