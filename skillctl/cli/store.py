@@ -84,7 +84,7 @@ def list_cmd(
         click.echo(f"No images in the local store ({store.root}).")
         return
     table(
-        ["NAME", "TAG", "STATUS", "VERSION", "DIGEST", "SIZE", "CREATED"],
+        ["NAME", "TAG", "STATUS", "VERSION", "DIGEST", "SIZE", "SIGNED", "CREATED"],
         [
             [
                 r.name or "<none>",
@@ -93,6 +93,7 @@ def list_cmd(
                 r.version or "-",
                 r.digest if no_trunc else short_digest(r.digest),
                 human_size(r.size),
+                "yes" if r.signed else "-",
                 r.created if no_trunc else human_time(r.created),
             ]
             for r in rows

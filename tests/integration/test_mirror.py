@@ -453,7 +453,10 @@ def test_load_into_a_fresh_store(registry: Registry, released: Skill, bundles: d
     path, names = bundles["picked"]
     store = tmp_path / "fresh-store"
     ok(cli_run(store, "load", path))
-    assert sorted(ok(cli_run(store, "list", "-q")).stdout.split()) == sorted(names)
+    images = [n for n in names if not is_attachment_tag(n.rsplit(":", 1)[1])]
+    assert sorted(ok(cli_run(store, "list", "-q")).stdout.split()) == sorted(images)  # signatures are not listed
+    rows = json.loads(ok(cli_run(store, "list", "--format", "json")).stdout)
+    assert all(r["signed"] for r in rows), rows
     inspected = json.loads(ok(cli_run(store, "inspect", released.ref("1.0.0"), "--format", "json")).stdout)
     assert inspected["digest"] == released.digests["1.0.0"]
     # What was loaded is whole: it unpacks (under a local name, so nothing comes from a registry).
