@@ -97,7 +97,7 @@ def test_damaged_index_is_a_store_error(run, store_path, hello):
 
 def test_signatures_are_hidden_and_shown_as_signed(run, two_packed, store_path):
     """A signature pulled into the store (``sha256-<digest>.sig``) is an attachment, not an image."""
-    first, second = two_packed
+    first, _ = two_packed
     sig = "examples/hello-world:" + first["digest"].replace(":", "-") + ".sig"
     assert run("tag", "test/b:2.0.0-draft", sig).exit_code == 0  # any manifest will do as the signature image
     assert run("list", "-q").stdout == "examples/hello-world:1.0.0-draft\ntest/b:2.0.0-draft\n"
