@@ -17,7 +17,7 @@ from skillctl.cli.options import (
     unpack_limits,
     verify_key_option,
 )
-from skillctl.cli.output import emit_json, warn
+from skillctl.cli.output import emit_json, for_each, warn
 from skillctl.core.errors import NotFoundError, SkillctlError, UsageError
 from skillctl.core.refs import parse_reference
 
@@ -201,22 +201,31 @@ def upgrade(
 
 
 @click.command()
-@click.argument("name")
+@click.argument("names", nargs=-1, required=True, metavar="NAME...")
 @target_options
 @output_options
-def uninstall(name: str, target: str | None, output: Path | None, scope: str, fmt: str, quiet: bool) -> None:
-    """Remove an installed skill and its receipt."""
+def uninstall(
+    names: tuple[str, ...], target: str | None, output: Path | None, scope: str, fmt: str, quiet: bool
+) -> None:
+    """Remove installed skills and their receipts (one failure does not stop the others)."""
     from skillctl.consume.install import destinations
     from skillctl.consume.install import uninstall as do_uninstall
 
     (dest,) = destinations(target, output, scope=scope)  # type: ignore[arg-type]
-    path = do_uninstall(name, dest)
-    if fmt == "json":
-        emit_json({"name": name, "path": str(path)})
-    elif quiet:
-        click.echo(str(path))
-    else:
-        click.echo(f"Uninstalled {name} from {dest.path}")
+    documents = []
+
+    def one(name: str) -> None:
+        path = do_uninstall(name, dest)
+        documents.append({"name": name, "path": str(path)})
+        if fmt == "json":
+            return
+        click.echo(str(path) if quiet else f"Uninstalled {name} from {dest.path}")
+
+    try:
+        for_each(list(names), one, what="uninstalls")
+    finally:
+        if fmt == "json" and documents:
+            emit_json(documents[0] if len(names) == 1 else documents)
 
 
 COMMANDS = [install, upgrade, uninstall]

@@ -8,24 +8,27 @@ import click
 
 from skillctl.cli.context import Settings
 from skillctl.cli.options import output_options
-from skillctl.cli.output import emit_json, human_size, warn
-from skillctl.core.errors import InvalidSkillError
+from skillctl.cli.output import emit_json, for_each, human_size, warn
+from skillctl.core.errors import InvalidSkillError, UsageError
 
 
 @click.command()
-@click.argument("path", type=click.Path(path_type=Path))
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path), metavar="PATH...")
 @click.option("--strict", is_flag=True, help="Treat warnings as errors.")
 @output_options
-def validate(path: Path, strict: bool, fmt: str, quiet: bool) -> None:
-    """Validate a skill directory (or its skill.yaml) and its SKILL.md.
+def validate(paths: tuple[Path, ...], strict: bool, fmt: str, quiet: bool) -> None:
+    """Validate skill directories (or their skill.yaml) and their SKILL.md.
 
-    Every problem is reported at once, with its file and field.
+    Every problem is reported at once, with its file and field. With several paths, each is
+    validated; JSON is then a list of the per-path documents.
     """
     from skillctl.card.validate import validate_skill
 
-    report = validate_skill(path, strict=strict)
-    if fmt == "json":
-        emit_json(
+    documents = []
+
+    def one(path: Path) -> None:
+        report = validate_skill(path, strict=strict)
+        documents.append(
             {
                 "path": str(report.card_path),
                 "valid": report.ok,
@@ -33,21 +36,32 @@ def validate(path: Path, strict: bool, fmt: str, quiet: bool) -> None:
                 "warnings": [f.to_json() for f in report.warnings],
             }
         )
-    elif not quiet:
-        for finding in report.warnings:
-            warn(str(finding))
-        if report.ok:
-            click.echo(f"✓ {report.card_path} is valid")
-    if not report.ok:
-        n = len(report.errors)
-        error = InvalidSkillError(
-            f"{report.card_path} has {n} error{'s' if n != 1 else ''}",
-            problems=[str(f) for f in report.errors],
-            hint="fix the problems listed above" + ("; --strict counts warnings as errors" if strict else ""),
-        )
+        if fmt != "json" and not quiet:
+            for finding in report.warnings:
+                warn(str(finding))
+            if report.ok:
+                click.echo(f"✓ {report.card_path} is valid")
+        if not report.ok:
+            n = len(report.errors)
+            raise InvalidSkillError(
+                f"{report.card_path} has {n} error{'s' if n != 1 else ''}",
+                problems=[str(f) for f in report.errors],
+                hint="fix the problems listed above" + ("; --strict counts warnings as errors" if strict else ""),
+            )
+
+    try:
+        for_each(list(paths), one, what="skills")
+    except InvalidSkillError as error:
         if fmt == "json":
-            raise click.exceptions.Exit(int(error.exit_code))
-        raise error
+            emit_json(documents[0] if len(paths) == 1 else documents)
+            raise click.exceptions.Exit(int(error.exit_code)) from None
+        if len(paths) > 1 and not quiet:  # each skill's problems, under its error line
+            for doc in documents:
+                for problem in doc["errors"]:
+                    click.echo(f"  {problem['file']}: {problem['field']}: {problem['message']}", err=True)
+        raise
+    if fmt == "json":
+        emit_json(documents[0] if len(paths) == 1 else documents)
 
 
 @click.command()
@@ -107,23 +121,29 @@ def init(
 
 
 @click.command()
-@click.argument("path", type=click.Path(path_type=Path))
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path), metavar="PATH...")
 @click.option("--tag", "-t", help="Tag (default <version>-draft), or a whole reference such as reg/ns/name:tag.")
 @click.option("--strict", is_flag=True, help="Refuse to pack when validation gives warnings.")
 @output_options
 @click.pass_obj
-def pack(settings: Settings, path: Path, tag: str | None, strict: bool, fmt: str, quiet: bool) -> None:
-    """Pack a skill into a FROM-scratch OCI image in the local store (alias: build).
+def pack(settings: Settings, paths: tuple[Path, ...], tag: str | None, strict: bool, fmt: str, quiet: bool) -> None:
+    """Pack skills into FROM-scratch OCI images in the local store (alias: build).
 
-    The image is tagged <namespace>/<name>:<version>-draft. The same files give
+    Each image is tagged <namespace>/<name>:<version>-draft. The same files give
     the same digest on any machine; packing unchanged content again changes
-    nothing, and changed content moves the tag.
+    nothing, and changed content moves the tag. With several paths (pack skills/*),
+    each is packed; one failure does not stop the others; JSON is then a list.
     """
     from skillctl.image.pack import pack as do_pack
 
-    result = do_pack(path, store=settings.store(), tag=tag, strict=strict)
-    if fmt == "json":
-        emit_json(
+    if tag and len(paths) > 1:
+        raise UsageError("--tag names one image; pack one path with it")
+    store = settings.store()
+    documents = []
+
+    def one(path: Path) -> None:
+        result = do_pack(path, store=store, tag=tag, strict=strict)
+        documents.append(
             {
                 "ref": result.ref,
                 "digest": result.digest,
@@ -138,21 +158,27 @@ def pack(settings: Settings, path: Path, tag: str | None, strict: bool, fmt: str
                 "warnings": [w.to_json() for w in result.warnings],
             }
         )
-        return
-    if not quiet:
+        if fmt == "json":
+            return
+        if quiet:
+            click.echo(result.digest)
+            return
         for finding in result.warnings:
             warn(str(finding))
-    if quiet:
-        click.echo(result.digest)
-        return
-    detail = f"{result.files} files, layer {human_size(result.layer.size)}"
-    if result.status == "unchanged":
-        click.echo(f"Unchanged {result.ref} (same content as before; {detail})")
-    elif result.status == "moved":
-        click.echo(f"Packed {result.ref} ({detail}); content changed, tag moved from {result.previous}")
-    else:
-        click.echo(f"Packed {result.ref} ({detail})")
-    click.echo(f"Digest: {result.digest}")
+        detail = f"{result.files} files, layer {human_size(result.layer.size)}"
+        if result.status == "unchanged":
+            click.echo(f"Unchanged {result.ref} (same content as before; {detail})")
+        elif result.status == "moved":
+            click.echo(f"Packed {result.ref} ({detail}); content changed, tag moved from {result.previous}")
+        else:
+            click.echo(f"Packed {result.ref} ({detail})")
+        click.echo(f"Digest: {result.digest}")
+
+    try:
+        for_each(list(paths), one, what="skills")
+    finally:
+        if fmt == "json" and documents:
+            emit_json(documents[0] if len(paths) == 1 else documents)
 
 
 @click.group(name="version")

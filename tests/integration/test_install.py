@@ -763,6 +763,20 @@ def test_uninstall_removes_skill_and_receipt(
     assert list(out.iterdir()) == []
 
 
+def test_uninstall_takes_several_names(store: Store, store_path: Path, tmp_path: Path) -> None:
+    out = tmp_path / "skills"
+    for name in ("one", "two", "three"):
+        pack(make_skill(tmp_path / "src" / name, name), store=store)
+        ok(skillctl(store_path, "install", f"test/{name}:1.0.0-draft", "-o", out))
+    result = skillctl(store_path, "uninstall", "one", "missing", "two", "-o", out)
+    assert result.exit_code == ExitCode.NOT_FOUND
+    assert "error: missing: missing: not installed" in result.stderr and "1 of 3 uninstalls failed" in result.stderr
+    assert result.stdout.count("Uninstalled ") == 2
+    assert sorted(p.name for p in out.iterdir()) == [".skillimage", "three"]
+    data = json.loads(ok(skillctl(store_path, "uninstall", "three", "-o", out, "--format", "json")).stdout)
+    assert data == {"name": "three", "path": str(out / "three")}
+
+
 def test_receipts_folder_comes_and_goes_with_concurrent_installs(store: Store, tmp_path: Path) -> None:
     """Installs and uninstalls racing in threads (each its own lock file descriptor, as processes have):
     the receipts folder may be removed under a waiting locker, which must then lock the new one."""
