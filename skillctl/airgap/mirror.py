@@ -361,9 +361,17 @@ def _is_signature(decision: Decision) -> bool:
 
 
 def _entries_for(
-    ref: str, store: Store, *, all_tags: bool, signatures: bool, backend: str | None, opts: RegistryOptions
+    ref: str,
+    store: Store,
+    *,
+    all_tags: bool,
+    signatures: bool,
+    backend: str | None,
+    opts: RegistryOptions,
+    archived: bool = False,
 ) -> list[str]:
     """Store reference names to save for one argument (pulling registry references first)."""
+    from skillctl.registry.remote import list_remote
     from skillctl.registry.transfer import pull
 
     parsed = parse_reference(ref)
@@ -378,6 +386,10 @@ def _entries_for(
             )
         )
         refs = [str(parsed)] if parsed.digest else [f"{parsed.repository}:{t}" for t in tags]
+        if archived:  # the archived versions, kept by digest only, travel too
+            refs += [
+                r.ref for r in list_remote(parsed.repository, backend=backend, opts=opts, archived=True) if not r.tag
+            ]
         for one in refs:
             if is_attachment_tag(one.rsplit(":", 1)[-1]):
                 continue
@@ -410,13 +422,21 @@ def save(
     signatures: bool = True,
     backend: str | None = None,
     opts: RegistryOptions | None = None,
+    archived: bool = False,
 ) -> list[str]:
-    """Write one OCI archive holding every image (and signature) named; returns the references saved."""
+    """Write one OCI archive holding every image (and signature) named; returns the references saved.
+
+    ``archived`` adds each named repository's archived manifests (kept by digest only) and their signatures.
+    """
     store = store or Store()
     opts = opts or RegistryOptions()
     names: list[str] = []
     for ref in refs:
-        names.extend(_entries_for(ref, store, all_tags=all_tags, signatures=signatures, backend=backend, opts=opts))
+        names.extend(
+            _entries_for(
+                ref, store, all_tags=all_tags, signatures=signatures, backend=backend, opts=opts, archived=archived
+            )
+        )
     names = list(dict.fromkeys(names))
     entries = []
     blobs: set[str] = set()

@@ -104,6 +104,7 @@ def mirror(
 )
 @click.option("--all-tags", is_flag=True, help="Save every tag of each repository named.")
 @click.option("--no-signatures", is_flag=True, help="Leave the cosign signatures out.")
+@click.option("--archived", is_flag=True, help="Also save each repository's archived (digest-only) versions.")
 @registry_options
 @output_options
 @click.pass_obj
@@ -113,6 +114,7 @@ def save(
     output: Path,
     all_tags: bool,
     no_signatures: bool,
+    archived: bool,
     registry: Any,
     backend: str | None,
     fmt: str,
@@ -133,6 +135,7 @@ def save(
         signatures=not no_signatures,
         backend=backend,
         opts=registry,
+        archived=archived,
     )
     if fmt == "json":
         emit_json({"output": str(output), "refs": names})
