@@ -25,6 +25,8 @@ class Shape:
     kind: str
     container: str
     pin: bool
+    namespace: str | None = None
+    pull_secrets: tuple[str, ...] = ()
 
 
 def manifest_options(func: Any) -> Any:
@@ -44,6 +46,14 @@ def manifest_options(func: Any) -> Any:
     )
     @click.option("--container", default="agent", show_default=True, help="Container that mounts the skills.")
     @click.option("--no-pin", is_flag=True, help="Keep tags instead of pinning each reference to its digest.")
+    @click.option("-n", "--namespace", help="Namespace of the Pod or Deployment.")
+    @click.option(
+        "--pull-secret",
+        "pull_secrets",
+        multiple=True,
+        metavar="SECRET",
+        help="imagePullSecrets entry (repeatable): the kubelet pulls the skill images with it.",
+    )
     @functools.wraps(func)
     def wrapper(
         *args: Any,
@@ -53,9 +63,11 @@ def manifest_options(func: Any) -> Any:
         kind: str,
         container: str,
         no_pin: bool,
+        namespace: str | None,
+        pull_secrets: tuple[str, ...],
         **kwargs: Any,
     ) -> Any:
-        kwargs["shape"] = Shape(mount_root, name, image, kind, container, not no_pin)
+        kwargs["shape"] = Shape(mount_root, name, image, kind, container, not no_pin, namespace, pull_secrets)
         return func(*args, **kwargs)
 
     return wrapper
@@ -75,6 +87,8 @@ def _render(
 
     if shape.kind != "patch" and not shape.image:  # a usage error, reported before the registry is asked anything
         raise UsageError(f"--image is needed for a {shape.kind}: the agent container that reads the skills")
+    if shape.kind == "patch" and shape.namespace:
+        raise UsageError("a patch has no namespace of its own", hint="kubectl -n NAMESPACE patch … applies it")
     mounts = resolve_mounts(refs, names=names, pin=shape.pin, backend=backend, opts=registry)
     doc = manifest(
         mounts,
@@ -83,6 +97,8 @@ def _render(
         image=shape.image,  # type: ignore[arg-type]
         mount_root=shape.mount_root,
         container=shape.container,
+        namespace=shape.namespace,
+        pull_secrets=shape.pull_secrets,
     )
     if fmt == "json":
         emit_json(doc)
