@@ -20,15 +20,24 @@ from skillctl.store.images import ImageDetails
 def later_state(repository: str, manifest: oci.Manifest, reader: Backend, opts: RegistryOptions) -> oci.Manifest | None:
     """The archived or deprecated manifest of ``manifest``'s content, if ``repository`` holds one (by digest).
 
-    Promotion is deterministic, so the digests are computed, not searched for: at most two manifest reads.
+    Promotion is deterministic, so the digests are computed, not searched for: at most two manifest reads,
+    made side by side (this runs on every pull of a ``-draft`` or ``-testing`` tag).
     """
-    for _, later in checked_states(manifest):
+    candidates = [later for _, later in checked_states(manifest)]  # most advanced first
+
+    def held(later: oci.Manifest) -> bool:
         try:
-            raw = read_manifest(Reference(repository, None, later.digest), reader, opts)
+            read_manifest(Reference(repository, None, later.digest), reader, opts)
         except NotFoundError:
-            continue
-        return oci.Manifest.parse(raw, digest=later.digest, source=f"{repository}@{later.digest}")
-    return None
+            return False
+        return True
+
+    if len(candidates) < 2:
+        found = [held(c) for c in candidates]
+    else:
+        with ThreadPoolExecutor(max_workers=len(candidates)) as pool:
+            found = list(pool.map(held, candidates))
+    return next((c for c, yes in zip(candidates, found, strict=True) if yes), None)
 
 
 def _require_remote(ref: Reference) -> None:
