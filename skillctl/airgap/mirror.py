@@ -1,9 +1,9 @@
 """Air gaps: mirror registry to registry, and save/load bundles that carry skills across.
 
-``mirror`` copies every tag of each repository (lifecycle tags and cosign
-signature tags alike), by digest, skipping what the destination already holds,
-in parallel; with ``archived`` it also copies the digest-only manifests that
-signatures reveal. ``save`` writes one OCI archive (an image layout in a tar,
+``mirror`` makes each destination repository follow its source by the rules of
+``reconcile`` (copies by digest, in parallel; removals; ``latest``; destination
+changes that are further along kept and reported); with ``archived`` it also
+copies the digest-only manifests that signatures reveal. ``save`` writes one OCI archive (an image layout in a tar,
 references as the store writes them); ``load`` restores it into the store, or
 pushes it to a registry under the same repository paths.
 """
@@ -146,6 +146,11 @@ class _Side:
             self._known[digest] = found
         return found
 
+    def holds(self, digest: str) -> None:
+        """Record that the repository holds ``digest`` now (after a copy)."""
+        with self._guard:
+            self._known[digest] = True
+
     def manifest(self, digest: str) -> oci.Manifest | None:
         ref = Reference(self.repository, None, digest)
         try:
@@ -267,6 +272,7 @@ def mirror(
             got = copier.backend.copy(source, dest, opts)
         if got and got != digest:
             raise IntegrityError(f"{dest}: arrived as {got}, not {digest}")
+        pair.dst.holds(digest)
 
     def item(pair: _Pair, decision: Decision, action: str, detail: str | None = None) -> Copied:
         tag = decision.tag

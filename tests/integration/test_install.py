@@ -271,11 +271,11 @@ def test_round_trip_per_agent_and_scope(
     assert "replaced 1.0.0" in result.stdout
     assert files_of(skill) == files_of(released.sources["1.0.0"])
 
-    rows = installed_json(store_path, *where)
+    rows = installed_json(store_path, *where, "--offline")
     assert [(r["name"], r["version"], r["source"], r["target"], r["path"]) for r in rows] == [
         (NAME, "1.0.0", released.ref("1.0.0"), agent, str(skill))
     ]
-    everywhere = installed_json(store_path, "--scope", scope)  # no --target: every agent's directory
+    everywhere = installed_json(store_path, "--scope", scope, "--offline")  # no --target: every agent's directory
     assert [(r["name"], r["target"], r["path"]) for r in everywhere] == [(NAME, agent, str(skill))]
 
     result = ok(skillctl(store_path, "upgrade", NAME, *where, NO_TLS))
@@ -287,7 +287,7 @@ def test_round_trip_per_agent_and_scope(
     result = ok(skillctl(store_path, "uninstall", NAME, *where))
     assert not skill.exists()
     assert not (skills_dir / ".skillimage" / "receipts" / f"{NAME}.json").exists()
-    assert installed_json(store_path, *where) == []
+    assert installed_json(store_path, *where, "--offline") == []
     assert temp_leftovers(skills_dir) == []
     assert not other_scope.exists()
 
@@ -420,11 +420,11 @@ def test_go_tool_install_is_recognised_and_upgraded(released: Released, store_pa
     assert receipt is not None
     assert (receipt.source, receipt.digest, receipt.version) == (source, released.digests["1.0.0"], "1.0.0")
 
-    rows = {r["name"]: r for r in installed_json(store_path, "-o", out)}
+    rows = {r["name"]: r for r in installed_json(store_path, "-o", out, "--offline")}
     assert rows[NAME]["source"] == source and rows[NAME]["version"] == "1.0.0"
     assert rows[NAME]["digest"] == released.digests["1.0.0"]
     assert rows["my-local-skill"]["source"] == ""
-    text = ok(skillctl(store_path, "list", "--installed", "-o", out)).stdout
+    text = ok(skillctl(store_path, "list", "--installed", "-o", out, NO_TLS)).stdout
     line = next(line for line in text.splitlines() if line.startswith(NAME))
     assert source in line and "1.0.0" in line
     assert "(local)" in next(line for line in text.splitlines() if line.startswith("my-local-skill"))
@@ -522,9 +522,9 @@ def test_deprecated_version_warns_on_pull_and_install_and_is_flagged(
     assert ref in warnings_in(result.stderr, "deprecated")[0]
     assert receipt_json(out)["state"] == "deprecated"
 
-    (row,) = installed_json(store_path, "-o", out)
+    (row,) = installed_json(store_path, "-o", out, NO_TLS)
     assert (row["version"], row["state"]) == ("1.11.0", "deprecated")
-    result = ok(skillctl(store_path, "list", "--installed", "-o", out))
+    result = ok(skillctl(store_path, "list", "--installed", "-o", out, NO_TLS))
     line = next(line for line in result.stdout.splitlines() if line.startswith(NAME))
     assert "deprecated (!)" in line
     assert warnings_in(result.stderr, "deprecated"), result.stderr
@@ -748,7 +748,7 @@ def test_uninstall_removes_skill_and_receipt(
     assert not (out / NAME).exists()
     assert not (out / ".skillimage" / "receipts" / f"{NAME}.json").exists()
     assert (out / "other-skill").is_dir() and receipt_json(out, "other-skill")["version"] == "1.0.0"
-    assert [r["name"] for r in installed_json(store_path, "-o", out)] == ["other-skill"]
+    assert [r["name"] for r in installed_json(store_path, "-o", out, "--offline")] == ["other-skill"]
     assert temp_leftovers(out) == []
 
     failed(skillctl(store_path, "uninstall", NAME, "-o", out), ExitCode.NOT_FOUND, NAME)
@@ -933,7 +933,7 @@ def test_install_killed_midway_leaves_a_whole_skill(store: Store, store_path: Pa
         assert state in (v1, v2), f"killed at {how}+{delay:.2f}s: a mix of v1 and v2: {sorted(set(state) ^ set(v1))}"
         assert receipt_json(out)["version"] in ("1.0.0", "2.0.0")  # always a whole JSON document
         # What skillctl reports is what is on disk, even when the kill fell between the swap and the receipt.
-        (listed,) = installed_json(store_path, "-o", out)
+        (listed,) = installed_json(store_path, "-o", out, "--offline")
         receipt = listed["version"]
         assert receipt == ("1.0.0" if state == v1 else "2.0.0"), f"killed at {how}+{delay:.2f}s: receipt {receipt}"
         left = set(temp_leftovers(out)) - before
@@ -943,7 +943,7 @@ def test_install_killed_midway_leaves_a_whole_skill(store: Store, store_path: Pa
 
     # At least one kill really landed in the middle of an unpack, with v1 still whole.
     assert any(c == -signal.SIGKILL and v == "v1" and n for _, _, c, v, n, _ in outcomes), outcomes
-    assert [row["name"] for row in installed_json(store_path, "-o", out)] == [NAME]
+    assert [row["name"] for row in installed_json(store_path, "-o", out, "--offline")] == [NAME]
 
     run_install(v2_ref)
     assert _state_of(skill) == v2
