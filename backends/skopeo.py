@@ -31,11 +31,12 @@ def _docker(ref: Reference) -> str:
     return f"docker://{ref}"
 
 
-def _flags(opts: RegistryOptions, prefix: str = "") -> list[str]:
-    """TLS, CA and auth flags; ``prefix`` is ``src-`` or ``dest-`` for copy."""
+def _flags(opts: RegistryOptions, ref: Reference, prefix: str = "") -> list[str]:
+    """TLS, CA and auth flags for ``ref``'s registry; ``prefix`` is ``src-`` or ``dest-`` for copy."""
     args = [f"--{prefix}tls-verify={'true' if opts.tls_verify else 'false'}"]
-    if opts.cert_dir:
-        args.append(f"--{prefix}cert-dir={opts.cert_dir}")
+    cert_dir = opts.cert_dir_for(ref.registry)
+    if cert_dir:
+        args.append(f"--{prefix}cert-dir={cert_dir}")
     if opts.authfile:
         args.append(f"--{prefix}authfile={opts.authfile}")
     return args
@@ -65,7 +66,7 @@ class SkopeoBackend(CLIBackend):
             "--all",  # an index (a referrers fallback tag) goes whole; a skill image is one manifest anyway
             "--preserve-digests",
             f"--digestfile={digestfile}",
-            *_flags(opts, "dest-"),
+            *_flags(opts, dest, "dest-"),
             f"oci:{layout}:{LAYOUT_TAG}",
             _docker(dest),
         ]
@@ -85,7 +86,7 @@ class SkopeoBackend(CLIBackend):
             "--quiet",
             "--preserve-digests",
             "--remove-signatures",
-            *_flags(opts, "src-"),
+            *_flags(opts, src, "src-"),
             _docker(src),
             f"oci:{layout}:{LAYOUT_TAG}",
         ]
@@ -96,17 +97,17 @@ class SkopeoBackend(CLIBackend):
 
     def manifest(self, ref: Reference, opts: RegistryOptions) -> bytes:
         with self._helper_credentials(opts, ref) as opts:
-            argv = [*self._global(), "inspect", "--raw", *_flags(opts), _docker(ref)]
+            argv = [*self._global(), "inspect", "--raw", *_flags(opts, ref), _docker(ref)]
             return self._run(argv, opts, what=f"read manifest of {ref}").stdout
 
     def config(self, ref: Reference, opts: RegistryOptions) -> bytes:
         with self._helper_credentials(opts, ref) as opts:
-            argv = [*self._global(), "inspect", "--config", "--raw", *_flags(opts), _docker(ref)]
+            argv = [*self._global(), "inspect", "--config", "--raw", *_flags(opts, ref), _docker(ref)]
             return self._run(argv, opts, what=f"read config of {ref}").stdout
 
     def list_tags(self, repo: Reference, opts: RegistryOptions) -> list[str]:
         with self._helper_credentials(opts, repo) as opts:
-            argv = [*self._global(), "list-tags", *_flags(opts), f"docker://{repo.repository}"]
+            argv = [*self._global(), "list-tags", *_flags(opts, repo), f"docker://{repo.repository}"]
             out = self._run(argv, opts, what=f"list tags of {repo.repository}").stdout
         return [str(t) for t in json.loads(out).get("Tags") or []]
 
@@ -118,8 +119,8 @@ class SkopeoBackend(CLIBackend):
             "--all",
             "--preserve-digests",
             f"--digestfile={digestfile}",
-            *_flags(opts, "src-"),
-            *_flags(opts, "dest-"),
+            *_flags(opts, src, "src-"),
+            *_flags(opts, dest, "dest-"),
             _docker(src),
             _docker(dest),
         ]
@@ -135,5 +136,5 @@ class SkopeoBackend(CLIBackend):
             # skopeo resolves a tag and deletes the manifest, taking every other tag on it along.
             raise UsageError(f"{ref}: the skopeo backend deletes by digest only")
         with self._helper_credentials(opts, ref) as opts:
-            argv = [*self._global(), "delete", *_flags(opts), _docker(ref)]
+            argv = [*self._global(), "delete", *_flags(opts, ref), _docker(ref)]
             self._run(argv, opts, what=f"delete {ref}")

@@ -24,6 +24,7 @@ ISOLATED_VARS = (
     "SSL_CERT_FILE",
     "SSL_CERT_DIR",
     "COSIGN_PASSWORD",
+    "SKILLCTL_CERT_DIR",
 )
 
 
@@ -50,6 +51,11 @@ def isolation(home: Path) -> dict[str, str | None]:
     ):
         (home / sub).mkdir(parents=True, exist_ok=True)
         env[var] = str(home / sub)
+    # Never the machine's /etc/containers: the system certs.d roots are the test's own (empty) directory, and the
+    # system signature policy a file that does not exist (no policy, as on a machine without containers-common).
+    (home / "system-certs.d").mkdir(exist_ok=True)
+    env["SKILLCTL_SYSTEM_CERTS_D"] = str(home / "system-certs.d")
+    env["SKILLCTL_SYSTEM_POLICY"] = str(home / "system-policy.json")
     return env
 
 

@@ -9,7 +9,7 @@ from typing import Any, Final
 
 from skillctl.card.content import IGNORE_FILE
 from skillctl.card.skillcard import API_VERSION, CARD_FILE, KIND, dump_card, validate_card_data
-from skillctl.card.skillmd import parse_skill_document
+from skillctl.card.skillmd import SkillDocument, check_document, parse_skill_document
 from skillctl.core.errors import ConflictError, InvalidSkillError
 from skillctl.core.findings import Finding
 from skillctl.core.fsutil import atomic_write
@@ -86,6 +86,10 @@ def _card_from_frontmatter(
     for key in ("license", "compatibility", "allowed-tools"):
         if isinstance(fm.get(key), str) and fm[key]:
             metadata[key] = fm[key]
+    tools = fm.get("allowed-tools")
+    if isinstance(tools, list) and tools and all(isinstance(t, str | int | float) for t in tools):
+        # Claude Code accepts a YAML list; the SkillCard (like the Agent Skills format) holds one string.
+        metadata["allowed-tools"] = " ".join(str(t) for t in tools)
     author = meta_fm.get("author") or default_author
     if author:
         metadata["authors"] = [{"name": str(author)}]
@@ -128,6 +132,26 @@ def _skill_md(name: str, description: str) -> str:
     )
 
 
+def _refuse_what_pack_would_refuse(doc: SkillDocument, skill_md: Path, name: str) -> None:
+    """A SKILL.md that ``validate`` rejects (no frontmatter, no description) gets no skill.yaml: nothing is written."""
+    errors = [f for f in check_document(doc, expected_name=None) if f.severity == "error"]
+    if not errors:
+        return
+    fm = doc.frontmatter or {}
+    description = fm.get("description") if isinstance(fm.get("description"), str) else None
+    lines = [
+        "---",
+        f"name: {fm.get('name') or name}",
+        f"description: {description or _first_sentence(doc.body)}",
+        "---",
+    ]
+    raise InvalidSkillError(
+        f"{skill_md}: {errors[0].field}: {errors[0].message}; nothing was written",
+        problems=[str(f) for f in errors],
+        hint="validate and pack would refuse this SKILL.md; start it with these lines: " + " / ".join(lines),
+    )
+
+
 def init_skill(
     directory: str | Path = ".",
     *,
@@ -154,8 +178,17 @@ def init_skill(
     from_skill_md = skill_md.is_file()
     if from_skill_md:
         doc = parse_skill_document(read_text(skill_md, source=str(skill_md)), file=str(skill_md))
-        if doc.frontmatter is None:
-            warnings.append(Finding(str(skill_md), "frontmatter", "missing; add name and description", "warning"))
+        _refuse_what_pack_would_refuse(doc, skill_md, name or slugify(dir_name))
+        tools = (doc.frontmatter or {}).get("allowed-tools")
+        if isinstance(tools, list):
+            warnings.append(
+                Finding(
+                    str(skill_md),
+                    "frontmatter.allowed-tools",
+                    f"a list; skill.yaml gets it as one space-separated string ({' '.join(map(str, tools))!r})",
+                    "warning",
+                )
+            )
         card = _card_from_frontmatter(
             doc.frontmatter or {},
             doc.body,

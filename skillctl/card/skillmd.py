@@ -77,8 +77,12 @@ def parse_skill_document(text: str, *, file: str = "SKILL.md") -> SkillDocument:
     return SkillDocument(file, data, body)
 
 
-def check_document(doc: SkillDocument, *, expected_name: str | None) -> list[Finding]:
-    """Agent Skills checks on a parsed document. ``expected_name`` is the directory agents will see."""
+def check_document(doc: SkillDocument, *, expected_name: str | None, directory: str | None = None) -> list[Finding]:
+    """Agent Skills checks on a parsed document.
+
+    ``expected_name`` is the directory agents will see once the skill is installed (the SkillCard's name);
+    ``directory`` is the one it sits in now, which agents reading it in place see (the spec wants them equal).
+    """
     findings = list(doc.findings)
     file = doc.file
     if doc.frontmatter is None:
@@ -109,6 +113,12 @@ def check_document(doc: SkillDocument, *, expected_name: str | None) -> list[Fin
             warn("name", f"{name!r} must be lowercase letters, digits and single hyphens")
         if expected_name and normalized != expected_name:
             warn("name", f"{name!r} differs from the directory name {expected_name!r} agents will see")
+        if directory and normalized != directory and directory != expected_name:
+            warn(
+                "name",
+                f"{name!r} differs from the directory {directory!r} it is in "
+                "(the Agent Skills format wants them equal; agents loading it from there may skip it)",
+            )
 
     compatibility = fm.get("compatibility")
     if compatibility is not None and (not isinstance(compatibility, str) or not compatibility):
@@ -116,7 +126,9 @@ def check_document(doc: SkillDocument, *, expected_name: str | None) -> list[Fin
     elif isinstance(compatibility, str) and len(compatibility) > MAX_COMPATIBILITY:
         warn("compatibility", f"is {len(compatibility)} characters; the limit is {MAX_COMPATIBILITY}")
     for key in ("license", "allowed-tools"):
-        if key in fm and not isinstance(fm[key], str):
+        if key == "allowed-tools" and isinstance(fm.get(key), list):
+            warn(key, "is a list: Claude Code accepts it, the Agent Skills format wants one space-separated string")
+        elif key in fm and not isinstance(fm[key], str):
             warn(key, "must be a string")
     metadata = fm.get("metadata")
     if metadata is not None and not (isinstance(metadata, dict) and all(isinstance(v, str) for v in metadata.values())):

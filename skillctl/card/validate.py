@@ -134,4 +134,5 @@ def _check_prompt(report: ValidationReport, prompt: str, expected_name: str) -> 
         report.findings.append(Finding(label, "", _strip_source(exc.message, label)))
         return
     report.document = parse_skill_document(text, file=label)
-    report.findings.extend(check_document(report.document, expected_name=expected_name))
+    directory = root.resolve().name if rel.as_posix() == "SKILL.md" else None
+    report.findings.extend(check_document(report.document, expected_name=expected_name, directory=directory))

@@ -12,10 +12,12 @@ import click
 from skillctl.cli.context import Settings
 from skillctl.cli.options import (
     make_verifier,
+    no_verify_option,
     output_options,
     registry_options,
     signature_policy_option,
     target_options,
+    verify_key_option,
 )
 from skillctl.cli.output import emit_json
 from skillctl.core.errors import SkillctlError, UsageError
@@ -31,6 +33,8 @@ class Shape:
     kind: str
     container: str
     pin: bool
+    namespace: str | None = None
+    pull_secrets: tuple[str, ...] = ()
 
 
 def manifest_options(func: Any) -> Any:
@@ -50,6 +54,14 @@ def manifest_options(func: Any) -> Any:
     )
     @click.option("--container", default="agent", show_default=True, help="Container that mounts the skills.")
     @click.option("--no-pin", is_flag=True, help="Keep tags instead of pinning each reference to its digest.")
+    @click.option("-n", "--namespace", help="Namespace of the Pod or Deployment.")
+    @click.option(
+        "--pull-secret",
+        "pull_secrets",
+        multiple=True,
+        metavar="SECRET",
+        help="imagePullSecrets entry (repeatable): the kubelet pulls the skill images with it.",
+    )
     @functools.wraps(func)
     def wrapper(
         *args: Any,
@@ -59,9 +71,11 @@ def manifest_options(func: Any) -> Any:
         kind: str,
         container: str,
         no_pin: bool,
+        namespace: str | None,
+        pull_secrets: tuple[str, ...],
         **kwargs: Any,
     ) -> Any:
-        kwargs["shape"] = Shape(mount_root, name, image, kind, container, not no_pin)
+        kwargs["shape"] = Shape(mount_root, name, image, kind, container, not no_pin, namespace, pull_secrets)
         return func(*args, **kwargs)
 
     return wrapper
@@ -81,6 +95,8 @@ def _render(
 
     if shape.kind != "patch" and not shape.image:  # a usage error, reported before the registry is asked anything
         raise UsageError(f"--image is needed for a {shape.kind}: the agent container that reads the skills")
+    if shape.kind == "patch" and shape.namespace:
+        raise UsageError("a patch has no namespace of its own", hint="kubectl -n NAMESPACE patch … applies it")
     mounts = resolve_mounts(refs, names=names, pin=shape.pin, backend=backend, opts=registry)
     doc = manifest(
         mounts,
@@ -89,6 +105,8 @@ def _render(
         image=shape.image,  # type: ignore[arg-type]
         mount_root=shape.mount_root,
         container=shape.container,
+        namespace=shape.namespace,
+        pull_secrets=shape.pull_secrets,
     )
     if fmt == "json":
         emit_json(doc)
@@ -304,6 +322,8 @@ def collection_generate(
 @click.option("--force", is_flag=True, help="Reinstall skills that are already up to date.")
 @click.option("--allow-archived", is_flag=True, help="Install archived versions too.")
 @signature_policy_option
+@verify_key_option
+@no_verify_option
 @registry_options
 @output_options
 @click.pass_obj
@@ -318,6 +338,8 @@ def collection_install(
     force: bool,
     allow_archived: bool,
     signature_policy: Path | None,
+    verify_key: Path | None,
+    no_verify: bool,
     registry: Any,
     backend: str | None,
     fmt: str,
@@ -345,6 +367,8 @@ def collection_install(
         force=force,
         allow_archived=allow_archived,
         verifier=make_verifier(None, None, None, registry, backend, signature_policy),
+        verify_key=verify_key,
+        no_verify=no_verify,
     )
     _report(coll, outcomes, fmt=fmt, quiet=quiet, verb="Installed")
 

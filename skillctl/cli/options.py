@@ -46,7 +46,10 @@ def registry_options(func: F) -> F:
     @click.option(
         "--cert-dir",
         type=click.Path(path_type=Path, file_okay=False, exists=True),
-        help="Directory of CA certificates (*.crt) and client keys for the registry.",
+        envvar="SKILLCTL_CERT_DIR",
+        show_envvar=True,
+        help="Directory of CA certificates (*.crt) and client keys for every registry "
+        "(default: each registry's ~/.config/containers/certs.d/HOST:PORT or /etc/containers/certs.d/HOST:PORT).",
     )
     @click.option(
         "--authfile",
@@ -181,6 +184,11 @@ verify_key_option = click.option(
     "--verify-key",
     type=click.Path(path_type=Path, dir_okay=False, exists=True),
     help="Refuse the image unless it carries a valid signature by this public key.",
+)
+no_verify_option = click.option(
+    "--no-verify",
+    is_flag=True,
+    help="Replace a skill installed with --verify-key without verifying (the receipt then records none).",
 )
 sign_key_option = click.option(
     "--sign-key",

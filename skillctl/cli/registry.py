@@ -220,7 +220,10 @@ def logout(registry_host: str, registry: Any, backend: str | None) -> None:
 
     removed, path = do_logout(registry_host, opts=registry)
     if not removed:
-        raise NotFoundError(f"not logged in to {registry_host} (in {path})")
+        raise NotFoundError(
+            f"not logged in to {registry_host} (in {path})",
+            hint="nothing to remove; check the registry name as you gave it to 'skillctl login' (host[:port])",
+        )
     click.echo(f"Removed login credentials for {registry_host} from {path}")
 
 

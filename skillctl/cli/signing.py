@@ -23,13 +23,20 @@ from skillctl.core.errors import UsageError
 @click.option("--output-dir", type=click.Path(path_type=Path, file_okay=False), default=".", show_default=True)
 @click.option("--force", is_flag=True, help="Overwrite an existing key pair.")
 @passphrase_option
-def keygen(output_dir: Path, force: bool, passphrase_file: Path | None) -> None:
+@output_options
+def keygen(output_dir: Path, force: bool, passphrase_file: Path | None, fmt: str, quiet: bool) -> None:
     """Make a signing key pair offline: cosign.key (encrypted) and cosign.pub, as cosign names them."""
     from skillctl.trust.signing import generate_key_pair
 
     key, pub = generate_key_pair(output_dir, read_passphrase(passphrase_file, confirm=True), force=force)
-    click.echo(f"Private key written to {key}")
-    click.echo(f"Public key written to {pub}")
+    if fmt == "json":
+        emit_json({"privateKey": str(key), "publicKey": str(pub)})
+    elif quiet:
+        click.echo(str(key))
+        click.echo(str(pub))
+    else:
+        click.echo(f"Private key written to {key}")
+        click.echo(f"Public key written to {pub}")
 
 
 @click.command()
@@ -111,7 +118,15 @@ def verify(
         result = do_verify(ref, key, identity=keyless, trusted_root=trusted_root, backend=backend, opts=registry)
     except SignatureError as exc:
         if fmt == "json":  # the document still tells pipelines what failed, as validate's does
-            emit_json({"ref": ref, "digest": None, "verified": 0, "signatures": None, "error": exc.message})
+            emit_json(
+                {
+                    "ref": ref,
+                    "digest": _digest_or_none(ref, registry, backend),
+                    "verified": 0,
+                    "signatures": None,
+                    "error": exc.message,
+                }
+            )
         raise
     if fmt == "json":
         emit_json(result.__dict__)
@@ -119,6 +134,23 @@ def verify(
         click.echo(result.digest)
     else:
         click.echo(f"Verified {result.ref} ({result.digest}): {result.verified} of {result.signatures} signature(s)")
+
+
+def _digest_or_none(ref: str, registry: Any, backend: str | None) -> str | None:
+    """The digest a failed verification was about (the registry's manifest of REF), when it can be read."""
+    from skillctl.backends.base import Capability
+    from skillctl.core import oci
+    from skillctl.core.errors import SkillctlError
+    from skillctl.core.refs import parse_reference
+    from skillctl.registry.client import read_manifest
+    from skillctl.registry.selection import capable, select
+
+    try:
+        parsed = parse_reference(ref)
+        reader = capable(select(backend, env=registry.env), Capability.MANIFEST, operation="read manifests")
+        return parsed.digest or oci.sha256_digest(read_manifest(parsed, reader.backend, registry))
+    except (SkillctlError, OSError, ValueError):
+        return None
 
 
 COMMANDS = [keygen, sign, verify]

@@ -308,10 +308,14 @@ def install(
     force: bool = False,
     allow_archived: bool = False,
     verifier: Callable[[str, str], str] | None = None,
+    verify_key: str | Path | None = None,
+    no_verify: bool = False,
 ) -> list[SkillOutcome]:
     """Install every skill (each atomically); one failure does not stop the others.
 
-    ``verifier`` (``trust.verifiers``) checks each registry image before it is installed.
+    ``verifier`` (``trust.verifiers``) checks each registry image before it is installed. A skill whose
+    receipt records a verification is verified the same way again (see ``install``), unless ``verify_key``
+    names the key for every image or ``no_verify`` is given.
     """
     from skillctl.consume.install import install as install_skill
     from skillctl.consume.install import read_receipt
@@ -321,7 +325,7 @@ def install(
     for skill in collection.skills:
         try:
             if skill.source:
-                outcomes.append(_install_source(skill, dest, store=store, force=force))
+                outcomes.append(_install_source(skill, dest, store=store, force=force, no_verify=no_verify))
                 continue
             if not force:
                 receipt = read_receipt(dest.path, skill.name)
@@ -344,6 +348,8 @@ def install(
                 allow_archived=allow_archived,
                 name=skill.name,
                 verifier=verifier,
+                verify_key=verify_key,
+                no_verify=no_verify,
             )
             outcomes.append(SkillOutcome(skill.name, skill.image, "installed", result.digest))
         except SkillctlError as exc:
@@ -351,7 +357,7 @@ def install(
     return outcomes
 
 
-def _install_source(skill: CollectionSkill, dest: Any, *, store: Store, force: bool) -> SkillOutcome:
+def _install_source(skill: CollectionSkill, dest: Any, *, store: Store, force: bool, no_verify: bool) -> SkillOutcome:
     """Clone, pack (reproducibly) and install the first skill of a Git source, as the Go tool does.
 
     It lands in ``<dir>/<name>`` (the entry's ``name:``, else the skill's own name). The same
@@ -371,5 +377,13 @@ def _install_source(skill: CollectionSkill, dest: Any, *, store: Store, force: b
     # Our receipt names the digest; the Go tool's skill.yaml names the commit.
     if not force and receipt and receipt.digest in (packed.digest, result.commit) and (dest.path / name).is_dir():
         return SkillOutcome(name, skill.source, "up-to-date", packed.digest)
-    install_skill(packed.ref, dest, store=store, refresh=False, name=name, source=f"{skill.source}@{result.commit}")
+    install_skill(
+        packed.ref,
+        dest,
+        store=store,
+        refresh=False,
+        name=name,
+        source=f"{skill.source}@{result.commit}",
+        no_verify=no_verify,
+    )
     return SkillOutcome(name, skill.source, "installed", packed.digest)

@@ -25,17 +25,20 @@ import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 from skillctl.backends.base import RegistryOptions
 from skillctl.core import oci
 from skillctl.core.errors import NotFoundError, SkillctlError, UsageError
 from skillctl.core.fsutil import atomic_write, file_lock
 from skillctl.core.refs import Reference, parse_reference
-from skillctl.core.states import check_state
+from skillctl.core.states import canonical_tag, check_state, checked_states
 from skillctl.image.unpack import UnpackLimits, unpack_manifest
 from skillctl.registry.transfer import Verifier
 from skillctl.store.layout import Store
+
+if TYPE_CHECKING:
+    from skillctl.registry.transfer import Verifier
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +100,8 @@ class Receipt:
     installed_at: str
     schema_version: int = 1
     managed_by: str = ""  # the lock file whose sync installed it (see consume.sync)
+    # What verified the installed image (``skillctl.trust.recorded``); later replacements must pass it too.
+    verified_by: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -110,10 +115,13 @@ class Receipt:
         }
         if self.managed_by:
             data["managedBy"] = self.managed_by
+        if self.verified_by:
+            data["verifiedBy"] = dict(self.verified_by)
         return data
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Receipt:
+        verified_by = data.get("verifiedBy")
         return cls(
             str(data["name"]),
             str(data.get("version", "")),
@@ -122,6 +130,7 @@ class Receipt:
             str(data.get("state", "")),
             str(data.get("installedAt", "")),
             managed_by=str(data.get("managedBy", "")),
+            verified_by=dict(verified_by) if isinstance(verified_by, Mapping) else None,
         )
 
 
@@ -249,6 +258,7 @@ class InstallResult:
     path: Path
     replaced: str | None = None
     warnings: list[str] = field(default_factory=list)
+    verified_by: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -260,6 +270,7 @@ class InstallResult:
             "path": str(self.path),
             "replacedVersion": self.replaced,
             "warnings": self.warnings,
+            "verifiedBy": self.verified_by,
         }
 
 
@@ -270,15 +281,19 @@ def _resolve(
     backend: str | None,
     opts: RegistryOptions,
     pull: bool,
-    verify_key: str | Path | None = None,
-    verifier: Verifier | None = None,
+    verify: Verifier | None = None,
+    policy: Verifier | None = None,
     allow_archived: bool = False,
 ) -> tuple[Reference, oci.Manifest, list[str]]:
     parsed = parse_reference(ref)
     notes: list[str] = []
-    # A signature policy (``verifier``) governs registry images; a key asked for explicitly must find a signature.
-    if verify_key is not None and not parsed.is_remote:
-        raise UsageError(f"{ref}: signatures live in registries; install a registry reference to verify it")
+    # A key (asked for, or recorded at install) must find a signature, which only registries hold; a signature
+    # policy (``policy``) governs registry images only.
+    if verify is not None and not parsed.is_remote:
+        raise UsageError(
+            f"{ref}: signatures live in registries; install a registry reference to verify it",
+            hint="or pass --no-verify to install this local image unverified",
+        )
     if not pull or not parsed.is_remote:
         with contextlib.suppress(NotFoundError):
             entry = store.resolve(parsed)
@@ -286,11 +301,9 @@ def _resolve(
         if not parsed.is_remote:
             raise NotFoundError(f"{ref}: not in the local store and not a registry reference")
     from skillctl.registry.transfer import pull as do_pull
-    from skillctl.trust.signing import key_verifier
     from skillctl.trust.verifiers import all_of
 
-    by_key = key_verifier(verify_key, backend=backend, opts=opts) if verify_key is not None else None
-    verify = all_of(verifier, by_key)
+    verify = all_of(policy, verify)
     result = do_pull(ref, store=store, backend=backend, opts=opts, verify=verify, allow_archived=allow_archived)
     notes.extend(result.notes)
     return parsed, store.manifest(result.digest), notes
@@ -308,6 +321,7 @@ def install(
     refresh: bool = True,
     verify_key: str | Path | None = None,
     verifier: Verifier | None = None,
+    no_verify: bool = False,
     name: str | None = None,
     source: str | None = None,
     managed_by: str | None = None,
@@ -319,30 +333,54 @@ def install(
     ``source`` records another origin than the reference in the receipt (a Git source, whose
     packed ``skill.yaml`` already holds the Git provenance the Go tool reads, and keeps it).
     ``managed_by`` records the lock file that wants it there (``sync`` removes it when the lock no longer does).
-    ``verifier`` (a keyless identity or a policy, from ``trust.signing``/``trust.verifiers``) checks a pulled
-    image as ``verify_key`` does.
+
+    Verification: ``verifier`` (a signature policy or a keyless identity, from ``trust.verifiers``) checks a
+    pulled registry image. ``verify_key`` requires a signature by that key and is recorded in the receipt.
+    Without it, a skill whose receipt records a verification is verified the same way again
+    (an upgrade never drops it silently); ``no_verify`` says explicitly to install unverified.
     """
+    from skillctl.trust.recorded import describe, key_record, verifier_from_record
+
     store = store or Store()
     opts = opts or RegistryOptions()
+    if verify_key is not None and no_verify:
+        raise UsageError("--verify-key and --no-verify contradict each other")
+    parsed = parse_reference(ref)
+    name = name or parsed.name
+    if name in (".", "..") or Path(name).name != name or not name:
+        raise UsageError(f"{name!r} is not a usable skill directory name")
+    root = dest.path
+    verification: dict[str, Any] | None = None
+    verify: Verifier | None = None
+    notes: list[str] = []
+    earlier = read_receipt(root, name) if root.is_dir() else None
+    recorded = earlier.verified_by if earlier is not None else None
+    if verify_key is not None:
+        verification = key_record(verify_key)
+    elif recorded and not no_verify:
+        verification = recorded
+    elif recorded:
+        notes.append(f"{name} was installed verified with {describe(recorded)}; --no-verify drops that")
+    if verification is not None:
+        verify = verifier_from_record(verification, backend=backend, opts=opts, name=name)
     parsed, manifest, warnings = _resolve(
         ref,
         store,
         backend=backend,
         opts=opts,
         pull=refresh,
-        verify_key=verify_key,
-        verifier=verifier,
+        verify=verify,
+        policy=verifier,
         allow_archived=allow_archived,
     )
-    check_state(ref, manifest, allow_archived=allow_archived, warnings=warnings)
-    warnings = list(dict.fromkeys(warnings))
-    name = name or parsed.name
-    if name in (".", "..") or Path(name).name != name or not name:
-        raise UsageError(f"{name!r} is not a usable skill directory name")
-    root = dest.path
+    later = None
+    if (not parsed.is_remote or not refresh) and not canonical_tag(parsed.tag, manifest):
+        # From the store: its archived (untagged) or deprecated manifest of the same content tells the state.
+        later = next((m for _, m in checked_states(manifest) if store.has_blob(m.digest)), None)
+    check_state(ref, manifest, allow_archived=allow_archived, warnings=warnings, later=later)
+    warnings = list(dict.fromkeys([*notes, *warnings]))
     root.mkdir(parents=True, exist_ok=True)
-    (root / RECEIPTS).mkdir(parents=True, exist_ok=True)
-    with file_lock(root / RECEIPTS / ".lock"):
+    with file_lock(root / RECEIPTS / ".lock", removable=True):
         _settle(root, name)
         previous = read_receipt(root, name)
         receipt = Receipt(
@@ -352,6 +390,7 @@ def install(
             manifest.digest,
             manifest.annotations.get(oci.STATUS, ""),
             _now(),
+            verified_by=verification,
             managed_by=managed_by or "",
         )
         pending = _pending_path(root, name)
@@ -384,6 +423,7 @@ def install(
         root / name,
         previous.version if previous else None,
         warnings,
+        verification,
     )
 
 
@@ -420,10 +460,18 @@ class InstalledSkill:
     path: Path
     latest: str | None = None
     latest_ref: str | None = None
+    recorded_state: str = ""  # what the receipt says (the state at install time)
+    state_checked: bool = False  # ``state`` was read from the registry just now
+    state_detail: str = ""  # why the state is unknown or missing
 
     @property
     def deprecated(self) -> bool:
         return self.state == "deprecated"
+
+    @property
+    def attention(self) -> bool:
+        """Deprecated, archived or gone from its registry since it was installed."""
+        return self.state in ("deprecated", "archived", "missing")
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -436,6 +484,8 @@ class InstalledSkill:
             "path": str(self.path),
             "latest": self.latest,
             "latestRef": self.latest_ref,
+            "recordedState": self.recorded_state,
+            "stateChecked": self.state_checked,
         }
 
 
@@ -460,9 +510,73 @@ def list_installed(dests: list[Destination]) -> list[InstalledSkill]:
                     receipt.digest if receipt else "",
                     dest.label,
                     child,
+                    recorded_state=receipt.state if receipt else "",
                 )
             )
     return found
+
+
+STATE_TIMEOUT: Final = 10.0
+
+
+def refresh_states(
+    skills: list[InstalledSkill],
+    *,
+    store: Store | None = None,
+    backend: str | None = None,
+    opts: RegistryOptions | None = None,
+    workers: int = 4,
+) -> list[str]:
+    """Set each skill's ``state`` to the one its registry holds now; return warnings for what could not be read.
+
+    The receipt's state is the one at install time; a version deprecated or archived since then shows here.
+    A registry that cannot be reached (within ``opts.timeout``) gives ``unknown`` for its skills, and is
+    tried once per run, not once per skill. Skills without a registry source keep the recorded state.
+    """
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from skillctl.registry.remote import StateCheck, state_now
+
+    opts = opts or RegistryOptions()
+    unreachable: dict[str, str] = {}
+    guard = threading.Lock()
+
+    def check(skill: InstalledSkill) -> StateCheck | None:
+        try:
+            source = parse_reference(skill.source) if skill.source else None
+        except UsageError:
+            return None
+        if source is None or not source.is_remote or not skill.digest.startswith("sha256:"):
+            return None
+        host = source.registry or ""
+        with guard:
+            if host in unreachable:
+                return StateCheck("unknown", skill.digest, unreachable[host])
+        known = None
+        if store is not None and store.has_blob(skill.digest):
+            with contextlib.suppress(SkillctlError, OSError, ValueError):
+                known = store.manifest(skill.digest)
+        found = state_now(
+            source.repository, skill.digest, version=skill.version, known=known, backend=backend, opts=opts
+        )
+        if found.state == "unknown":
+            with guard:
+                unreachable.setdefault(host, found.detail)
+        return found
+
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        results = list(pool.map(check, skills))
+    warnings = []
+    for skill, found in zip(skills, results, strict=True):
+        if found is None:
+            continue
+        skill.state, skill.state_checked, skill.state_detail = found.state, True, found.detail
+        if found.state == "unknown":
+            warnings.append(f"{skill.name}: state unknown (recorded: {skill.recorded_state or '-'}): {found.detail}")
+        elif found.state == "missing":
+            warnings.append(f"{skill.name}: {found.detail}")
+    return warnings
 
 
 def newest_published(
@@ -519,8 +633,9 @@ def check_upgrades(
             if warnings is not None:
                 warnings.append(f"cannot check {skill.name}: {exc}")
             continue
-        # The registry's current state of the installed version: it may have been deprecated since.
-        skill.state = states.get(skill.version.replace("+", "_")) or skill.state
+        if not skill.state_checked:
+            # The registry's current state of the installed version: it may have been deprecated since.
+            skill.state = states.get(skill.version.replace("+", "_")) or skill.state
         if not found:
             continue
         skill.latest, skill.latest_ref = found
@@ -538,13 +653,31 @@ def uninstall(name: str, dest: Destination) -> Path:
     root = dest.path
     path = root / name
     if "/" in name or name.startswith(".") or not path.is_dir():
-        raise NotFoundError(f"{name}: not installed in {root}")
-    (root / RECEIPTS).mkdir(parents=True, exist_ok=True)
-    with file_lock(root / RECEIPTS / ".lock"):
+        raise NotFoundError(
+            f"{name}: not installed in {root}",
+            hint="'skillctl list --installed' shows what is installed where (with -t AGENT or -o DIR for one place)",
+        )
+    with file_lock(root / RECEIPTS / ".lock", removable=True):
         _settle(root, name)
         trash = Path(tempfile.mkdtemp(prefix=f".{name}.remove-", dir=root))
         os.rename(path, trash / name)
         with contextlib.suppress(FileNotFoundError):
             _receipt_path(root, name).unlink()
         shutil.rmtree(trash, ignore_errors=True)
+        _remove_empty_receipts(root)
     return path
+
+
+def _remove_empty_receipts(root: Path) -> None:
+    """Under the lock: once no receipt is left, remove the receipts folder, its lock and ``.skillimage``.
+
+    Waiting lockers notice that the lock file they hold was removed and lock the new one (``file_lock``).
+    """
+    receipts = root / RECEIPTS
+    if any(p.name != ".lock" for p in receipts.iterdir()):
+        return
+    with contextlib.suppress(FileNotFoundError):
+        (receipts / ".lock").unlink()
+    with contextlib.suppress(OSError):  # not empty after all: keep it
+        receipts.rmdir()
+        receipts.parent.rmdir()

@@ -40,9 +40,11 @@ MANIFEST_ACCEPT: Final = ", ".join(
 MAX_MANIFEST: Final = 4 * 1024 * 1024
 
 
-def ssl_context(opts: RegistryOptions) -> ssl.SSLContext:
-    """Verification on unless ``tls_verify`` is off; ``cert_dir`` adds CAs (``*.crt``) and client keys."""
-    return _context(opts.tls_verify, str(opts.cert_dir) if opts.cert_dir else None)
+def ssl_context(opts: RegistryOptions, registry: str | None = None) -> ssl.SSLContext:
+    """Verification on unless ``tls_verify`` is off; the registry's CA directory (``--cert-dir``, else its
+    certs.d directory) adds CAs (``*.crt``) and client keys (``*.cert``/``*.key``)."""
+    cert_dir = opts.cert_dir_for(registry)
+    return _context(opts.tls_verify, str(cert_dir) if cert_dir else None)
 
 
 @functools.lru_cache(maxsize=16)
@@ -117,7 +119,7 @@ def _get(
     registry: str, path: str, *, scope: str, repository: str, opts: RegistryOptions, accept: str = "application/json"
 ) -> tuple[int, Message, bytes]:
     """An authenticated GET of ``/v2/...``: Basic or Bearer with the user's credentials, TLS as configured."""
-    ctx = ssl_context(opts)
+    ctx = ssl_context(opts, registry)
     timeout = min(opts.timeout, 60)
     last: Exception | None = None
     for scheme in ["https"] if opts.tls_verify else ["https", "http"]:

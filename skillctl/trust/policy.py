@@ -42,9 +42,13 @@ class PolicyRejected(ev.SignatureError):
     """The policy does not accept the image."""
 
 
-def default_path(env: Mapping[str, str] | None = None, system: Path = SYSTEM_POLICY) -> Path | None:
-    """The policy podman would read: the user's, else the system's; None when neither exists."""
+def default_path(env: Mapping[str, str] | None = None, system: Path | None = None) -> Path | None:
+    """The policy podman would read: the user's, else the system's; None when neither exists.
+
+    ``$SKILLCTL_SYSTEM_POLICY`` stands for the system's file (tests, and hosts that keep it elsewhere).
+    """
     env = os.environ if env is None else env
+    system = system or Path(env.get("SKILLCTL_SYSTEM_POLICY") or SYSTEM_POLICY)
     home = env.get("HOME")
     if home and (Path(home) / ".config/containers/policy.json").is_file():
         return Path(home) / ".config/containers/policy.json"

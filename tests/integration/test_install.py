@@ -285,11 +285,11 @@ def test_round_trip_per_agent_and_scope(
     assert "replaced 1.0.0" in result.stdout
     assert files_of(skill) == files_of(released.sources["1.0.0"])
 
-    rows = installed_json(store_path, *where)
+    rows = installed_json(store_path, *where, "--offline")
     assert [(r["name"], r["version"], r["source"], r["target"], r["path"]) for r in rows] == [
         (NAME, "1.0.0", released.ref("1.0.0"), agent, str(skill))
     ]
-    everywhere = installed_json(store_path, "--scope", scope)  # no --target: every agent's directory
+    everywhere = installed_json(store_path, "--scope", scope, "--offline")  # no --target: every agent's directory
     assert [(r["name"], r["target"], r["path"]) for r in everywhere] == [(NAME, agent, str(skill))]
 
     result = ok(skillctl(store_path, "upgrade", NAME, *where, NO_TLS))
@@ -301,7 +301,7 @@ def test_round_trip_per_agent_and_scope(
     result = ok(skillctl(store_path, "uninstall", NAME, *where))
     assert not skill.exists()
     assert not (skills_dir / ".skillimage" / "receipts" / f"{NAME}.json").exists()
-    assert installed_json(store_path, *where) == []
+    assert installed_json(store_path, *where, "--offline") == []
     assert temp_leftovers(skills_dir) == []
     assert not other_scope.exists()
 
@@ -436,11 +436,11 @@ def test_go_tool_install_is_recognised_and_upgraded(released: Released, store_pa
     assert receipt is not None
     assert (receipt.source, receipt.digest, receipt.version) == (source, released.digests["1.0.0"], "1.0.0")
 
-    rows = {r["name"]: r for r in installed_json(store_path, "-o", out)}
+    rows = {r["name"]: r for r in installed_json(store_path, "-o", out, "--offline")}
     assert rows[NAME]["source"] == source and rows[NAME]["version"] == "1.0.0"
     assert rows[NAME]["digest"] == released.digests["1.0.0"]
     assert rows["my-local-skill"]["source"] == ""
-    text = ok(skillctl(store_path, "list", "--installed", "-o", out)).stdout
+    text = ok(skillctl(store_path, "list", "--installed", "-o", out, NO_TLS)).stdout
     line = next(line for line in text.splitlines() if line.startswith(NAME))
     assert source in line and "1.0.0" in line
     assert "(local)" in next(line for line in text.splitlines() if line.startswith("my-local-skill"))
@@ -615,9 +615,9 @@ def test_deprecated_version_warns_on_pull_and_install_and_is_flagged(
     assert ref in warnings_in(result.stderr, "deprecated")[0]
     assert receipt_json(out)["state"] == "deprecated"
 
-    (row,) = installed_json(store_path, "-o", out)
+    (row,) = installed_json(store_path, "-o", out, NO_TLS)
     assert (row["version"], row["state"]) == ("1.11.0", "deprecated")
-    result = ok(skillctl(store_path, "list", "--installed", "-o", out))
+    result = ok(skillctl(store_path, "list", "--installed", "-o", out, NO_TLS))
     line = next(line for line in result.stdout.splitlines() if line.startswith(NAME))
     assert "deprecated (!)" in line
     assert warnings_in(result.stderr, "deprecated"), result.stderr
@@ -647,6 +647,70 @@ def test_version_deprecated_after_install_is_flagged(registry: Registry, store_p
     assert (row["version"], row["latest"], row["state"]) == ("1.0.0", "1.1.0", "deprecated")
     result = ok(skillctl(store_path, "list", "--installed", "-o", out, "--upgradable", NO_TLS))
     assert "deprecated (!)" in result.stdout
+
+
+def test_list_installed_shows_the_state_the_registry_gives_it_now(
+    registry: Registry, store_path: Path, tmp_path: Path
+) -> None:
+    publisher = Store(tmp_path / "publisher")
+    repo = registry.repo(NAME)
+    _publish(publisher, repo, _write_source(tmp_path / "src", NAME, "1.0.0"), "1.0.0", "published")
+    out = tmp_path / "skills"
+    ok(skillctl(store_path, "install", f"{repo}:1.0.0", "-o", out, NO_TLS))
+
+    def row(*args: object) -> dict:
+        (found,) = installed_json(store_path, "-o", out, NO_TLS, *args)
+        return found
+
+    assert (row()["state"], row()["recordedState"], row()["stateChecked"]) == ("published", "published", True)
+    promote(f"{repo}:1.0.0", "deprecated", store=publisher, opts=OPTS)
+    assert (row()["state"], row()["recordedState"]) == ("deprecated", "published")
+    result = ok(skillctl(store_path, "list", "--installed", "-o", out, NO_TLS))
+    assert "deprecated (!)" in next(line for line in result.stdout.splitlines() if line.startswith(NAME))
+    assert (row("--offline")["state"], row("--offline")["stateChecked"]) == ("published", False)
+    offline = ok(skillctl(store_path, "list", "--installed", "-o", out, "--offline"))
+    assert "recorded at install time" in offline.stderr
+    # Archived since: the release tag is gone, the archived manifest is found by digest.
+    promote(f"{repo}:1.0.0", "archived", store=publisher, opts=OPTS)
+    assert row()["state"] == "archived"
+    # A store that never saw the image: the manifest is read from the registry (by digest) instead.
+    (fresh,) = installed_json(tmp_path / "other-store", "-o", out, NO_TLS)
+    assert fresh["state"] == "archived"
+
+
+def test_list_installed_says_unknown_when_the_registry_is_unreachable(tmp_path: Path, store_path: Path) -> None:
+    import socket
+
+    from registry import start_registry
+
+    private = start_registry(tmp_path / "private-registry")
+    try:
+        repo = private.repo(NAME)
+        publisher = Store(tmp_path / "publisher")
+        for version in ("1.0.0", "1.1.0"):
+            _publish(publisher, repo, _write_source(tmp_path / "src", NAME, version), version, "published")
+        ok(skillctl(store_path, "install", f"{repo}:1.0.0", "-o", tmp_path / "a", NO_TLS))
+        ok(skillctl(store_path, "install", f"{repo}:1.1.0", "-o", tmp_path / "b", NO_TLS))
+    finally:
+        private.stop()
+    result = ok(skillctl(store_path, "list", "--installed", "-o", tmp_path / "a", NO_TLS, "--format", "json"))
+    (found,) = json.loads(result.stdout)
+    assert (found["state"], found["recordedState"], found["stateChecked"]) == ("unknown", "published", True)
+    assert warnings_in(result.stderr, "state unknown (recorded: published)"), result.stderr
+
+    # A registry that accepts connections and never answers: --timeout bounds the wait, the state is unknown.
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        host = f"127.0.0.1:{silent.getsockname()[1]}"
+        receipt = tmp_path / "b" / ".skillimage" / "receipts" / f"{NAME}.json"
+        data = json.loads(receipt.read_text())
+        data["source"] = data["source"].replace(private.host, host)
+        receipt.write_text(json.dumps(data))
+        result = skillctl(store_path, "list", "--installed", "-o", tmp_path / "b", NO_TLS, "--timeout", "2")
+        ok(result)
+    line = next(line for line in result.stdout.splitlines() if line.startswith(NAME))
+    assert line.split()[:3] == [NAME, "1.1.0", "unknown"]
 
 
 def test_archived_version_is_refused_unless_allowed(
@@ -685,6 +749,83 @@ def test_archived_version_is_refused_unless_allowed(
     assert files_of(out / name) == files_of(released.other_sources["1.1.0"])
 
 
+def test_draft_and_testing_tags_of_an_archived_version_are_refused(
+    released: Released, store_path: Path, tmp_path: Path
+) -> None:
+    """0.9.0 of other-skill is archived; its -draft and -testing tags are still in the repository."""
+    name = "other-skill"
+    out = tmp_path / "skills"
+    for tag in ("0.9.0-draft", "0.9.0-testing"):
+        ref = f"{released.other}:{tag}"
+        err = failed(skillctl(store_path, "install", ref, "-o", out, NO_TLS), ExitCode.LIFECYCLE, "which is archived")
+        assert released.archived in err and "--allow-archived" in err
+        failed(skillctl(store_path, "pull", ref, NO_TLS), ExitCode.LIFECYCLE, "which is archived")
+        assert not (out / name).exists()
+    ok(skillctl(store_path, "install", f"{released.other}:0.9.0-draft", "-o", out, NO_TLS, "--allow-archived"))
+    assert receipt_json(out, name)["state"] == "draft"
+    # The tags of a deprecated version warn like the release; a current release's tags stay quiet.
+    result = ok(skillctl(store_path, "install", released.ref("1.11.0-testing"), "-o", tmp_path / "dep", NO_TLS))
+    assert warnings_in(result.stderr, "which is deprecated"), result.stderr
+    result = ok(skillctl(store_path, "install", released.ref("1.10.0-testing"), "-o", tmp_path / "cur", NO_TLS))
+    assert not warnings_in(result.stderr, "which is"), result.stderr
+
+
+def test_repository_whose_only_version_is_deprecated_says_what_to_do(
+    registry: Registry, store_path: Path, tmp_path: Path
+) -> None:
+    publisher = Store(tmp_path / "publisher")
+    repo = registry.repo(NAME)
+    _publish(publisher, repo, _write_source(tmp_path / "src", NAME, "1.0.0"), "1.0.0", "deprecated")
+    assert "latest" not in registry.tags(repo)
+    out = tmp_path / "skills"
+    result = skillctl(store_path, "install", repo, "-o", out, NO_TLS)
+    err = failed(result, ExitCode.NOT_FOUND, f"{repo} has no tag latest because no published release is left")
+    assert "1.0.0 (deprecated)" in err and "1.0.0-draft (draft)" not in err
+    assert f"hint: name the version you want: {repo}:1.0.0 (a deprecated version is installed with a warning)" in err
+    assert "manifest unknown" not in err
+    result = ok(skillctl(store_path, "install", f"{repo}:1.0.0", "-o", out, NO_TLS))
+    assert warnings_in(result.stderr, "deprecated")
+    missing_tag = skillctl(store_path, "pull", f"{repo}:2.0.0", NO_TLS)
+    failed(missing_tag, ExitCode.NOT_FOUND, "has no tag 2.0.0; it holds 1.0.0")
+    missing = registry.repo("never-pushed")
+    failed(skillctl(store_path, "install", missing, "-o", out, NO_TLS), ExitCode.NOT_FOUND, "no such repository")
+
+
+def test_list_repo_shows_archived_versions_when_asked(released: Released, store_path: Path) -> None:
+    rows = json.loads(ok(skillctl(store_path, "list", released.other, NO_TLS, "--format", "json")).stdout)
+    assert released.archived not in {r["digest"] for r in rows}
+    rows = json.loads(ok(skillctl(store_path, "list", released.other, "-a", NO_TLS, "--format", "json")).stdout)
+    (archived,) = [r for r in rows if r["tag"] is None]
+    assert archived == {
+        "ref": f"{released.other}@{released.archived}",
+        "repository": released.other,
+        "tag": None,
+        "digest": released.archived,
+        "status": "archived",
+        "version": "0.9.0",
+        "size": archived["size"],
+        "signed": False,
+    }
+    assert archived["size"] > 0
+    text = ok(skillctl(store_path, "list", released.other, "-a", NO_TLS, "--no-trunc")).stdout
+    line = next(line for line in text.splitlines() if released.archived in line)
+    assert line.split()[:3] == ["<none>", "archived", "0.9.0"]
+    assert (
+        f"{released.other}@{released.archived}"
+        in ok(skillctl(store_path, "list", released.other, "-aq", NO_TLS)).stdout
+    )
+
+
+def test_local_draft_of_an_archived_version_is_refused(tmp_path: Path, store: Store, store_path: Path) -> None:
+    source = _write_source(tmp_path / "src", NAME, "3.0.0")
+    draft = pack(source, store=store, tag="acme/hello-world:3.0.0-draft").ref
+    promote(draft, "testing", local=True, store=store)
+    promote("acme/hello-world:3.0.0-testing", "published", local=True, store=store)
+    promote("acme/hello-world:3.0.0", "deprecated", local=True, store=store)
+    promote("acme/hello-world:3.0.0", "archived", local=True, store=store)
+    failed(skillctl(store_path, "install", draft, "-o", tmp_path / "out"), ExitCode.LIFECYCLE, "which is archived")
+
+
 # -- uninstall and usage errors --------------------------------------------------------------------
 
 
@@ -700,7 +841,7 @@ def test_uninstall_removes_skill_and_receipt(
     assert not (out / NAME).exists()
     assert not (out / ".skillimage" / "receipts" / f"{NAME}.json").exists()
     assert (out / "other-skill").is_dir() and receipt_json(out, "other-skill")["version"] == "1.0.0"
-    assert [r["name"] for r in installed_json(store_path, "-o", out)] == ["other-skill"]
+    assert [r["name"] for r in installed_json(store_path, "-o", out, "--offline")] == ["other-skill"]
     assert temp_leftovers(out) == []
 
     failed(skillctl(store_path, "uninstall", NAME, "-o", out), ExitCode.NOT_FOUND, NAME)
@@ -711,8 +852,42 @@ def test_uninstall_removes_skill_and_receipt(
             uninstall(name, dest)
     assert outside.is_dir() and (out / ".skillimage").is_dir()
     uninstall("other-skill", dest)
-    assert sorted(p.name for p in out.iterdir()) == [".skillimage"]
-    assert list((out / ".skillimage" / "receipts").glob("*.json")) == []
+    # The last skill gone: its receipts folder and the lock file go too.
+    assert list(out.iterdir()) == []
+
+
+def test_uninstall_takes_several_names(store: Store, store_path: Path, tmp_path: Path) -> None:
+    out = tmp_path / "skills"
+    for name in ("one", "two", "three"):
+        pack(make_skill(tmp_path / "src" / name, name), store=store)
+        ok(skillctl(store_path, "install", f"test/{name}:1.0.0-draft", "-o", out))
+    result = skillctl(store_path, "uninstall", "one", "missing", "two", "-o", out)
+    assert result.exit_code == ExitCode.NOT_FOUND
+    assert "error: missing: missing: not installed" in result.stderr and "1 of 3 uninstalls failed" in result.stderr
+    assert result.stdout.count("Uninstalled ") == 2
+    assert sorted(p.name for p in out.iterdir()) == [".skillimage", "three"]
+    data = json.loads(ok(skillctl(store_path, "uninstall", "three", "-o", out, "--format", "json")).stdout)
+    assert data == {"name": "three", "path": str(out / "three")}
+
+
+def test_receipts_folder_comes_and_goes_with_concurrent_installs(store: Store, tmp_path: Path) -> None:
+    """Installs and uninstalls racing in threads (each its own lock file descriptor, as processes have):
+    the receipts folder may be removed under a waiting locker, which must then lock the new one."""
+    names = [f"skill-{i}" for i in range(6)]
+    for name in names:
+        pack(make_skill(tmp_path / "src" / name, name), store=store)
+    out = tmp_path / "skills"
+    dest = destinations(None, out)[0]
+
+    def cycle(name: str) -> None:
+        for _ in range(5):
+            install(f"test/{name}:1.0.0-draft", dest, store=store)
+            assert read_receipt(out, name) is not None
+            uninstall(name, dest)
+
+    with ThreadPoolExecutor(max_workers=len(names)) as pool:
+        list(pool.map(cycle, names))
+    assert list(out.iterdir()) == []
 
 
 @pytest.mark.parametrize(
@@ -853,7 +1028,7 @@ def test_install_killed_midway_leaves_a_whole_skill(store: Store, store_path: Pa
         assert state in (v1, v2), f"killed at {how}+{delay:.2f}s: a mix of v1 and v2: {sorted(set(state) ^ set(v1))}"
         assert receipt_json(out)["version"] in ("1.0.0", "2.0.0")  # always a whole JSON document
         # What skillctl reports is what is on disk, even when the kill fell between the swap and the receipt.
-        (listed,) = installed_json(store_path, "-o", out)
+        (listed,) = installed_json(store_path, "-o", out, "--offline")
         receipt = listed["version"]
         assert receipt == ("1.0.0" if state == v1 else "2.0.0"), f"killed at {how}+{delay:.2f}s: receipt {receipt}"
         left = set(temp_leftovers(out)) - before
@@ -863,7 +1038,7 @@ def test_install_killed_midway_leaves_a_whole_skill(store: Store, store_path: Pa
 
     # At least one kill really landed in the middle of an unpack, with v1 still whole.
     assert any(c == -signal.SIGKILL and v == "v1" and n for _, _, c, v, n, _ in outcomes), outcomes
-    assert [row["name"] for row in installed_json(store_path, "-o", out)] == [NAME]
+    assert [row["name"] for row in installed_json(store_path, "-o", out, "--offline")] == [NAME]
 
     run_install(v2_ref)
     assert _state_of(skill) == v2

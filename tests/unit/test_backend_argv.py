@@ -108,12 +108,32 @@ def test_skopeo_brings_its_own_policy(monkeypatch: pytest.MonkeyPatch, tmp_path:
 @pytest.mark.parametrize("backend", [PodmanBackend, BuildahBackend])
 def test_storage_backend_flags(backend: type[PodmanBackend], tmp_path: Path, authfile: Path) -> None:
     impl = backend()
-    assert impl._flags(RegistryOptions()) == ["--tls-verify=true"]
+    assert impl._flags(RegistryOptions(), DEST) == ["--tls-verify=true"]
     opts = RegistryOptions(tls_verify=False, cert_dir=tmp_path, authfile=authfile)
-    assert impl._flags(opts) == ["--tls-verify=false", f"--cert-dir={tmp_path}", f"--authfile={authfile}"]
+    assert impl._flags(opts, DEST) == ["--tls-verify=false", f"--cert-dir={tmp_path}", f"--authfile={authfile}"]
     # podman and buildah fail on a missing --authfile with a confusing message; skillctl says it plainly.
     with pytest.raises(AuthError, match="does not exist"):
-        impl._flags(RegistryOptions(authfile=tmp_path / "missing.json"))
+        impl._flags(RegistryOptions(authfile=tmp_path / "missing.json"), DEST)
+
+
+def test_each_registry_gets_its_own_certs_d_directory(isolated_env: Path) -> None:
+    """Without --cert-dir, skopeo's source and destination and podman/buildah get the certs.d of their registry."""
+    system = isolated_env / "system-certs.d"
+    user = isolated_env / ".config/containers/certs.d"
+    src = parse_reference("near.example/ns/skill:1.0.0")
+    (user / "near.example").mkdir(parents=True)
+    (system / "registry.example:5000").mkdir(parents=True)
+    argv = SkopeoBackend().copy_argv(src, DEST, RegistryOptions(), Path("/d/digest"))
+    assert f"--src-cert-dir={user / 'near.example'}" in argv
+    assert f"--dest-cert-dir={system / 'registry.example:5000'}" in argv
+    for backend in (PodmanBackend, BuildahBackend):
+        assert f"--cert-dir={system / 'registry.example:5000'}" in backend()._flags(RegistryOptions(), DEST)
+    assert not [
+        a
+        for a in SkopeoBackend().pull_argv(parse_reference("other.example:5000/x"), Path("/o"), RegistryOptions())
+        if "cert" in a
+    ]
+    assert not [a for a in PodmanBackend()._flags(RegistryOptions(), parse_reference("other.example/x")) if "cert" in a]
 
 
 def test_crane_flags() -> None:

@@ -121,14 +121,22 @@ def test_prompt_that_would_not_be_packaged(tmp_path):
     assert [f.message for f in validate_skill(root).errors] == ["would not be packaged: matched by .skillignore"]
 
 
-def test_prompt_frontmatter_uses_the_card_name(tmp_path):
-    root = make_skill(tmp_path / "dir-name", name="card-name")
+def test_prompt_frontmatter_name_is_checked_against_the_card_and_the_directory(tmp_path):
+    root = make_skill(tmp_path / "card-name", name="card-name")
     report = validate_skill(root)
     assert report.ok and report.warnings == []
-    (root / "SKILL.md").write_text("---\nname: dir-name\ndescription: d\n---\n")
-    assert [f.message for f in validate_skill(root).warnings] == [
+    # The frontmatter matches the card (the installed directory) but not the directory the skill is in.
+    moved = root.rename(tmp_path / "dir-name")
+    assert [f.message for f in validate_skill(moved).warnings] == [
+        "'card-name' differs from the directory 'dir-name' it is in "
+        "(the Agent Skills format wants them equal; agents loading it from there may skip it)"
+    ]
+    # Matches the directory, not the card: installed as card-name/, which agents will see.
+    (moved / "SKILL.md").write_text("---\nname: dir-name\ndescription: d\n---\n")
+    assert [f.message for f in validate_skill(moved).warnings] == [
         "'dir-name' differs from the directory name 'card-name' agents will see"
     ]
+    assert not validate_skill(moved, strict=True).ok
 
 
 def test_non_utf8_prompt_is_an_error_naming_the_byte(tmp_path):
