@@ -6,6 +6,7 @@ import hashlib
 import secrets
 from pathlib import Path
 
+import yaml
 from click.testing import CliRunner, Result
 from helpers import make_skill
 
@@ -78,6 +79,19 @@ def failed(result: Result, code: int, *fragments: str) -> str:
 
 def files_of(root: Path) -> dict[str, bytes]:
     return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def packaged_files_of(root: Path) -> dict[str, object]:
+    """An installed skill's files as packaged: skill.yaml compared without what install records in it for the
+    Go tool (``provenance``, and the version it sets from the tag)."""
+    files: dict[str, object] = dict(files_of(root))
+    card = files.get("skill.yaml")
+    if isinstance(card, bytes):
+        doc = yaml.safe_load(card)
+        doc.pop("provenance", None)
+        doc.get("metadata", {}).pop("version", None)
+        files["skill.yaml"] = doc
+    return files
 
 
 def snapshot(project: Path) -> dict[str, bytes]:

@@ -25,6 +25,7 @@ small diff. Unknown keys are refused (with the line), like every malformed value
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import stat
 from collections.abc import Mapping
@@ -32,8 +33,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
+from skillctl.card.skillcard import CARD_FILE
 from skillctl.consume.project import LOCK, bad, parse_target
-from skillctl.core.errors import UsageError
+from skillctl.core.errors import SkillctlError, UsageError
 from skillctl.core.fsutil import atomic_write
 from skillctl.core.refs import DIGEST_RE, parse_reference
 from skillctl.core.semrange import parse_range
@@ -265,11 +267,29 @@ def key_fingerprint(public_key: Any) -> str:
     return "sha256:" + hashlib.sha256(der).hexdigest()
 
 
+def _card_digest(path: str) -> str | None:
+    """The top-level skill.yaml without the ``provenance`` install records (for the Go tool) and the version
+    it sets there: the same image installed from a tag or a digest, by either tool, gives one digest."""
+    from skillctl.core.yamlsafe import TextLoader, load_yaml, read_text
+
+    try:
+        card = load_yaml(read_text(Path(path)), source=path, loader=TextLoader)
+    except SkillctlError:
+        return None
+    if not isinstance(card, dict) or not isinstance(card.get("provenance"), dict):
+        return None
+    card = {k: v for k, v in card.items() if k != "provenance"}
+    if isinstance(card.get("metadata"), dict):
+        card["metadata"] = {k: v for k, v in card["metadata"].items() if k != "version"}
+    return hashlib.sha256(json.dumps(card, sort_keys=True, default=str).encode()).hexdigest()
+
+
 def tree_digest(root: Path) -> str:
     """A digest of an installed skill's files: paths, kinds, exec bits, contents and link targets.
 
     Directory modes and times are left out (they depend on the umask and the clock), so the same
     image unpacked on any machine gives the same digest, and an edited, added or removed file changes it.
+    What install records in skill.yaml for the Go tool (see ``install.write_go_provenance``) is left out too.
     """
     h = hashlib.sha256()
     for dirpath, dirnames, filenames in os.walk(root):
@@ -284,11 +304,14 @@ def tree_digest(root: Path) -> str:
             elif stat.S_ISDIR(info.st_mode):
                 entry = f"D {rel}"
             else:
-                content = hashlib.sha256()
-                with open(path, "rb") as fh:
-                    while chunk := fh.read(1 << 20):
-                        content.update(chunk)
-                entry = f"F {rel} {'x' if info.st_mode & 0o111 else '-'} {content.hexdigest()}"
+                digest = _card_digest(path) if rel == CARD_FILE else None
+                if digest is None:
+                    content = hashlib.sha256()
+                    with open(path, "rb") as fh:
+                        while chunk := fh.read(1 << 20):
+                            content.update(chunk)
+                    digest = content.hexdigest()
+                entry = f"F {rel} {'x' if info.st_mode & 0o111 else '-'} {digest}"
             h.update(entry.encode("utf-8", "surrogateescape") + b"\0")
     return "sha256:" + h.hexdigest()
 

@@ -26,7 +26,7 @@ from pathlib import Path
 import kubernetes_validate
 import pytest
 import yaml
-from lock_helpers import NO_TLS, OPTS, failed, files_of, ok, publish, run, skill_source, snapshot
+from lock_helpers import NO_TLS, OPTS, failed, files_of, ok, packaged_files_of, publish, run, skill_source, snapshot
 from registry import Registry
 
 from skillctl import Store
@@ -148,7 +148,7 @@ def test_add_resolves_installs_and_writes_both_files(universe: Universe, store_p
 
     skills = project / ".claude" / "skills"
     for name, version in (("app", "1.0.0"), ("lib", "1.1.0")):
-        assert files_of(skills / name) == files_of(universe.sources[name, version])
+        assert packaged_files_of(skills / name) == packaged_files_of(universe.sources[name, version])
         receipt = read_receipt(skills, name)
         assert receipt is not None and receipt.digest == universe.digests[name, version]
         assert receipt.managed_by == str(project / "skills.lock.yaml")
@@ -387,7 +387,7 @@ def test_sync_repairs_edited_and_removed_skills(universe: Universe, store_path: 
     shutil.rmtree(skills / "app")
     result = ok(skillctl(store_path, project, "sync", "--frozen"))
     assert "Repaired lib" in result.stdout and "Installed app" in result.stdout
-    assert files_of(skills / "lib") == files_of(universe.sources["lib", "1.1.0"])
+    assert packaged_files_of(skills / "lib") == packaged_files_of(universe.sources["lib", "1.1.0"])
     ok(skillctl(store_path, project, "sync", "--check"))
 
 
