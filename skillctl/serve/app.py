@@ -1,0 +1,180 @@
+"""The ASGI app: API, UI and probes around one catalog, behind security headers, auth and metrics.
+
+``create_app(catalog, settings)`` is the one way to build it; ``extra_routes``
+lets another front end (an MCP endpoint, say) be mounted beside the catalog's
+own routes in the same process.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Sequence
+from typing import Any, Final
+
+import anyio.to_thread
+from starlette.applications import Starlette
+from starlette.convertors import Convertor, register_url_convertor
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from skillctl.catalog.service import Catalog
+from skillctl.serve.api import PROBLEM, api_routes, probe_routes
+from skillctl.serve.auth import Authenticator
+from skillctl.serve.metrics import Metrics
+from skillctl.serve.settings import ServeSettings
+from skillctl.serve.ui import ui_routes
+
+CSP: Final = (
+    "default-src 'none'; style-src 'self'; img-src 'self'; script-src 'self'; form-action 'self'; "
+    "base-uri 'none'; frame-ancestors 'none'"
+)
+SECURITY_HEADERS: Final = (
+    (b"content-security-policy", CSP.encode()),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"x-frame-options", b"DENY"),
+    (b"cross-origin-opener-policy", b"same-origin"),
+    (b"cross-origin-resource-policy", b"same-origin"),
+)
+OPEN_PATHS: Final = frozenset({"/healthz", "/readyz"})
+
+
+class NamespaceConvertor(Convertor[str]):
+    """A namespace may have several segments (``acme/platform``): the shortest that lets the rest match."""
+
+    regex = r"[^/]+(?:/[^/]+)*?"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("ns", NamespaceConvertor())
+
+
+class Guard:
+    """Pure ASGI middleware: security headers on every response, auth when configured, a same-origin
+    check for POST (so another site cannot make a browser trigger a sync), and request metrics."""
+
+    def __init__(self, app: ASGIApp, *, auth: Authenticator | None, metrics: Metrics) -> None:
+        self.app = app
+        self.auth = auth
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = [500]
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+                headers = MutableHeaders(scope=message)
+                for name, value in SECURITY_HEADERS:
+                    if name.decode() not in headers:
+                        headers.append(name.decode(), value.decode())
+                if scope["path"].startswith("/api/") and "cache-control" not in headers:
+                    headers.append("cache-control", "no-store")
+            await send(message)
+
+        refusal = await self._refusal(scope)
+        if refusal is not None:
+            await refusal(scope, receive, send_with_headers)
+            handler = "refused"
+        else:
+            try:
+                await self.app(scope, receive, send_with_headers)
+            finally:
+                endpoint = scope.get("endpoint")
+                handler = getattr(endpoint, "__name__", None) or (
+                    "static" if scope["path"].startswith("/static/") else "none"
+                )
+        self.metrics.observe(handler, scope["method"], status[0], time.perf_counter() - started)
+
+    async def _refusal(self, scope: Scope) -> Response | None:
+        headers = Headers(scope=scope)
+        # bcrypt takes milliseconds on purpose: never on the event loop.
+        if (
+            self.auth is not None
+            and scope["path"] not in OPEN_PATHS
+            and await anyio.to_thread.run_sync(self.auth.check, headers.get("authorization")) is None
+        ):
+            return JSONResponse(
+                {
+                    "type": "about:blank",
+                    "title": "unauthorized",
+                    "status": 401,
+                    "detail": "this catalog needs credentials",
+                },
+                status_code=401,
+                media_type=PROBLEM,
+                headers={"WWW-Authenticate": self.auth.challenge},
+            )
+        if scope["method"] not in ("GET", "HEAD", "OPTIONS"):
+            origin = headers.get("origin")
+            if origin and not _same_origin(origin, headers.get("host", "")):
+                return JSONResponse(
+                    {
+                        "type": "about:blank",
+                        "title": "forbidden",
+                        "status": 403,
+                        "detail": f"requests from {origin} may not change anything here",
+                    },
+                    status_code=403,
+                    media_type=PROBLEM,
+                )
+        return None
+
+
+def _same_origin(origin: str, host: str) -> bool:
+    return re.sub(r"^[a-z]+://", "", origin.lower()).rstrip("/") == host.lower()
+
+
+def create_app(
+    catalog: Catalog,
+    settings: ServeSettings | None = None,
+    *,
+    auth: Authenticator | None = None,
+    metrics: Metrics | None = None,
+    extra_routes: Sequence[BaseRoute] = (),
+) -> Starlette:
+    """The catalog's web app. Nothing starts or stops the catalog here: the caller owns it."""
+    settings = settings or ServeSettings()
+    metrics = metrics or Metrics()
+
+    async def not_found(request: Request, exc: Exception) -> Response:
+        if request.url.path.startswith("/api/"):
+            return JSONResponse(
+                {"type": "about:blank", "title": "not found", "status": 404, "detail": f"no route {request.url.path}"},
+                status_code=404,
+                media_type=PROBLEM,
+            )
+        return Response("Not found\n", status_code=404, media_type="text/plain; charset=utf-8")
+
+    async def method_not_allowed(request: Request, exc: Exception) -> Response:
+        return JSONResponse(
+            {"type": "about:blank", "title": "method not allowed", "status": 405, "detail": request.method},
+            status_code=405,
+            media_type=PROBLEM,
+        )
+
+    routes: list[Any] = [
+        *extra_routes,
+        *probe_routes(catalog, metrics),
+        *api_routes(catalog, metrics),
+        *ui_routes(catalog, settings),
+    ]
+    app = Starlette(routes=routes, exception_handlers={404: not_found, 405: method_not_allowed})
+    app.add_middleware(Guard, auth=auth, metrics=metrics)  # type: ignore[arg-type]
+    app.state.catalog = catalog
+    app.state.settings = settings
+    app.state.metrics = metrics
+    return app
