@@ -121,6 +121,7 @@ class Catalog:
         )
         self.started = time.time()
         self._wake = threading.Event()
+        self._full = False
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._drop_unconfigured()
@@ -148,8 +149,9 @@ class Catalog:
     def _loop(self) -> None:
         while not self._stop.is_set():
             self._wake.clear()
+            full, self._full = self._full, False
             try:
-                report = self.syncer.sync()
+                report = self.syncer.sync(full=full)
                 log.info(
                     "sync: %.2fs, %s",
                     report.seconds,
@@ -160,13 +162,16 @@ class Catalog:
                 log.exception("sync failed")
             self._wake.wait(self.settings.sync_interval)
 
-    def trigger(self) -> bool:
-        """Ask the background loop for a sync now; False when one is already running."""
+    def trigger(self, *, full: bool = False) -> bool:
+        """Ask the background loop for a sync now (``full``: re-check every tag); False when one is running."""
         if self.syncer.running:
             return False
         if self._thread is None:
-            threading.Thread(target=self.syncer.try_sync, name="skillctl-catalog-sync-once", daemon=True).start()
+            threading.Thread(
+                target=lambda: self.syncer.try_sync(full=full), name="skillctl-catalog-sync-once", daemon=True
+            ).start()
             return True
+        self._full = self._full or full
         self._wake.set()
         return True
 

@@ -274,9 +274,9 @@ class Syncer:
         except NotFoundError:
             return  # deleted between the listing and the read
         except IntegrityError as exc:  # the content itself is refused (too big, wrong digest); a fault raises
-            log.warning("sync: skipping %s: %s", where, exc)
+            log.warning("sync: skipping %s", exc)  # the message names the reference
             update.others.append((tag, "", f"refused: {exc}"))
-            stats.skipped.append(f"{where}: {exc}")
+            stats.skipped.append(str(exc))
             return
         stats.read += 1
         reason = self._classify(session, repo, tag, digest, raw, update, signed)

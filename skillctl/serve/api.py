@@ -182,7 +182,8 @@ def api_routes(catalog: Catalog, metrics: Metrics) -> list[Route]:
         return _envelope(catalog.diff(ns, name, old, new).to_json())
 
     def sync(request: Request) -> Response:
-        if catalog.trigger():
+        full = request.query_params.get("full") not in (None, "", "0", "false")
+        if catalog.trigger(full=full):
             return JSONResponse({"data": {"message": "sync triggered"}}, status_code=202)
         return JSONResponse({"data": {"message": "sync already in progress"}}, status_code=409)
 
