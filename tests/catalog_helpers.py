@@ -182,6 +182,17 @@ class Server:
             time.sleep(0.1)
         pytest.fail(f"skillctl serve was not ready within {deadline}s: {last}\n" + "".join(self.log))
 
+    def wait_for(self, check, deadline: float = 30) -> dict:
+        """Poll ``/readyz`` until ``check(body)`` holds; returns that body."""
+        end = time.monotonic() + deadline
+        body: Any = None
+        while time.monotonic() < end:
+            _, body = self.json("/readyz")
+            if check(body):
+                return body
+            time.sleep(0.1)
+        pytest.fail(f"readyz never matched: {body}")
+
     def sync(self, headers: dict[str, str] | None = None) -> dict:
         """Trigger a sync and wait until it finished (``syncs`` went up)."""
         _, before = self.json("/readyz")
@@ -210,10 +221,12 @@ class Server:
 
 
 @contextlib.contextmanager
-def serving(*args: str, env: dict[str, str] | None = None, ca: Path | None = None) -> Iterator[Server]:
-    """``skillctl serve ARGS --port 0`` until the block ends; the URL is read from its first line."""
+def serving(
+    *args: str, env: dict[str, str] | None = None, ca: Path | None = None, global_args: tuple[str, ...] = ()
+) -> Iterator[Server]:
+    """``skillctl GLOBAL_ARGS serve ARGS --port 0`` until the block ends; the URL is read from its first line."""
     process = subprocess.Popen(
-        [str(SKILLCTL), "serve", "--port", "0", *args],
+        [str(SKILLCTL), *global_args, "serve", "--port", "0", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,

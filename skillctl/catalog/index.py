@@ -145,6 +145,11 @@ CREATE TABLE IF NOT EXISTS memo (
 );
 """
 
+# bm25() works only in a query on the FTS table itself: rank there, once, before joining or grouping.
+_RANKED: Final = (
+    "WITH r AS MATERIALIZED (SELECT rowid, bm25(versions_fts) AS rank FROM versions_fts WHERE versions_fts MATCH ?)"
+)
+
 
 @dataclass(frozen=True)
 class KnownTag:
@@ -433,10 +438,7 @@ class Index:
         where, args, match = self._filters(query)
         order = "v.namespace, v.name, v.created DESC, v.registry, v.repository, v.tag"
         if query.sort == "relevance" and match:
-            select = (
-                "SELECT v.* FROM versions v JOIN (SELECT rowid, bm25(versions_fts) AS rank FROM versions_fts "
-                "WHERE versions_fts MATCH ?) r ON r.rowid = v.id"
-            )
+            select = f"{_RANKED} SELECT v.* FROM versions v JOIN r ON r.rowid = v.id"
             sql = f"{select}{where} ORDER BY r.rank, {order} LIMIT ? OFFSET ?"
             params = [match, *args, query.per_page, query.offset]
         else:
@@ -452,8 +454,7 @@ class Index:
         where, args, match = self._filters(query)
         if query.sort == "relevance" and match:
             sql = (
-                "SELECT v.namespace, v.name FROM versions v JOIN (SELECT rowid, bm25(versions_fts) AS rank "
-                f"FROM versions_fts WHERE versions_fts MATCH ?) r ON r.rowid = v.id{where} "
+                f"{_RANKED} SELECT v.namespace, v.name FROM versions v JOIN r ON r.rowid = v.id{where} "
                 "GROUP BY v.namespace, v.name ORDER BY MIN(r.rank), v.namespace, v.name LIMIT ? OFFSET ?"
             )
             params = [match, *args, query.per_page, query.offset]

@@ -122,6 +122,8 @@ class Catalog:
         self.started = time.time()
         self._wake = threading.Event()
         self._full = False
+        self._pending = False
+        self._trigger_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._drop_unconfigured()
@@ -160,20 +162,25 @@ class Catalog:
                 )
             except Exception:  # the loop must survive anything and keep serving the last index
                 log.exception("sync failed")
+            finally:
+                with self._trigger_lock:
+                    self._pending = False
             self._wake.wait(self.settings.sync_interval)
 
     def trigger(self, *, full: bool = False) -> bool:
         """Ask the background loop for a sync now (``full``: re-check every tag); False when one is running."""
-        if self.syncer.running:
-            return False
-        if self._thread is None:
-            threading.Thread(
-                target=lambda: self.syncer.try_sync(full=full), name="skillctl-catalog-sync-once", daemon=True
-            ).start()
+        with self._trigger_lock:
+            if self.syncer.running or self._pending:
+                return False
+            if self._thread is None:
+                threading.Thread(
+                    target=lambda: self.syncer.try_sync(full=full), name="skillctl-catalog-sync-once", daemon=True
+                ).start()
+                return True
+            self._pending = True  # from now until that sync has finished, as the Go tool counts "in progress"
+            self._full = self._full or full
+            self._wake.set()
             return True
-        self._full = self._full or full
-        self._wake.set()
-        return True
 
     def close(self) -> None:
         self._stop.set()
@@ -186,7 +193,7 @@ class Catalog:
             shutil.rmtree(self.cache_dir, ignore_errors=True)
 
     def status(self) -> dict[str, Any]:
-        """Ready once a sync has finished; stale when a source failed or has not synced for three intervals."""
+        """Ready once a sync has read some source; stale when a source failed or has not synced for three intervals."""
         now = time.time()
         sources = [s.to_json() for s in self.syncer.status.values()]
         limit = 3 * self.settings.sync_interval + 60
@@ -195,7 +202,8 @@ class Catalog:
             for s in sources
         )
         return {
-            "ready": self.syncer.completed > 0,
+            # Something to serve: a sync has finished and some source has been read at least once.
+            "ready": self.syncer.completed > 0 and any(s["last_success"] for s in sources),
             "stale": stale,
             "syncing": self.syncer.running,
             "syncs": self.syncer.completed,

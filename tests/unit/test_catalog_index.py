@@ -116,6 +116,8 @@ def test_relevance_puts_the_better_match_first(index: Index) -> None:
     ranked = refs(index.search(Query(q="review", sort="relevance")))
     assert ranked[0] == "x/review:1.0.0"
     assert set(ranked) == {"x/review:1.0.0", "team/doc-reviewer:1.0.0", "team/doc-reviewer:1.1.0-draft"}
+    skills, total = index.search_skills(Query(q="review", sort="relevance"))
+    assert (skills, total) == ([("x", "review"), ("team", "doc-reviewer")], 2)
 
 
 def test_skills_group_their_versions(index: Index) -> None:
