@@ -91,7 +91,7 @@ def upload_blob(reg: Registry, path: str, data: bytes) -> str:
     assert status == 202, f"POST upload: HTTP {status} {body[:200]!r}"
     location = headers.get("Location") or headers.get("location")
     parts = urllib.parse.urlsplit(location)
-    query = urllib.parse.parse_qsl(parts.query) + [("digest", digest)]
+    query = [*urllib.parse.parse_qsl(parts.query), ("digest", digest)]
     target = parts.path + "?" + urllib.parse.urlencode(query)
     status, _, body = reg.request(
         "PUT", target, data=data, headers={"Content-Type": "application/octet-stream", "Content-Length": str(len(data))}
@@ -167,7 +167,7 @@ class Server:
             return exc.code, {k.lower(): v for k, v in exc.headers.items()}, exc.read()
 
     def json(self, path: str, **kwargs: Any) -> tuple[int, Any]:
-        status, headers, body = self.request(path, **kwargs)
+        status, _headers, body = self.request(path, **kwargs)
         return status, json.loads(body) if body else None
 
     def wait_ready(self, deadline: float = 60) -> dict:

@@ -69,7 +69,7 @@ def test_files_are_listed_with_sizes_modes_and_hashes(registry: Registry, ns: st
         assert run.sha256 == hashlib.sha256(b"#!/bin/sh\necho hi\n").hexdigest()
         assert (entries["references/latest.md"].type, entries["references/latest.md"].target) == ("symlink", "guide.md")
         assert entries["bin.dat"].mode == "0644" and not entries["bin.dat"].executable
-        handle, entry = cat.open_file(version, "references/guide.md")
+        handle, _entry = cat.open_file(version, "references/guide.md")
         with handle:
             assert handle.read() == b"# Guide\n" * 10
         assert cat.content.read_text(version, "bin.dat") is None  # not text

@@ -4,12 +4,14 @@ they count every HTTP request it sends."""
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import json
 import logging
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 from catalog_helpers import annotations, put_raw_manifest, put_skill, skill_entries, upload_blob
@@ -216,7 +218,7 @@ def test_hostile_content_in_a_real_registry_is_indexed_but_never_unpacked(regist
 class Hostile(http.server.BaseHTTPRequestHandler):
     """Speaks just enough of the distribution API to serve crafted manifests."""
 
-    manifests: dict[str, tuple[bytes, dict[str, str]]] = {}
+    manifests: ClassVar[dict[str, tuple[bytes, dict[str, str]]]] = {}
 
     def log_message(self, format: str, *args: object) -> None:
         pass
@@ -241,10 +243,8 @@ class Hostile(http.server.BaseHTTPRequestHandler):
         for k, v in (headers or {}).items():
             self.send_header(k, v)
         self.end_headers()
-        try:
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
             self.wfile.write(body)
-        except (BrokenPipeError, ConnectionResetError):
-            pass
 
 
 @pytest.fixture

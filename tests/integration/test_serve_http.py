@@ -309,7 +309,7 @@ def test_auth_and_tls(seeded: tuple[Registry, str], tls_files: tuple[Path, Path,
             capture_output=True,
             text=True,
             check=True,
-        ).stdout  # fmt: skip
+        ).stdout
     )
     tokens = tmp_path / "tokens"
     tokens.write_text("ci-token-0123456789abcdef\n")
