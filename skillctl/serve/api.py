@@ -21,6 +21,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response, Strea
 from starlette.routing import Route
 
 from skillctl.catalog.query import Query
+from skillctl.catalog.records import SkillVersion
 from skillctl.catalog.service import Catalog
 from skillctl.core.errors import (
     AuthError,
@@ -47,9 +48,9 @@ FILE_CSP: Final = "default-src 'none'; img-src 'self'; style-src 'none'; sandbox
 
 
 def problem(status: int, title: str, detail: str = "") -> JSONResponse:
-    """An RFC 9457 problem document, as the Go tool writes them."""
+    """An RFC 9457 problem document, as the Go tool writes them (its keys sorted, as Go encodes a map)."""
     return JSONResponse(
-        {"type": "about:blank", "title": title, "status": status, "detail": detail or title},
+        {"detail": detail or title, "status": status, "title": title, "type": "about:blank"},
         status_code=status,
         media_type=PROBLEM,
     )
@@ -67,6 +68,14 @@ def status_for(exc: SkillctlError) -> int:
     return 500
 
 
+class _Titled(Exception):
+    """A problem with a title of its own (where one endpoint has several kinds of 404)."""
+
+    def __init__(self, status: int, title: str, detail: str) -> None:
+        super().__init__(detail)
+        self.status, self.title, self.detail = status, title, detail
+
+
 def _envelope(data: Any, **extra: Any) -> JSONResponse:
     return JSONResponse({"data": data, **extra})
 
@@ -78,6 +87,8 @@ def _errors(not_found: str) -> Callable[[Callable[..., Response]], Callable[[Req
         def handler(request: Request) -> Response:
             try:
                 return endpoint(request)
+            except _Titled as exc:
+                return problem(exc.status, exc.title, exc.detail)
             except SkillctlError as exc:
                 status = status_for(exc)
                 titles = {400: "bad request", 404: not_found, 422: "content refused", 502: "registry unavailable"}
@@ -113,6 +124,15 @@ def api_routes(catalog: Catalog, metrics: Metrics) -> list[Route]:
     def _params(request: Request) -> tuple[str, str]:
         return request.path_params["ns"], request.path_params["name"]
 
+    def _version(request: Request) -> SkillVersion:
+        """The version named in the path; a 404 says "skill not found" or "version not found", as Go's does."""
+        ns, name = _params(request)
+        try:
+            catalog.versions(ns, name)
+        except NotFoundError as exc:
+            raise _Titled(404, "skill not found", exc.message) from None
+        return catalog.resolve(ns, name, request.path_params["ver"])
+
     @_errors("listing skills")
     def list_skills(request: Request) -> Response:
         query = Query.from_params(request.query_params)
@@ -132,7 +152,7 @@ def api_routes(catalog: Catalog, metrics: Metrics) -> list[Route]:
 
     @_errors("version not found")
     def content(request: Request) -> Response:
-        version = catalog.resolve(*_params(request), request.path_params["ver"])
+        version = _version(request)
         found = catalog.skill_md(version)
         if found is None:
             return problem(404, "SKILL.md not found", f"{version.ref} has no SKILL.md")
@@ -142,7 +162,7 @@ def api_routes(catalog: Catalog, metrics: Metrics) -> list[Route]:
 
     @_errors("version not found")
     def files(request: Request) -> Response:
-        version = catalog.resolve(*_params(request), request.path_params["ver"])
+        version = _version(request)
         entries = catalog.files(version)
         return _envelope(
             [e.to_json() for e in entries],
@@ -152,7 +172,7 @@ def api_routes(catalog: Catalog, metrics: Metrics) -> list[Route]:
 
     @_errors("file not found")
     def file(request: Request) -> Response:
-        version = catalog.resolve(*_params(request), request.path_params["ver"])
+        version = _version(request)
         handle, entry = catalog.open_file(version, request.path_params["path"])
         suffix = "." + entry.path.rsplit(".", 1)[-1].lower() if "." in entry.path else ""
         download = request.query_params.get("download") not in (None, "", "0", "false")
@@ -171,7 +191,7 @@ def api_routes(catalog: Catalog, metrics: Metrics) -> list[Route]:
 
     @_errors("version not found")
     def signature(request: Request) -> Response:
-        version = catalog.resolve(*_params(request), request.path_params["ver"])
+        version = _version(request)
         return _envelope(catalog.signature(version).to_json())
 
     @_errors("version not found")

@@ -17,12 +17,12 @@ from starlette.applications import Starlette
 from starlette.convertors import Convertor, register_url_convertor
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from skillctl.catalog.service import Catalog
-from skillctl.serve.api import PROBLEM, api_routes, probe_routes
+from skillctl.serve.api import api_routes, probe_routes, problem
 from skillctl.serve.auth import Authenticator
 from skillctl.serve.metrics import Metrics
 from skillctl.serve.settings import ServeSettings
@@ -107,30 +107,13 @@ class Guard:
             and scope["path"] not in OPEN_PATHS
             and await anyio.to_thread.run_sync(self.auth.check, headers.get("authorization")) is None
         ):
-            return JSONResponse(
-                {
-                    "type": "about:blank",
-                    "title": "unauthorized",
-                    "status": 401,
-                    "detail": "this catalog needs credentials",
-                },
-                status_code=401,
-                media_type=PROBLEM,
-                headers={"WWW-Authenticate": self.auth.challenge},
-            )
+            response = problem(401, "unauthorized", "this catalog needs credentials")
+            response.headers["WWW-Authenticate"] = self.auth.challenge
+            return response
         if scope["method"] not in ("GET", "HEAD", "OPTIONS"):
             origin = headers.get("origin")
             if origin and not _same_origin(origin, headers.get("host", "")):
-                return JSONResponse(
-                    {
-                        "type": "about:blank",
-                        "title": "forbidden",
-                        "status": 403,
-                        "detail": f"requests from {origin} may not change anything here",
-                    },
-                    status_code=403,
-                    media_type=PROBLEM,
-                )
+                return problem(403, "forbidden", f"requests from {origin} may not change anything here")
         return None
 
 
@@ -152,19 +135,11 @@ def create_app(
 
     async def not_found(request: Request, exc: Exception) -> Response:
         if request.url.path.startswith("/api/"):
-            return JSONResponse(
-                {"type": "about:blank", "title": "not found", "status": 404, "detail": f"no route {request.url.path}"},
-                status_code=404,
-                media_type=PROBLEM,
-            )
+            return problem(404, "not found", f"no route {request.url.path}")
         return Response("Not found\n", status_code=404, media_type="text/plain; charset=utf-8")
 
     async def method_not_allowed(request: Request, exc: Exception) -> Response:
-        return JSONResponse(
-            {"type": "about:blank", "title": "method not allowed", "status": 405, "detail": request.method},
-            status_code=405,
-            media_type=PROBLEM,
-        )
+        return problem(405, "method not allowed", request.method)
 
     routes: list[Any] = [
         *extra_routes,

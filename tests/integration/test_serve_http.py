@@ -112,7 +112,7 @@ def test_problem_documents(server: Server, seeded: tuple[Registry, str], path: s
     assert got == status
     assert headers["content-type"] == "application/problem+json"
     doc = json.loads(body)
-    assert list(doc) == ["type", "title", "status", "detail"]
+    assert list(doc) == ["detail", "status", "title", "type"]
     assert (doc["type"], doc["title"], doc["status"]) == ("about:blank", title, status)
     assert doc["detail"]
 
