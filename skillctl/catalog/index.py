@@ -22,7 +22,7 @@ from typing import Any, Final
 from skillctl.catalog.query import Query
 from skillctl.catalog.records import CollectionRecord, SkillVersion, parse_tags
 
-SCHEMA_VERSION: Final = 3
+SCHEMA_VERSION: Final = 4
 _VERSION_COLUMNS: Final = (
     "registry",
     "repository",
@@ -85,9 +85,25 @@ CREATE TABLE IF NOT EXISTS versions (
     checked_at    REAL NOT NULL,
     UNIQUE (registry, repository, tag)
 );
-CREATE INDEX IF NOT EXISTS versions_skill ON versions (namespace, name);
+CREATE INDEX IF NOT EXISTS versions_skill ON versions (namespace, name, created DESC, registry, repository, tag);
 CREATE INDEX IF NOT EXISTS versions_status ON versions (status);
 CREATE INDEX IF NOT EXISTS versions_digest ON versions (digest);
+-- Skill tags, one row each, for exact filtering through an index.
+CREATE TABLE IF NOT EXISTS version_tags (
+    version_id INTEGER NOT NULL,
+    tag        TEXT NOT NULL,
+    PRIMARY KEY (tag, version_id)
+) WITHOUT ROWID;
+CREATE TRIGGER IF NOT EXISTS versions_tags_ai AFTER INSERT ON versions BEGIN
+    INSERT OR IGNORE INTO version_tags (version_id, tag) SELECT new.id, value FROM json_each(new.tags_list);
+END;
+CREATE TRIGGER IF NOT EXISTS versions_tags_ad AFTER DELETE ON versions BEGIN
+    DELETE FROM version_tags WHERE version_id = old.id;
+END;
+CREATE TRIGGER IF NOT EXISTS versions_tags_au AFTER UPDATE OF tags_list ON versions BEGIN
+    DELETE FROM version_tags WHERE version_id = old.id;
+    INSERT OR IGNORE INTO version_tags (version_id, tag) SELECT new.id, value FROM json_each(new.tags_list);
+END;
 CREATE VIRTUAL TABLE IF NOT EXISTS versions_fts USING fts5(
     name, display_name, description, content='versions', content_rowid='id', tokenize='trigram'
 );
@@ -227,6 +243,7 @@ class Index:
         self._lock = threading.RLock()  # writers always; readers too in memory mode (one connection)
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
+        self.generation = 0  # goes up with every committed write: what caches of query results compare
         if not self.memory:
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._writer = self._connect()
@@ -285,6 +302,7 @@ class Index:
                 self._writer.execute("ROLLBACK")
                 raise
             self._writer.execute("COMMIT")
+            self.generation += 1
 
     # -- what sync needs -------------------------------------------------------------
     def known_tags(self, registry: str, repository: str) -> dict[str, KnownTag]:
@@ -416,7 +434,7 @@ class Index:
                 clauses.append(f"v.{column} = ?")
                 args.append(value)
         for tag in query.tags:
-            clauses.append("EXISTS (SELECT 1 FROM json_each(v.tags_list) WHERE json_each.value = ?)")
+            clauses.append("v.id IN (SELECT version_id FROM version_tags WHERE tag = ?)")
             args.append(tag)
         match = None
         if query.q:
@@ -511,12 +529,7 @@ class Index:
                 r[0]
                 for r in db.execute("SELECT DISTINCT compatibility FROM versions WHERE compatibility != '' ORDER BY 1")
             ]
-            tags = [
-                r[0]
-                for r in db.execute(
-                    "SELECT DISTINCT json_each.value FROM versions, json_each(versions.tags_list) ORDER BY 1 LIMIT 500"
-                )
-            ]
+            tags = [r[0] for r in db.execute("SELECT DISTINCT tag FROM version_tags ORDER BY 1 LIMIT 500")]
             states = [r[0] for r in db.execute("SELECT DISTINCT status FROM versions ORDER BY 1")]
         return {"namespaces": namespaces, "compatibility": compat, "tags": tags, "states": states}
 

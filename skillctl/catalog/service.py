@@ -7,13 +7,14 @@ about HTTP: a web app is built around it (``skillctl.serve.app.create_app``).
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import logging
 import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -32,6 +33,9 @@ from skillctl.core.refs import is_digest
 from skillctl.core.states import RANK
 
 log = logging.getLogger(__name__)
+
+SEARCH_CACHE = 2048
+"""Search results kept (least recently used dropped); each is one page, so a few MB at most."""
 
 
 @dataclass(frozen=True)
@@ -120,6 +124,9 @@ class Catalog:
             self.index, settings.verify_keys, opts=settings.opts, backend=settings.backend
         )
         self.started = time.time()
+        self._cache: collections.OrderedDict[tuple[str, Query], tuple[int, Any]] = collections.OrderedDict()
+        self._cache_lock = threading.Lock()
+        self.cache_hits = self.cache_misses = 0
         self._wake = threading.Event()
         self._full = False
         self._pending = False
@@ -212,13 +219,35 @@ class Catalog:
         }
 
     # -- reads ----------------------------------------------------------------------------
+    def _cached(self, key: tuple[str, Query], compute: Callable[[], Any]) -> Any:
+        """Search results, remembered until the index changes (it changes only when a sync writes)."""
+        generation = self.index.generation
+        with self._cache_lock:
+            hit = self._cache.get(key)
+            if hit is not None and hit[0] == generation:
+                self._cache.move_to_end(key)
+                self.cache_hits += 1
+                return hit[1]
+        value = compute()
+        with self._cache_lock:
+            self._cache[key] = (generation, value)
+            self._cache.move_to_end(key)
+            while len(self._cache) > SEARCH_CACHE:
+                self._cache.popitem(last=False)
+            self.cache_misses += 1
+        return value
+
     def search(self, query: Query) -> tuple[list[SkillVersion], int]:
-        return self.index.search(query)
+        return self._cached(("versions", query), lambda: self.index.search(query))  # type: ignore[no-any-return]
 
     def search_skills(self, query: Query) -> tuple[list[SkillSummary], int]:
-        keys, total = self.index.search_skills(query)
-        found = self.index.versions_of(keys)
-        return [SkillSummary(ns, name, ordered(found[(ns, name)])) for ns, name in keys if found[(ns, name)]], total
+        def compute() -> tuple[list[SkillSummary], int]:
+            keys, total = self.index.search_skills(query)
+            found = self.index.versions_of(keys)
+            summaries = [SkillSummary(ns, name, ordered(found[(ns, name)])) for ns, name in keys if found[(ns, name)]]
+            return summaries, total
+
+        return self._cached(("skills", query), compute)  # type: ignore[no-any-return]
 
     def versions(self, namespace: str, name: str) -> list[SkillVersion]:
         """Every tag of a skill in the Go tool's order (``created`` newest first).

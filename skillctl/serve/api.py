@@ -12,10 +12,13 @@ OpenAPI document. Unlike Go, a malformed parameter is a 400, not a silent defaul
 
 from __future__ import annotations
 
+import json
 import mimetypes
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from typing import Any, BinaryIO, Final
 
+import anyio.to_thread
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
@@ -36,6 +39,7 @@ from skillctl.serve.metrics import Metrics
 from skillctl.serve.openapi import openapi_document
 
 PROBLEM: Final = "application/problem+json"
+ANSWERS: Final = 2048
 _CHUNK: Final = 64 * 1024
 _IMAGES: Final = {
     ".png": "image/png",
@@ -133,14 +137,37 @@ def api_routes(catalog: Catalog, metrics: Metrics) -> list[Route]:
             raise _Titled(404, "skill not found", exc.message) from None
         return catalog.resolve(ns, name, request.path_params["ver"])
 
-    @_errors("listing skills")
-    def list_skills(request: Request) -> Response:
-        query = Query.from_params(request.query_params)
+    # The busiest endpoint: answers are kept as bytes until the index changes, and a repeated search is answered
+    # on the event loop without a thread or a query.
+    answers: OrderedDict[Query, tuple[int, bytes]] = OrderedDict()
+
+    def render_list(query: Query) -> bytes:
         versions, total = catalog.search(query)
-        return _envelope(
-            [v.to_json() for v in versions],
-            pagination={"total": total, "page": query.page, "per_page": query.per_page},
-        )
+        envelope = {
+            "data": [v.to_json() for v in versions],
+            "pagination": {"total": total, "page": query.page, "per_page": query.per_page},
+        }
+        return json.dumps(envelope, ensure_ascii=False, separators=(",", ":")).encode()
+
+    async def list_skills(request: Request) -> Response:
+        try:
+            query = Query.from_params(request.query_params)
+        except UsageError as exc:
+            return problem(400, "bad request", exc.message)
+        generation = catalog.index.generation
+        hit = answers.get(query)
+        if hit is not None and hit[0] == generation:
+            answers.move_to_end(query)
+            catalog.cache_hits += 1
+            return Response(hit[1], media_type="application/json")
+        try:
+            body = await anyio.to_thread.run_sync(render_list, query)
+        except SkillctlError as exc:
+            return problem(status_for(exc), "listing skills", exc.message)
+        answers[query] = (generation, body)
+        while len(answers) > ANSWERS:
+            answers.popitem(last=False)
+        return Response(body, media_type="application/json")
 
     @_errors("skill not found")
     def get_skill(request: Request) -> Response:

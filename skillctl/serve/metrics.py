@@ -124,6 +124,12 @@ class Metrics:
             "Bytes of layers downloaded.",
             [("", catalog.content.downloaded_bytes)],
         )
+        metric(
+            "skillctl_catalog_search_cache_total",
+            "counter",
+            "Searches answered from the result cache (hit) or the index (miss).",
+            [(_labels(result="hit"), catalog.cache_hits), (_labels(result="miss"), catalog.cache_misses)],
+        )
         metric("process_resident_memory_bytes", "gauge", "Resident memory of this process.", [("", resident_bytes())])
         return "\n".join(lines) + "\n"
 

@@ -207,3 +207,19 @@ def test_kubernetes_manifests_need_an_image_and_a_registry() -> None:
         manifests(DeploySpec(name="c", image="i", registries=[]))
     with pytest.raises(UsageError, match="--name"):
         manifests(DeploySpec(name="Bad_Name", image="i", registries=["quay.io/x"]))
+
+
+def test_the_listening_socket_says_it_is_tcp() -> None:
+    """asyncio turns Nagle off (TCP_NODELAY) only on sockets created with IPPROTO_TCP; without it every response
+    written in two parts waits for the client's delayed ACK (40 ms on Linux)."""
+    import socket
+
+    from skillctl.serve.server import bind
+
+    sock = bind(ServeSettings(port=0))
+    try:
+        assert sock.proto == socket.IPPROTO_TCP
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+        assert sock.getsockname()[0] == "127.0.0.1"
+    finally:
+        sock.close()
