@@ -12,7 +12,7 @@ from pathlib import Path
 import yaml
 from cli_helpers import assert_error
 
-WEB_STACK = ("starlette", "uvicorn", "jinja2", "markdown_it", "bcrypt", "anyio")
+WEB_STACK = ("starlette", "uvicorn", "httptools", "uvloop", "jinja2", "markdown_it", "bcrypt", "anyio")
 
 
 def python(code: str, *args: str) -> subprocess.CompletedProcess[str]:
