@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """Load generator for the catalog benchmark: CLIENTS threads, each with its own kept-alive connection, send
 REQUESTS searches each to ``URL/api/v1/skills?...`` and time every answer from the request to the last byte.
+With at least CLIENTS x REQUESTS queries, no query is sent twice; with fewer, each client walks the set in an
+order of its own.
 
 Run as its own process (so the server's interpreter is not shared with it); prints one JSON document: the
 latencies in seconds and the count of non-200 answers. Bounded: CLIENTS x REQUESTS requests, loopback only.
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import random
 import sys
 import threading
 import time
@@ -44,7 +47,11 @@ def main() -> int:
     barrier = threading.Barrier(clients)
     threads = []
     for i in range(clients):
-        paths = [queries[(i * requests + j) % len(queries)] for j in range(requests)]
+        if len(queries) >= clients * requests:  # enough for all: each client its own slice, nothing repeats
+            paths = queries[i * requests : (i + 1) * requests]
+        else:  # a popular set: each client its own order (seeded), so they do not ask in lockstep
+            order = random.Random(i).sample(range(len(queries)), len(queries))
+            paths = [queries[order[j % len(queries)]] for j in range(requests)]
         threads.append(threading.Thread(target=client, args=(url, paths, latencies[i], errors, barrier)))
     began = time.perf_counter()
     for t in threads:

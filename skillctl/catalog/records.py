@@ -13,6 +13,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from skillctl.consume.collection import ARTIFACT_TYPE as COLLECTION_ARTIFACT
 from skillctl.core import oci
 
 GO_SKILL_FIELDS: Final = (
@@ -50,8 +51,6 @@ GO_COLLECTION_FIELDS: Final = (
 
 EXTRA_SKILL_FIELDS: Final = ("registry", "ref", "signed", "size")
 """Ours, after Go's: where the version lives, its full reference, whether a signature is attached, layer bytes."""
-
-COLLECTION_ARTIFACT: Final = "application/vnd.skillimage.collection.v1+yaml"
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,6 @@ about HTTP: a web app is built around it (``skillctl.serve.app.create_app``).
 from __future__ import annotations
 
 import collections
-import contextlib
 import logging
 import shutil
 import tempfile
@@ -34,8 +33,8 @@ from skillctl.core.states import RANK
 
 log = logging.getLogger(__name__)
 
-SEARCH_CACHE = 2048
-"""Search results kept (least recently used dropped); each is one page, so a few MB at most."""
+SEARCH_CACHE = 256
+"""Search results kept (least recently used dropped): one page each, a few MB at most."""
 
 
 @dataclass(frozen=True)
@@ -311,12 +310,3 @@ class Catalog:
 
     def facets(self) -> dict[str, list[str]]:
         return self.index.facets()
-
-
-@contextlib.contextmanager
-def open_catalog(settings: CatalogSettings) -> Any:
-    catalog = Catalog(settings)
-    try:
-        yield catalog
-    finally:
-        catalog.close()

@@ -17,6 +17,7 @@ with its reason and never stops the others.
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import threading
 import time
@@ -29,6 +30,7 @@ from skillctl.backends.base import RegistryOptions
 from skillctl.catalog.index import Index, KnownTag, RepositoryUpdate
 from skillctl.catalog.records import CollectionRecord, is_collection, skill_from_manifest
 from skillctl.catalog.sources import STORE, RegistrySource, Source, StoreSource
+from skillctl.consume.collection import parse_collection
 from skillctl.core import oci
 from skillctl.core.errors import IntegrityError, NotFoundError, SkillctlError
 from skillctl.core.refs import is_attachment_tag, parse_reference
@@ -317,9 +319,6 @@ class Syncer:
         return None
 
     def _collection(self, session: RegistrySession, repo: str, tag: str, digest: str, raw: bytes) -> CollectionRecord:
-        import json
-
-        from skillctl.consume.collection import parse_collection
 
         data = json.loads(raw)
         layer = (data.get("layers") or [{}])[0]

@@ -55,8 +55,10 @@ def _split(values: tuple[str, ...]) -> list[str]:
     "--registry), for registries without a catalog.",
 )
 @click.option("--store", "include_store", is_flag=True, help="Also index the local store (the global --store path).")
-@click.option("--db", default=":memory:", show_default=True, help="SQLite index: a file, or :memory:.")
-@click.option("--sync-interval", default="60s", show_default=True, help="Time between syncs (30s, 5m, 1h).")
+@click.option("--db", default=":memory:", show_default=True, metavar="PATH", help="SQLite index: a file, or :memory:.")
+@click.option(
+    "--sync-interval", default="60s", show_default=True, metavar="DURATION", help="Time between syncs (30s, 5m, 1h)."
+)
 @click.option(
     "--recheck-after",
     default="15m",
@@ -77,7 +79,7 @@ def _split(values: tuple[str, ...]) -> list[str]:
     type=click.Path(path_type=Path, dir_okay=False, exists=True),
     help="Public key that signature status is verified against (repeatable).",
 )
-@click.option("--address", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--address", default="127.0.0.1", show_default=True, metavar="ADDR", help="Address to listen on.")
 @click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True, help="Port (0: any free one).")
 @click.option(
     "--tls-cert", type=click.Path(path_type=Path, dir_okay=False, exists=True), help="Serve HTTPS: certificate."

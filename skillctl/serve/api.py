@@ -12,6 +12,7 @@ OpenAPI document. Unlike Go, a malformed parameter is a 400, not a silent defaul
 
 from __future__ import annotations
 
+import asyncio
 import json
 import mimetypes
 from collections import OrderedDict
@@ -39,7 +40,7 @@ from skillctl.serve.metrics import Metrics
 from skillctl.serve.openapi import openapi_document
 
 PROBLEM: Final = "application/problem+json"
-ANSWERS: Final = 2048
+ANSWER_BYTES: Final = 16 * 1024 * 1024
 _CHUNK: Final = 64 * 1024
 _IMAGES: Final = {
     ".png": "image/png",
@@ -137,17 +138,28 @@ def api_routes(catalog: Catalog, metrics: Metrics) -> list[Route]:
             raise _Titled(404, "skill not found", exc.message) from None
         return catalog.resolve(ns, name, request.path_params["ver"])
 
-    # The busiest endpoint: answers are kept as bytes until the index changes, and a repeated search is answered
-    # on the event loop without a thread or a query.
+    # The busiest endpoint: answers are kept as bytes until the index changes (within ANSWER_BYTES), a repeated
+    # search is answered on the event loop without a thread or a query, and searches for the same thing at the
+    # same moment share one query.
     answers: OrderedDict[Query, tuple[int, bytes]] = OrderedDict()
+    kept = [0]
+    running: dict[tuple[Query, int], asyncio.Future[bytes]] = {}
 
     def render_list(query: Query) -> bytes:
-        versions, total = catalog.search(query)
+        versions, total = catalog.index.search(query)
         envelope = {
             "data": [v.to_json() for v in versions],
             "pagination": {"total": total, "page": query.page, "per_page": query.per_page},
         }
         return json.dumps(envelope, ensure_ascii=False, separators=(",", ":")).encode()
+
+    def keep(query: Query, generation: int, body: bytes) -> None:
+        old = answers.pop(query, None)
+        kept[0] += len(body) - (len(old[1]) if old else 0)
+        answers[query] = (generation, body)
+        while kept[0] > ANSWER_BYTES and answers:
+            _, (_, dropped) = answers.popitem(last=False)
+            kept[0] -= len(dropped)
 
     async def list_skills(request: Request) -> Response:
         try:
@@ -160,13 +172,27 @@ def api_routes(catalog: Catalog, metrics: Metrics) -> list[Route]:
             answers.move_to_end(query)
             catalog.cache_hits += 1
             return Response(hit[1], media_type="application/json")
+        key = (query, generation)
+        shared = running.get(key)
+        if shared is not None:
+            catalog.cache_hits += 1
+            try:
+                return Response(await asyncio.shield(shared), media_type="application/json")
+            except SkillctlError as exc:
+                return problem(status_for(exc), "listing skills", exc.message)
+        future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        running[key] = future
+        catalog.cache_misses += 1
         try:
             body = await anyio.to_thread.run_sync(render_list, query)
         except SkillctlError as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: no "never retrieved" warning when nobody else waited
             return problem(status_for(exc), "listing skills", exc.message)
-        answers[query] = (generation, body)
-        while len(answers) > ANSWERS:
-            answers.popitem(last=False)
+        finally:
+            running.pop(key, None)
+        future.set_result(body)
+        keep(query, generation, body)
         return Response(body, media_type="application/json")
 
     @_errors("skill not found")

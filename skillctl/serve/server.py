@@ -56,7 +56,7 @@ def run(
         ssl_keyfile=str(settings.tls_key) if settings.tls_key else None,
         log_config=None,
         access_log=settings.access_log,
-        lifespan="off",
+        lifespan="on",
         server_header=False,
         proxy_headers=False,
         timeout_keep_alive=15,

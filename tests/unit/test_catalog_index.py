@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 import threading
@@ -32,7 +33,7 @@ def version(
         registry=registry,
         repository=repo,
         tag=tag,
-        digest=digest or "sha256:" + format(abs(hash((registry, repo, tag))), "x").rjust(64, "0")[:64],
+        digest=digest or "sha256:" + hashlib.sha256(f"{registry}/{repo}:{tag}".encode()).hexdigest(),
         name=repo.rsplit("/", 1)[-1],
         namespace=namespace,
         version=tag.split("-", 1)[0],
