@@ -22,7 +22,7 @@ from typing import Any, Final
 from skillctl.catalog.query import Query
 from skillctl.catalog.records import CollectionRecord, SkillVersion, parse_tags
 
-SCHEMA_VERSION: Final = 4
+SCHEMA_VERSION: Final = 5
 _VERSION_COLUMNS: Final = (
     "registry",
     "repository",
@@ -86,7 +86,8 @@ CREATE TABLE IF NOT EXISTS versions (
     UNIQUE (registry, repository, tag)
 );
 CREATE INDEX IF NOT EXISTS versions_skill ON versions (namespace, name, created DESC, registry, repository, tag);
-CREATE INDEX IF NOT EXISTS versions_status ON versions (status);
+CREATE INDEX IF NOT EXISTS versions_status
+    ON versions (status, namespace, name, created DESC, registry, repository, tag);
 CREATE INDEX IF NOT EXISTS versions_digest ON versions (digest);
 -- Skill tags, one row each, for exact filtering through an index.
 CREATE TABLE IF NOT EXISTS version_tags (
@@ -455,17 +456,20 @@ class Index:
         """One page of matching versions (one per tag, as the Go tool lists them) and the total."""
         where, args, match = self._filters(query)
         order = "v.namespace, v.name, v.created DESC, v.registry, v.repository, v.tag"
+        # Ids first, whole rows after: a sort then carries the sort keys, not every column of every match.
         if query.sort == "relevance" and match:
-            select = f"{_RANKED} SELECT v.* FROM versions v JOIN r ON r.rowid = v.id"
+            select = f"{_RANKED} SELECT v.id FROM versions v JOIN r ON r.rowid = v.id"
             sql = f"{select}{where} ORDER BY r.rank, {order} LIMIT ? OFFSET ?"
             params = [match, *args, query.per_page, query.offset]
         else:
-            sql = f"SELECT v.* FROM versions v{where} ORDER BY {order} LIMIT ? OFFSET ?"
+            sql = f"SELECT v.id FROM versions v{where} ORDER BY {order} LIMIT ? OFFSET ?"
             params = [*args, query.per_page, query.offset]
         with self._read() as db:
-            rows = db.execute(sql, params).fetchall()
+            ids = [r[0] for r in db.execute(sql, params)]
             total = db.execute(f"SELECT COUNT(*) FROM versions v{where}", args).fetchone()[0]
-        return [_row_to_version(r) for r in rows], total
+            rows = db.execute(f"SELECT * FROM versions WHERE id IN ({', '.join('?' * len(ids))})", ids).fetchall()
+        by_id = {r["id"]: r for r in rows}
+        return [_row_to_version(by_id[i]) for i in ids if i in by_id], total
 
     def search_skills(self, query: Query) -> tuple[list[tuple[str, str]], int]:
         """One page of matching skills ``(namespace, name)`` (all their versions together) and the total."""
