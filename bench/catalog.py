@@ -330,7 +330,8 @@ def run_catalog(work: Path, sizes: CatalogSizes, notes: list[str]) -> list[Row]:
                 + ", ".join(f"{k} {v:,}" for k, v in sorted(delta.items()))
             )
 
-            distinct, popular = queries[: len(queries) // 2], queries[len(queries) // 2 :][:200]
+            cold = sizes.single_requests + sizes.clients * sizes.requests_per_client
+            distinct, popular = queries[:cold], queries[cold : cold + 200]
             plans = [
                 ("distinct queries", 1, sizes.single_requests, distinct),
                 ("distinct queries", sizes.clients, sizes.requests_per_client, distinct[sizes.single_requests :]),

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from skillctl.catalog.query import Query
-from skillctl.catalog.records import CollectionRecord, SkillVersion, parse_tags
+from skillctl.catalog.records import GO_SKILL_FIELDS, CollectionRecord, SkillVersion, parse_tags
 
 SCHEMA_VERSION: Final = 5
 _VERSION_COLUMNS: Final = (
@@ -161,6 +161,14 @@ CREATE TABLE IF NOT EXISTS memo (
     at    REAL NOT NULL
 );
 """
+
+# SkillVersion.to_json(), in SQL: Go's fields in Go's order, then ours.
+_SKILL_JSON: Final = (
+    "json_object("
+    + ", ".join(f"'{name}', v.{name}" for name in (*GO_SKILL_FIELDS, "registry"))
+    + ", 'ref', CASE v.registry WHEN '' THEN '' ELSE v.registry || '/' END || v.repository || ':' || v.tag"
+    + ", 'signed', json(CASE WHEN v.signed THEN 'true' ELSE 'false' END), 'size', v.size)"
+)
 
 # bm25() works only in a query on the FTS table itself: rank there, once, before joining or grouping.
 _RANKED: Final = (
@@ -470,6 +478,26 @@ class Index:
             rows = db.execute(f"SELECT * FROM versions WHERE id IN ({', '.join('?' * len(ids))})", ids).fetchall()
         by_id = {r["id"]: r for r in rows}
         return [_row_to_version(by_id[i]) for i in ids if i in by_id], total
+
+    def search_json(self, query: Query) -> tuple[str, int]:
+        """What :meth:`search` finds, as the JSON array the API sends, made by SQLite (no Python object per row)."""
+        where, args, match = self._filters(query)
+        order = "v.namespace, v.name, v.created DESC, v.registry, v.repository, v.tag"
+        if query.sort == "relevance" and match:
+            select = f"{_RANKED} SELECT v.id, r.rank FROM versions v JOIN r ON r.rowid = v.id"
+            page = f"{select}{where} ORDER BY r.rank, {order} LIMIT ? OFFSET ?"
+            params = [match, *args, query.per_page, query.offset]
+        else:
+            page = f"SELECT v.id, 0 AS rank FROM versions v{where} ORDER BY {order} LIMIT ? OFFSET ?"
+            params = [*args, query.per_page, query.offset]
+        sql = (
+            f"WITH page AS ({page}) SELECT json_group_array(json(doc)) FROM (SELECT {_SKILL_JSON} AS doc "
+            f"FROM page JOIN versions v ON v.id = page.id ORDER BY page.rank, {order})"
+        )
+        with self._read() as db:
+            data = db.execute(sql, params).fetchone()[0]
+            total = db.execute(f"SELECT COUNT(*) FROM versions v{where}", args).fetchone()[0]
+        return data, total
 
     def search_skills(self, query: Query) -> tuple[list[tuple[str, str]], int]:
         """One page of matching skills ``(namespace, name)`` (all their versions together) and the total."""

@@ -146,12 +146,9 @@ def api_routes(catalog: Catalog, metrics: Metrics) -> list[Route]:
     running: dict[tuple[Query, int], asyncio.Future[bytes]] = {}
 
     def render_list(query: Query) -> bytes:
-        versions, total = catalog.index.search(query)
-        envelope = {
-            "data": [v.to_json() for v in versions],
-            "pagination": {"total": total, "page": query.page, "per_page": query.per_page},
-        }
-        return json.dumps(envelope, ensure_ascii=False, separators=(",", ":")).encode()
+        data, total = catalog.index.search_json(query)
+        pagination = json.dumps({"total": total, "page": query.page, "per_page": query.per_page})
+        return f'{{"data":{data},"pagination":{pagination}}}'.encode()
 
     def keep(query: Query, generation: int, body: bytes) -> None:
         old = answers.pop(query, None)

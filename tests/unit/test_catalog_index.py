@@ -102,6 +102,22 @@ def test_filters_combine(index: Index) -> None:
     assert refs(index.search(Query(q="docs", status="published"))) == ["team/doc-reviewer:1.0.0"]
 
 
+@pytest.mark.parametrize(
+    "query",
+    [Query(), Query(q="docs"), Query(q="docs", sort="relevance"), Query(tags=("ops",)), Query(per_page=2, page=2),
+     Query(q="nothing at all"), Query(status="draft")],
+)  # fmt: skip
+def test_the_api_json_is_what_the_records_say(index: Index, query: Query) -> None:
+    fill(index, version("x/unicode", "1.0.0", namespace="x", description='Ünïcode "quotes" <tags> & \\ slash'))
+    index.apply(RepositoryUpdate("reg.example", "x/unicode", signed_digests={index.versions("x", "unicode")[0].digest}))
+    fill(index, version("local/thing", "0.1.0", namespace="x", registry=""))
+    versions, total = index.search(query)
+    data, total_json = index.search_json(query)
+    assert json.loads(data) == [v.to_json() for v in versions]
+    assert total_json == total
+    assert [list(d) for d in json.loads(data)] == [list(v.to_json()) for v in versions]
+
+
 def test_pages_and_totals(index: Index) -> None:
     first = index.search(Query(per_page=2, page=1))
     second = index.search(Query(per_page=2, page=2))
