@@ -483,20 +483,26 @@ class Index:
         """What :meth:`search` finds, as the JSON array the API sends, made by SQLite (no Python object per row)."""
         where, args, match = self._filters(query)
         order = "v.namespace, v.name, v.created DESC, v.registry, v.repository, v.tag"
+        # A text search counts its matches in the same pass (a window), instead of matching a second time.
+        total_column = "COUNT(*) OVER ()" if match else "NULL"
         if query.sort == "relevance" and match:
-            select = f"{_RANKED} SELECT v.id, r.rank FROM versions v JOIN r ON r.rowid = v.id"
+            select = f"{_RANKED} SELECT v.id, r.rank, {total_column} AS total FROM versions v JOIN r ON r.rowid = v.id"
             page = f"{select}{where} ORDER BY r.rank, {order} LIMIT ? OFFSET ?"
             params = [match, *args, query.per_page, query.offset]
         else:
-            page = f"SELECT v.id, 0 AS rank FROM versions v{where} ORDER BY {order} LIMIT ? OFFSET ?"
+            page = (
+                f"SELECT v.id, 0 AS rank, {total_column} AS total FROM versions v{where} "
+                f"ORDER BY {order} LIMIT ? OFFSET ?"
+            )
             params = [*args, query.per_page, query.offset]
         sql = (
-            f"WITH page AS ({page}) SELECT json_group_array(json(doc)) FROM (SELECT {_SKILL_JSON} AS doc "
-            f"FROM page JOIN versions v ON v.id = page.id ORDER BY page.rank, {order})"
+            f"WITH page AS ({page}) SELECT json_group_array(json(doc)), MAX(total) FROM (SELECT {_SKILL_JSON} AS doc, "
+            f"page.total FROM page JOIN versions v ON v.id = page.id ORDER BY page.rank, {order})"
         )
         with self._read() as db:
-            data = db.execute(sql, params).fetchone()[0]
-            total = db.execute(f"SELECT COUNT(*) FROM versions v{where}", args).fetchone()[0]
+            data, total = db.execute(sql, params).fetchone()
+            if total is None:  # no text search, or a page past the end
+                total = db.execute(f"SELECT COUNT(*) FROM versions v{where}", args).fetchone()[0]
         return data, total
 
     def search_skills(self, query: Query) -> tuple[list[tuple[str, str]], int]:
