@@ -16,7 +16,7 @@ from typing import Any, Final
 import anyio.to_thread
 from starlette.applications import Starlette
 from starlette.convertors import Convertor, register_url_convertor
-from starlette.datastructures import Headers, MutableHeaders
+from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
@@ -76,15 +76,17 @@ class Guard:
         started = time.perf_counter()
         status = [500]
 
+        api = scope["path"].startswith("/api/")
+
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status[0] = message["status"]
-                headers = MutableHeaders(scope=message)
-                for name, value in SECURITY_HEADERS:
-                    if name.decode() not in headers:
-                        headers.append(name.decode(), value.decode())
-                if scope["path"].startswith("/api/") and "cache-control" not in headers:
-                    headers.append("cache-control", "no-store")
+                raw = list(message.get("headers") or [])
+                present = {name.lower() for name, _ in raw}
+                raw.extend(h for h in SECURITY_HEADERS if h[0] not in present)
+                if api and b"cache-control" not in present:
+                    raw.append((b"cache-control", b"no-store"))
+                message["headers"] = raw
             await send(message)
 
         refusal = await self._refusal(scope)
