@@ -1,8 +1,9 @@
 """The Go skillctl's clients keep working: the same requests to its ``serve`` and ours, over the same registry,
 compared status by status, content type by content type and field by field.
 
-The Go binary is ``$SKILLCTL_GO``, else ``skillctl-go`` on PATH (``make interop`` builds it from
-``../shared/peers``); a missing binary fails the test. It speaks HTTPS only, so both servers read the TLS
+Part of the interop suite (marked ``peer``, deselected by default; ``make interop`` runs it). The Go binary is
+``$SKILLCTL_GO``, else ``skillctl-go`` on PATH; a missing binary fails the test. It speaks HTTPS only, so both
+servers read the TLS
 registry fixture (htpasswd auth): Go with the CA in ``SSL_CERT_FILE`` and the credentials in
 ``~/.docker/config.json``, ours with ``--cert-dir`` and ``--authfile``.
 
@@ -28,12 +29,13 @@ from typing import Any
 
 import pytest
 from catalog_helpers import Server, annotations, put_skill, serving, skill_entries, upload_blob
-from registry import Registry, free_port
+from registry import Registry, free_port, tls_registry
 
 from skillctl.catalog.records import EXTRA_SKILL_FIELDS, GO_COLLECTION_FIELDS, GO_SKILL_FIELDS
 from skillctl.core import oci
 
-pytestmark = [pytest.mark.integration, pytest.mark.peer]
+pytestmark = pytest.mark.peer
+__all__ = ["tls_registry"]  # the TLS registry fixture (htpasswd auth), as the rest of the interop suite uses it
 COLLECTION = "application/vnd.skillimage.collection.v1+yaml"
 
 
