@@ -18,7 +18,7 @@ tools:
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q ".[dev]"
+	$(BIN)/pip install -q ".[dev,serve]"
 	@touch $@
 
 # The package is installed, not linked: the tests run against what a user gets.

@@ -30,6 +30,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import catalog as catalog_bench
 import mirror as mirror_bench
 import promote as promote_bench
 import sync as sync_bench
@@ -53,7 +54,7 @@ class Sizes:
 
 FULL = Sizes(startup_runs=30, pack_bytes=100 * MiB, pack_runs=3, images=1000, list_runs=5, transfer=transfer.FULL)
 QUICK = Sizes(startup_runs=5, pack_bytes=10 * MiB, pack_runs=1, images=100, list_runs=2, transfer=transfer.QUICK)
-BENCHMARKS = ("startup", "pack", "list", "push", "pull", "promote", "mirror", "sync")
+BENCHMARKS = ("startup", "pack", "list", "push", "pull", "promote", "mirror", "sync", "catalog")
 
 
 def console_script() -> Path:
@@ -297,6 +298,10 @@ def main(argv: list[str] | None = None) -> int:
             rows.extend(mirror_bench.run_mirror(work, mirror_bench.QUICK if args.quick else mirror_bench.FULL, notes))
         if "sync" in which:
             rows.extend(sync_bench.run_sync(work, sync_bench.QUICK if args.quick else sync_bench.FULL, notes))
+        if "catalog" in which:
+            rows.extend(
+                catalog_bench.run_catalog(work, catalog_bench.QUICK if args.quick else catalog_bench.FULL, notes)
+            )
     report = render(rows, machine_facts(which, load_start), notes, args.quick, extra)
     print(report, end="")
     RESULTS_DIR.mkdir(exist_ok=True)
