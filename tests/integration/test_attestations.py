@@ -137,6 +137,15 @@ def test_cosign_v2_and_v3_verify_what_skillctl_attests(
     mine = [c for c in checked(ref, digest, key[1]) if c.attestation.predicate_type == EVAL]
     assert sorted(c.attestation.format for c in mine) == sorted(formats) and all(c.signers == ["k"] for c in mine)
     assert not any(c.signers for c in checked(ref, digest, other))
+    if signed_as == "bundle":
+        # Why the layout follows the signatures: once an image has a bundle, cosign v3 no longer reads .att.
+        other_type = "https://example.com/other/v1"
+        forced = run(tmp_path, "attest", ref, "--key", key[0], "--type", other_type, "--predicate", predicate,
+                     "--attestation-format", "legacy", NO_TLS)  # fmt: skip
+        assert forced.exit_code == 0, forced.stderr
+        assert verify_attestation("cosign", ref, key[1], other_type).returncode == 0
+        ignored = verify_attestation("cosign3", ref, key[1], other_type)
+        assert ignored.returncode != 0 and "none of the attestations matched" in ignored.stderr
     # Signature verification is not confused by the attestations next to the signatures.
     if signed_as != "unsigned":
         verified = run(tmp_path, "verify", ref, "--key", key[1], NO_TLS, "--format", "json")
