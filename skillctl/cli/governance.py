@@ -175,7 +175,7 @@ policy_option = click.option(
 @click.option("--to", "to", required=True, type=click.Choice(STATES[1:]), help="The state to check the policy for.")
 @policy_option
 @click.option(
-    "--sign-key-pub",
+    "--promoter-key",
     type=click.Path(path_type=Path, dir_okay=False, exists=True),
     help="The public key that would sign the promotion record (the policy's promoter requirement).",
 )
@@ -185,7 +185,7 @@ def gates(
     ref: str,
     to: str,
     policy: Path | None,
-    sign_key_pub: Path | None,
+    promoter_key: Path | None,
     registry: Any,
     backend: str | None,
     fmt: str,
@@ -200,7 +200,7 @@ def gates(
     in_force = find(policy)
     if in_force is None:
         raise UsageError("no promotion policy: pass --policy FILE or add ./promotion-policy.yaml")
-    promoter = load_public_key(sign_key_pub) if sign_key_pub else None
+    promoter = load_public_key(promoter_key) if promoter_key else None
     report = check_gates(ref, to, in_force, promoter=promoter, backend=backend, opts=registry)
     if fmt == "json":
         emit_json(report.to_json())

@@ -128,8 +128,12 @@ def lint(
         if attested is not None:
             click.echo(f"Recorded the scan on {attested.digest}", err=True)
     if not report.passed:
-        error = InvalidSkillError(f"{target}: {len(report.errors)} lint error(s)")
-        raise click.exceptions.Exit(int(error.exit_code))
+        error = InvalidSkillError(
+            f"{target}: {len(report.errors)} lint error(s)", hint="fix the findings listed above, then lint again"
+        )
+        if fmt != "text":  # the document says it all; the exit code tells pipelines
+            raise click.exceptions.Exit(int(error.exit_code))
+        raise error
 
 
 @click.command()

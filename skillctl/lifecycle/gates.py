@@ -10,7 +10,7 @@ unsigned attestation, or one about another digest, never satisfies a gate.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -106,18 +106,20 @@ class _Evidence:
     """The attestations and signatures on the related digests, read once and checked per requirement."""
 
     def __init__(self, policy: Policy, repo: Reference, digests: list[str], backend: str | None,
-                 opts: RegistryOptions) -> None:  # fmt: skip
+                 opts: RegistryOptions, known: dict[str, list[attest.Checked]]) -> None:  # fmt: skip
         self.policy, self.repo, self.digests, self.backend, self.opts = policy, repo, digests, backend, opts
         self.trusts = policy.trusts()
+        self.known = known  # what walking the chain already read and checked with the same keys
 
     @functools.cached_property
     def attestations(self) -> list[tuple[str, attest.Checked]]:
         found = []
         for digest in self.digests:
-            for checked in attest.check(
-                attest.collect(self.repo, digest, backend=self.backend, opts=self.opts), self.trusts, digest
-            ):
-                found.append((digest, checked))
+            checked = self.known.get(digest)
+            if checked is None:
+                collected = attest.collect(self.repo, digest, backend=self.backend, opts=self.opts)
+                checked = attest.check(collected, self.trusts, digest)
+            found.extend((digest, c) for c in checked)
         return found
 
     @functools.cached_property
@@ -244,8 +246,8 @@ def evaluate(
     requirements = policy.requirements(state)
     if not requirements:
         return GateReport(state, manifest.digest, [manifest.digest], [], policy)
-    digests, _ = records.related_digests(repo, manifest, policy.trusts(), backend=backend, opts=opts)
-    found = _Evidence(policy, repo, digests, backend, opts)
+    digests, chain = records.related_digests(repo, manifest, policy.trusts(), backend=backend, opts=opts)
+    found = _Evidence(policy, repo, digests, backend, opts, {s.digest: s.records + s.attestations for s in chain})
     outcomes = []
     for req in requirements:
         try:
@@ -267,7 +269,3 @@ def validator(ref: str, *, backend: str | None, opts: RegistryOptions) -> Callab
             return [str(f) for f in report.errors]
 
     return validate
-
-
-def requirement_map(policy: Policy) -> Mapping[str, list[Requirement]]:
-    return policy.states

@@ -182,7 +182,7 @@ def promote_governed(
     signer = records.fingerprint(key.public_key())
     predicate = records.promotion_predicate(
         repository=parsed.repository,
-        version=promoted_version(promoted, parsed, backend=backend, opts=opts),
+        version=_promoted_version(promoted, parsed, backend=backend, opts=opts),
         source_state=promoted.source_state,
         state=promoted.state,
         previous_digest=promoted.previous_digest,
@@ -196,7 +196,7 @@ def promote_governed(
     return result
 
 
-def promoted_version(promoted: PromoteResult, parsed: Reference, *, backend: str | None, opts: RegistryOptions) -> str:
+def _promoted_version(promoted: PromoteResult, parsed: Reference, *, backend: str | None, opts: RegistryOptions) -> str:
     manifest = RemoteRepo(parsed.repository, select(backend, env=opts.env), opts).manifest(
         Reference(parsed.repository, None, promoted.digest)
     )

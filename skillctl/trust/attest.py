@@ -30,7 +30,7 @@ from skillctl.registry.selection import capable, select
 from skillctl.trust import bundle as bundles
 from skillctl.trust import evidence as ev
 from skillctl.trust import referrers, simplesigning
-from skillctl.trust.keys import key_id, load_private_key, sign_bytes
+from skillctl.trust.keys import key_id, sign_bytes
 
 DSSE_MEDIA_TYPE: Final = "application/vnd.dsse.envelope.v1+json"
 PREDICATE_TYPE_ANNOTATION: Final = "predicateType"
@@ -394,10 +394,3 @@ def attest(
         where = referrers.attach(parsed, digest, artifact, blobs, backend=backend, opts=opts)
         result.bundle_ref = str(where)
     return result
-
-
-def attest_with_key_file(
-    ref: str, key_path: str | Path, passphrase: bytes, predicate_type: str, predicate: Mapping[str, Any], **kwargs: Any
-) -> AttestResult:
-    """``attest`` with a cosign key file."""
-    return attest(ref, load_private_key(key_path, passphrase), predicate_type, predicate, **kwargs)

@@ -30,6 +30,7 @@ SIGNATURE_ANNOTATION: Final = "dev.cosignproject.cosign/signature"
 CERTIFICATE_ANNOTATION: Final = "dev.sigstore.cosign/certificate"
 CHAIN_ANNOTATION: Final = "dev.sigstore.cosign/chain"
 REKOR_BUNDLE_ANNOTATION: Final = "dev.sigstore.cosign/bundle"
+MAX_LAYERS: Final = 1024  # one per signature or attestation; a hostile registry could declare any number
 
 
 def signature_tag(digest: str) -> str:
@@ -120,6 +121,8 @@ def fetch_tag(
     except ValueError:
         declared = {}
     if max_layer is not None:
+        if len(declared.get("layers") or []) > MAX_LAYERS:
+            raise IntegrityError(f"{ref}: {len(declared['layers'])} layers; more than {MAX_LAYERS} are not read")
         for layer in declared.get("layers") or []:
             if not isinstance(layer.get("size"), int) or layer["size"] > max_layer:
                 raise IntegrityError(f"{ref}: a layer of {layer.get('size')} bytes is larger than {max_layer}")

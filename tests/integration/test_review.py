@@ -104,6 +104,7 @@ def test_lint_finds_every_planted_problem(tmp_path: Path) -> None:
     assert text.exit_code == 3
     assert "config/aws.env:2: error: possible AWS Access Key (not shown) [secret]" in text.stdout
     assert "✗" in text.stdout and "5 error(s), 4 warning(s)" in text.stdout
+    assert "Error: " in text.stderr and "5 lint error(s)" in text.stderr
 
 
 @pytest.mark.parametrize("example", ["hello-world", "log-triage"])
