@@ -251,6 +251,8 @@ def history(
         click.echo("")
         when = data["time"] or "-"
         who = data["actor"] or "-"
+        if who.startswith("sha256:"):  # a key's fingerprint: enough of it to tell keys apart
+            who = who[:19] + "…"
         click.echo(f"{data['state'] or '?':<11}{short_digest(step.digest)}  {when}  {who}")
         record = data["record"]
         if record is None:
