@@ -456,10 +456,12 @@ def _entries_for(
             result = pull(one, store=store, backend=backend, opts=opts, allow_archived=True, verify=verify)
             names.append(parse_reference(one).store_name)
             if signatures:
-                sig = Reference(parsed.repository, result.remote_digest.replace(":", "-") + ".sig")
-                with contextlib.suppress(NotFoundError):
-                    pull(str(sig), store=store, backend=backend, opts=opts, allow_archived=True)
-                    names.append(sig.store_name)
+                # cosign's .sig (signatures) and .att (attestations) images travel as store images.
+                for suffix in (".sig", ".att"):
+                    sig = Reference(parsed.repository, result.remote_digest.replace(":", "-") + suffix)
+                    with contextlib.suppress(NotFoundError):
+                        pull(str(sig), store=store, backend=backend, opts=opts, allow_archived=True)
+                        names.append(sig.store_name)
                 extra = _referrers_of(parsed, result.remote_digest, backend=backend, opts=opts)
                 if extra is not None:
                     found.append(extra)

@@ -16,7 +16,7 @@ import click
 from skillctl._version import __version__
 from skillctl.cli import VERSION_MESSAGE
 from skillctl.cli.context import Settings
-from skillctl.core.errors import ExitCode, InvalidSkillError, SkillctlError
+from skillctl.core.errors import ExitCode, SkillctlError
 
 ALIASES = {"build": "pack", "ls": "list", "delete": "rm"}
 
@@ -38,7 +38,7 @@ DEFAULT_HINTS = {
 
 def report_error(error: SkillctlError) -> None:
     click.echo(f"Error: {error.message}", err=True)
-    problems = error.problems if isinstance(error, InvalidSkillError) else []
+    problems = list(getattr(error, "problems", None) or [])  # validation findings, unmet promotion gates
     if len(problems) > 1 or (problems and problems[0] not in error.message):
         for problem in problems:
             click.echo(f"  {problem}", err=True)
@@ -174,9 +174,23 @@ def completion(shell: str) -> None:
 
 
 def _register() -> None:
-    from skillctl.cli import agents, airgap, kube, lifecycle, project, registry, serve, signing, skills, store
+    from skillctl.cli import (
+        agents,
+        airgap,
+        governance,
+        kube,
+        lifecycle,
+        project,
+        registry,
+        review,
+        serve,
+        signing,
+        skills,
+        store,
+    )
 
-    for module in (skills, store, registry, lifecycle, agents, project, kube, signing, airgap, serve):
+    modules = (skills, store, registry, lifecycle, governance, review, agents, project, kube, signing, airgap, serve)
+    for module in modules:
         for command in module.COMMANDS:
             cli.add_command(command)
 

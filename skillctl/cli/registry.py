@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import sys
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,10 @@ from skillctl.core.refs import parse_reference
 @sign_key_option
 @signature_format_option
 @passphrase_option
+@click.option("--provenance", is_flag=True, help="Attest SLSA provenance (source, revision, builder) with --sign-key.")
+@click.option("--source-repo", help="Provenance: the source repository (default: the image's, else the CI run's).")
+@click.option("--source-revision", help="Provenance: the source revision (default: the image's, else the CI run's).")
+@click.option("--builder-id", help="Provenance: who built it, a URI (default: the CI workflow, else this host).")
 @registry_options
 @output_options
 @click.pass_obj
@@ -45,6 +50,10 @@ def push(
     sign_key: Path | None,
     signature_format: str | None,
     passphrase_file: Path | None,
+    provenance: bool,
+    source_repo: str | None,
+    source_revision: str | None,
+    builder_id: str | None,
     registry: Any,
     backend: str | None,
     fmt: str,
@@ -63,10 +72,22 @@ def push(
     """
     from skillctl.registry.transfer import push as do_push
 
+    if provenance and sign_key is None:
+        raise UsageError("--provenance is an attestation: it needs --sign-key KEY")
+    started = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     key_passphrase = sign_key_passphrase(sign_key, passphrase_file)  # ask before pushing
     result = do_push(ref, dest, store=settings.store(), backend=backend, opts=registry)
     pushed = parse_reference(result.dest).with_digest(result.digest)
     signed = sign_after(str(pushed), sign_key, key_passphrase, registry, backend, signature_format)
+    attested = None
+    if provenance and sign_key is not None and key_passphrase is not None:
+        from skillctl.trust.keys import load_private_key
+        from skillctl.trust.provenance import attest_provenance
+
+        attested = attest_provenance(
+            str(pushed), load_private_key(sign_key, key_passphrase), source=source_repo, revision=source_revision,
+            builder_id=builder_id, started=started, backend=backend, opts=registry,
+        )  # fmt: skip
     if fmt == "json":
         emit_json(
             {
@@ -79,12 +100,15 @@ def push(
                 "notes": result.notes,
                 "signature": signed.signature_ref if signed else None,
                 "bundle": signed.bundle_ref if signed else None,
+                "provenance": attested.to_json() if attested else None,
             }
         )
         return
     if quiet:
         click.echo(result.digest)
         return
+    if attested is not None:
+        click.echo(f"Provenance: {attested.attestation_ref or attested.bundle_ref}", err=True)
     for note in result.notes:
         (warn if result.digest_changed else lambda m: click.echo(m, err=True))(note)
     click.echo(f"Pushed {result.dest}")

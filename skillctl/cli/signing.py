@@ -128,12 +128,29 @@ def verify(
                 }
             )
         raise
+    attestations = _attestations(ref, result.digest, key, keyless, trusted_root, backend, registry)
     if fmt == "json":
-        emit_json(result.__dict__)
+        emit_json({**result.__dict__, "attestations": [a.to_json() for a in attestations]})
     elif quiet:
         click.echo(result.digest)
     else:
         click.echo(f"Verified {result.ref} ({result.digest}): {result.verified} of {result.signatures} signature(s)")
+        for item in attestations:
+            state = "verified" if item.signers else f"not verified ({'; '.join(item.reasons[:1])})"
+            click.echo(f"  attestation {item.attestation.predicate_type or '?'} [{item.attestation.format}]: {state}")
+
+
+def _attestations(
+    ref: str, digest: str, key: Path | None, keyless: Any, trusted_root: Path | None, backend: str | None, registry: Any
+) -> list[Any]:
+    """The attestations on the verified digest, each checked with the same key or identity."""
+    from skillctl.core.refs import parse_reference
+    from skillctl.trust import attest
+    from skillctl.trust.signing import key_trust, keyless_trust
+
+    trust = key_trust(key) if key is not None else keyless_trust(keyless, trusted_root)  # type: ignore[arg-type]
+    found = attest.collect(parse_reference(ref), digest, backend=backend, opts=registry)
+    return attest.check(found, {"signer": trust}, digest)
 
 
 def _digest_or_none(ref: str, registry: Any, backend: str | None) -> str | None:

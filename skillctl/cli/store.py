@@ -158,8 +158,13 @@ def inspect(
             if not parse_reference(ref).is_remote:
                 raise
             details = inspect_remote(ref, backend=backend, opts=registry)
+    attestations = None
+    if not details.local:
+        from skillctl.trust.attest import listing
+
+        attestations = listing(parse_reference(ref), details.digest, backend=backend, opts=registry)
     if fmt == "json":
-        emit_json(details.to_json())
+        emit_json({**details.to_json(), **({"attestations": attestations} if attestations is not None else {})})
         return
     if quiet:
         click.echo(details.digest)
@@ -195,6 +200,10 @@ def inspect(
     click.echo("\nAnnotations:")
     for key, value in sorted(a.items()):
         click.echo(f"  {key}={value.strip()!s}" if "\n" not in value.strip() else f"  {key}={value.strip()!r}")
+    if attestations:
+        click.echo("\nAttestations (not verified here: skillctl verify --key, skillctl history):")
+        for item in attestations:
+            click.echo(f"  {item['predicateType'] or '?'} [{item['format']}] {item['where']}")
 
 
 @click.command()

@@ -31,6 +31,8 @@ STATEMENT_V1: Final = "https://in-toto.io/Statement/v1"
 STATEMENT_TYPES: Final = frozenset({STATEMENT_V1, "https://in-toto.io/Statement/v0.1"})
 COSIGN_SIGN_PREDICATE: Final = "https://sigstore.dev/cosign/sign/v1"
 MAX_BUNDLE: Final = 4 * 1024 * 1024
+PREDICATE_ANNOTATION: Final = "dev.sigstore.bundle.predicateType"
+"""On a bundle referrer's manifest (and, as skillctl writes them, its index entry): what the DSSE statement is."""
 
 
 class BundleError(IntegrityError):

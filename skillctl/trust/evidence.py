@@ -72,15 +72,20 @@ def _legacy(repo: Reference, digest: str, *, backend: str | None, opts: Registry
             evidence.docker_reference = critical["identity"]["docker-reference"]
         except (ValueError, KeyError, TypeError):
             evidence.problem = "not a cosign signature layer"
-        if simplesigning.CERTIFICATE_ANNOTATION in notes:
-            evidence.certificates = _pem_chain(
-                notes[simplesigning.CERTIFICATE_ANNOTATION] + "\n" + notes.get(simplesigning.CHAIN_ANNOTATION, "")
-            )
-        entry = simplesigning.rekor_entry(notes.get(simplesigning.REKOR_BUNDLE_ANNOTATION, ""))
-        if entry is not None:
-            evidence.tlog = [entry]
+        add_layer_material(evidence, notes)
         found.append(evidence)
     return found
+
+
+def add_layer_material(evidence: Evidence, notes: dict[str, str]) -> None:
+    """A keyless ``.sig`` or ``.att`` layer's certificate, chain and log entry, from its annotations."""
+    if simplesigning.CERTIFICATE_ANNOTATION in notes:
+        evidence.certificates = _pem_chain(
+            notes[simplesigning.CERTIFICATE_ANNOTATION] + "\n" + notes.get(simplesigning.CHAIN_ANNOTATION, "")
+        )
+    entry = simplesigning.rekor_entry(notes.get(simplesigning.REKOR_BUNDLE_ANNOTATION, ""))
+    if entry is not None:
+        evidence.tlog = [entry]
 
 
 def _pem_chain(text: str) -> list[bytes]:
@@ -126,12 +131,14 @@ def bundle_evidence(data: bytes, where: str) -> Evidence:
 def _bundles(repo: Reference, digest: str, *, backend: str | None, opts: RegistryOptions) -> list[Evidence]:
     found = []
     listed = referrers.list_referrers(repo, digest, backend=backend, opts=opts, artifact_type=bundles.BUNDLE_V03)
-    if len(listed.descriptors) > MAX_REFERRERS:
+    # Attestations are bundles too; ours name their predicate type in the index, so they are not even read.
+    candidates = [d for d in listed.descriptors if not _is_attestation(d.get("annotations") or {})]
+    if len(candidates) > MAX_REFERRERS:
         raise SignatureError(
-            f"{repo.repository}: {len(listed.descriptors)} signature bundles on {digest}; more than {MAX_REFERRERS} "
+            f"{repo.repository}: {len(candidates)} signature bundles on {digest}; more than {MAX_REFERRERS} "
             "are not read"
         )
-    for desc in listed.descriptors:
+    for desc in candidates:
         where = f"referrer {desc['digest']}"
         try:
             manifest, blobs = referrers.fetch_artifact(
@@ -140,6 +147,8 @@ def _bundles(repo: Reference, digest: str, *, backend: str | None, opts: Registr
         except SkillctlError as exc:
             found.append(Evidence("bundle", where, b"", b"", b"", None, problem=exc.message))
             continue
+        if _is_attestation(manifest.get("annotations") or {}):
+            continue  # cosign's attestations say what they are only in their own manifest
         subject = (manifest.get("subject") or {}).get("digest")
         for layer in manifest.get("layers") or []:
             if layer.get("mediaType") not in bundles.BUNDLE_TYPES:
@@ -149,6 +158,12 @@ def _bundles(repo: Reference, digest: str, *, backend: str | None, opts: Registr
                 evidence.problem = f"the referrer's subject is {subject}"
             found.append(evidence)
     return found
+
+
+def _is_attestation(annotations: dict[str, str]) -> bool:
+    """A bundle referrer whose annotation names a predicate other than cosign's image signature."""
+    kind = annotations.get(bundles.PREDICATE_ANNOTATION)
+    return kind is not None and kind != bundles.COSIGN_SIGN_PREDICATE
 
 
 def collect(

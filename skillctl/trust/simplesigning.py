@@ -19,8 +19,9 @@ from typing import Any, Final
 
 from skillctl.backends.base import Capability, RegistryOptions, write_layout
 from skillctl.core import oci
-from skillctl.core.errors import NotFoundError
+from skillctl.core.errors import IntegrityError, NotFoundError
 from skillctl.core.refs import Reference
+from skillctl.registry.client import read_manifest
 from skillctl.registry.selection import capable, select
 from skillctl.trust.bundle import TlogEntry
 
@@ -29,6 +30,7 @@ SIGNATURE_ANNOTATION: Final = "dev.cosignproject.cosign/signature"
 CERTIFICATE_ANNOTATION: Final = "dev.sigstore.cosign/certificate"
 CHAIN_ANNOTATION: Final = "dev.sigstore.cosign/chain"
 REKOR_BUNDLE_ANNOTATION: Final = "dev.sigstore.cosign/bundle"
+MAX_LAYERS: Final = 1024  # one per signature or attestation; a hostile registry could declare any number
 
 
 def signature_tag(digest: str) -> str:
@@ -98,10 +100,33 @@ def _pulled(ref: Reference, *, backend: str | None, opts: RegistryOptions) -> It
 
 def fetch(repo: Reference, digest: str, *, backend: str | None, opts: RegistryOptions) -> SignatureImage:
     """Every signature layer attached to ``digest`` (an empty list when none), blobs verified."""
+    return fetch_tag(Reference(repo.repository, signature_tag(digest)), backend=backend, opts=opts)
+
+
+def fetch_tag(
+    ref: Reference, *, backend: str | None, opts: RegistryOptions, max_layer: int | None = None
+) -> SignatureImage:
+    """The layers of one of cosign's attachment images (``.sig``, ``.att``), blobs verified.
+
+    With ``max_layer``, a layer declared larger is refused before anything is downloaded.
+    """
     from skillctl.image.unpack import verify_blob
 
-    sig_ref = Reference(repo.repository, signature_tag(digest))
-    with _pulled(sig_ref, backend=backend, opts=opts) as layout:
+    # One registry request says whether the image is there (most digests carry none) before a tool is started.
+    reader = capable(select(backend, env=opts.env), Capability.MANIFEST, operation="read manifests")
+    try:
+        declared = json.loads(read_manifest(ref, reader.backend, opts))
+    except NotFoundError:
+        return SignatureImage(None)
+    except ValueError:
+        declared = {}
+    if max_layer is not None:
+        if len(declared.get("layers") or []) > MAX_LAYERS:
+            raise IntegrityError(f"{ref}: {len(declared['layers'])} layers; more than {MAX_LAYERS} are not read")
+        for layer in declared.get("layers") or []:
+            if not isinstance(layer.get("size"), int) or layer["size"] > max_layer:
+                raise IntegrityError(f"{ref}: a layer of {layer.get('size')} bytes is larger than {max_layer}")
+    with _pulled(ref, backend=backend, opts=opts) as layout:
         if layout is None:
             return SignatureImage(None)
         index = json.loads((layout / "index.json").read_bytes())
@@ -133,15 +158,24 @@ def attach(
     }
     existing = fetch(repo, digest, backend=backend, opts=opts)
     # Signatures by several keys share the payload (same digest); they differ in their annotation. Keep them all.
-    layers = [meta for meta, _ in existing.layers] + [layer]
-    blobs = {layer["digest"]: data, **{m["digest"]: blob for m, blob in existing.layers}}
+    layers = [*existing.layers, (layer, data)]
+    sig_ref = Reference(repo.repository, signature_tag(digest))
+    push_image(sig_ref, layers, backend=backend, opts=opts)
+    return sig_ref, len(layers)
+
+
+def push_image(
+    ref: Reference, layers: list[tuple[dict[str, Any], bytes]], *, backend: str | None, opts: RegistryOptions
+) -> None:
+    """Push one of cosign's attachment images (``.sig``, ``.att``) holding ``layers``, as cosign writes it."""
+    blobs = {meta["digest"]: blob for meta, blob in layers}
     config = oci.go_json(
         {
             "architecture": "",
             "created": "0001-01-01T00:00:00Z",
             "history": [{"created": "0001-01-01T00:00:00Z"}],
             "os": "",
-            "rootfs": {"type": "layers", "diff_ids": [m["digest"] for m in layers]},
+            "rootfs": {"type": "layers", "diff_ids": [m["digest"] for m, _ in layers]},
             "config": {},
         }
     )
@@ -150,12 +184,10 @@ def attach(
             "schemaVersion": 2,
             "mediaType": oci.MANIFEST_V1,
             "config": {"mediaType": oci.CONFIG_V1, "digest": oci.sha256_digest(config), "size": len(config)},
-            "layers": layers,
+            "layers": [meta for meta, _ in layers],
         }
     )
-    sig_ref = Reference(repo.repository, signature_tag(digest))
     pusher = capable(select(backend, env=opts.env), Capability.EXACT, operation="push signatures unchanged")
     with tempfile.TemporaryDirectory(prefix="skillctl-sig-") as tmp:
         root = write_layout(Path(tmp), manifest, {**blobs, oci.sha256_digest(config): config})
-        pusher.backend.push(root, sig_ref, opts)
-    return sig_ref, len(layers)
+        pusher.backend.push(root, ref, opts)

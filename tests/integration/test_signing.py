@@ -374,7 +374,7 @@ def test_skillctl_verifies_cosign_signatures(registry: Registry, keys: Keys, tmp
     verified = ok(cli_run(store, "verify", ref, "--key", keys.c.public, NO_TLS, "--format", "json"))
     assert json.loads(verified.stdout) == {
         "ref": ref, "digest": digest, "verified": 1, "signatures": 1, "signers": [str(keys.c.public)],
-        "formats": ["legacy"],
+        "formats": ["legacy"], "attestations": [],
     }  # fmt: skip
     refused(cli_run(store, "verify", ref, "--key", keys.a.public, NO_TLS), "none of 1")
     # cosign wrote the payload skillctl writes: the same bytes under the same digest.
@@ -398,7 +398,7 @@ def test_signatures_by_several_keys_and_tools_all_verify(registry: Registry, key
         result = json.loads(ok(cli_run(store, "verify", ref, "--key", key.public, NO_TLS, "--format", "json")).stdout)
         assert result == {
             "ref": ref, "digest": digest, "verified": 1, "signatures": 3, "signers": [str(key.public)],
-            "formats": ["legacy"],
+            "formats": ["legacy"], "attestations": [],
         }  # fmt: skip
         done = cosign_verify(ref, key)
         assert done.returncode == 0, (key, done.stderr)

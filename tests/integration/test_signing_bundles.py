@@ -74,6 +74,10 @@ def repo_of(ref: str) -> str:
     return ref.rsplit(":", 1)[0]
 
 
+PREDICATE = "dev.sigstore.bundle.predicateType"
+PROMOTION = "https://skillimage.io/attestations/promotion/v1"
+
+
 def referrers(reg: Registry, ref: str, digest: str) -> list[dict]:
     """The fallback tag's index entries, read straight from the registry."""
     raw = reg.manifest(f"{repo_of(ref)}:sha256-{digest[7:]}")
@@ -255,7 +259,9 @@ def test_promotion_re_signs_in_the_formats_of_the_source(
     assert promoted["bundle"] == f"{repo_of(draft)}:sha256-{new[7:]}"
     tags = registry.tags(repo_of(draft))
     assert (f"sha256-{new[7:]}.sig" in tags) == (formats == "both")
-    assert [e["artifactType"] for e in referrers(registry, draft, new)] == [BUNDLE]
+    # The signature bundle, and the promotion record (an attestation) in the same family.
+    kinds = sorted((e["artifactType"], e["annotations"][PREDICATE]) for e in referrers(registry, draft, new))
+    assert kinds == [(BUNDLE, "https://sigstore.dev/cosign/sign/v1"), (BUNDLE, PROMOTION)]
     verified = json.loads(
         ok(
             cli_run(store, "verify", f"{repo_of(draft)}:1.0.0-testing", "--key", key[1], NO_TLS, "--format", "json")
