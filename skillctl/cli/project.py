@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from skillctl.cli.context import Settings
-from skillctl.cli.options import output_options, registry_options
+from skillctl.cli.options import make_verifier, output_options, registry_options, signature_policy_option
 from skillctl.cli.output import emit_json, table, warn
 
 _VERBS = {
@@ -22,7 +22,8 @@ _VERBS = {
 
 
 def project_options(func: Any) -> Any:
-    """``--project DIR`` and ``-j/--jobs N``."""
+    """``--project DIR``, ``-j/--jobs N`` and ``--signature-policy FILE``."""
+    func = signature_policy_option(func)
     func = click.option(
         "-j",
         "--jobs",
@@ -39,10 +40,13 @@ def project_options(func: Any) -> Any:
     )(func)
 
 
-def _context(settings: Settings, registry: Any, backend: str | None, jobs: int) -> Any:
+def _context(settings: Settings, registry: Any, backend: str | None, jobs: int, signature_policy: Path | None) -> Any:
+    """Where the store is, how to reach registries, and the signature policy (containers-policy.json) every
+    locked image must also pass, as ``pull`` and ``install`` apply it."""
     from skillctl.consume.sync import Context
 
-    return Context(store=settings.store(), backend=backend, opts=registry, workers=jobs)
+    policy = make_verifier(None, None, None, registry, backend, signature_policy)
+    return Context(store=settings.store(), backend=backend, opts=registry, workers=jobs, policy=policy)
 
 
 def _report(outcome: Any, *, fmt: str, quiet: bool) -> None:
@@ -116,6 +120,7 @@ def add(
     verify_key: Path | None,
     project: Path | None,
     jobs: int,
+    signature_policy: Path | None,
     registry: Any,
     backend: str | None,
     fmt: str,
@@ -135,7 +140,7 @@ def add(
     outcome = do_add(
         project,
         ref,
-        _context(settings, registry, backend, jobs),
+        _context(settings, registry, backend, jobs, signature_policy),
         target=_target(target, output, scope),
         name=name,
         verify_key=str(verify_key) if verify_key else None,
@@ -154,6 +159,7 @@ def remove(
     name: str,
     project: Path | None,
     jobs: int,
+    signature_policy: Path | None,
     registry: Any,
     backend: str | None,
     fmt: str,
@@ -162,7 +168,9 @@ def remove(
     """Remove a skill from skills.yaml and the lock (with the dependencies nothing else needs); uninstall them."""
     from skillctl.consume.sync import remove as do_remove
 
-    _report(do_remove(project, name, _context(settings, registry, backend, jobs)), fmt=fmt, quiet=quiet)
+    _report(
+        do_remove(project, name, _context(settings, registry, backend, jobs, signature_policy)), fmt=fmt, quiet=quiet
+    )
 
 
 @click.command()
@@ -180,6 +188,7 @@ def sync(
     prune: bool,
     project: Path | None,
     jobs: int,
+    signature_policy: Path | None,
     registry: Any,
     backend: str | None,
     fmt: str,
@@ -200,7 +209,7 @@ def sync(
     from skillctl.consume.sync import sync as do_sync
     from skillctl.core.errors import DriftError
 
-    ctx = _context(settings, registry, backend, jobs)
+    ctx = _context(settings, registry, backend, jobs, signature_policy)
     if check:
         differences = do_check(project, ctx, prune=prune)
         if fmt == "json":
@@ -231,6 +240,7 @@ def update(
     names: tuple[str, ...],
     project: Path | None,
     jobs: int,
+    signature_policy: Path | None,
     registry: Any,
     backend: str | None,
     fmt: str,
@@ -239,7 +249,9 @@ def update(
     """Re-resolve the named skills (all without names) to the newest published releases their ranges allow."""
     from skillctl.consume.sync import update as do_update
 
-    _report(do_update(project, names, _context(settings, registry, backend, jobs)), fmt=fmt, quiet=quiet)
+    _report(
+        do_update(project, names, _context(settings, registry, backend, jobs, signature_policy)), fmt=fmt, quiet=quiet
+    )
 
 
 @click.command()
@@ -251,6 +263,7 @@ def outdated(
     settings: Settings,
     project: Path | None,
     jobs: int,
+    signature_policy: Path | None,
     registry: Any,
     backend: str | None,
     fmt: str,
@@ -260,7 +273,7 @@ def outdated(
     and the state of the locked version now (deprecated since it was locked?)."""
     from skillctl.consume.sync import outdated as do_outdated
 
-    rows = do_outdated(project, _context(settings, registry, backend, jobs))
+    rows = do_outdated(project, _context(settings, registry, backend, jobs, signature_policy))
     if fmt == "json":
         emit_json([r.to_json() for r in rows])
         return

@@ -18,7 +18,7 @@ Every command works in three steps, under an flock on the project directory
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,6 +58,8 @@ class Context:
     opts: RegistryOptions = field(default_factory=RegistryOptions)
     workers: int = 4
     env: Mapping[str, str] | None = None
+    # Also required of every locked image, pinned signers or not: a signature policy (``trust.verifiers``).
+    policy: Callable[[str, str], str] | None = None
 
 
 @dataclass
@@ -326,6 +328,8 @@ def _fetch_one(project: Project, entry: LockedSkill, ctx: Context, *, pull_it: b
 
     warnings: list[str] = []
     _verify_signers(project, entry, ctx)
+    if ctx.policy is not None:
+        ctx.policy(entry.ref, entry.digest)
     if not pull_it:
         return warnings
     manifest = _cached(ctx.store, entry)

@@ -208,3 +208,51 @@ def test_mirror_copies_only_what_the_policy_accepts(
     assert registry.manifest(f"{mirrored}:sha256-{good_digest[7:]}") == registry.manifest(
         f"{repo}:sha256-{good_digest[7:]}"
     )
+
+
+def test_sync_applies_the_policy_before_anything_is_installed(
+    registry: Registry, keys: dict[str, tuple[Path, Path]], tmp_path: Path
+) -> None:
+    """A project's locked images pass the same policy as pull and install: an unsigned one under a
+    sigstoreSigned scope fails the sync with nothing installed; signed, the same lock installs."""
+    from lock_helpers import publish as publish_release
+    from lock_helpers import run as project_run
+    from lock_helpers import skill_source
+
+    repo = registry.repo("lib")
+    producer = skillctl.Store(tmp_path / "producer")
+    digest = publish_release(producer, repo, skill_source(tmp_path / "src", "lib", "1.0.0"), "1.0.0")
+    project = tmp_path / "project"
+    project.mkdir()
+    store = tmp_path / "store"
+    policy = write_policy(
+        tmp_path / "policy.json",
+        {
+            repo: [
+                {"type": "sigstoreSigned", "keyPath": str(keys["a"][1]), "signedIdentity": {"type": "matchRepository"}}
+            ]
+        },
+        default=[{"type": "insecureAcceptAnything"}],
+    )
+    args = ("--signature-policy", policy, NO_TLS, "--project", project)
+    refused = project_run(store, "add", repo, "-o", "skills", *args)
+    assert refused.exit_code == 10, refused.stderr
+    assert "policy" in refused.stderr and repo in refused.stderr
+    assert not (project / "skills").exists()
+
+    sign(f"{repo}@{digest}", keys["a"][0], b"pw", opts=OPTS)
+    ok(project_run(store, "add", repo, "-o", "skills", *args))
+    assert (project / "skills" / "lib" / "SKILL.md").is_file()
+    # Another key's policy refuses the same locked image on the next sync of a fresh checkout.
+    (project / "skills" / "lib").rename(tmp_path / "moved")
+    other = write_policy(
+        tmp_path / "other.json",
+        {
+            repo: [
+                {"type": "sigstoreSigned", "keyPath": str(keys["b"][1]), "signedIdentity": {"type": "matchRepository"}}
+            ]
+        },
+    )
+    again = project_run(store, "sync", "--signature-policy", other, NO_TLS, "--project", project)
+    assert again.exit_code == 10, again.stderr
+    assert not (project / "skills" / "lib").exists()
