@@ -90,9 +90,11 @@ async def stdio_skills(*args: str, env: dict[str, str] | None = None) -> AsyncIt
 @contextlib.asynccontextmanager
 async def http_skills(url: str, *, token: str | None = None) -> AsyncIterator[SkillsClient]:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    async with httpx2.AsyncClient(headers=headers, timeout=120) as http:
-        async with Client(streamable_http_client(url, http_client=http), read_timeout_seconds=120) as client:
-            yield SkillsClient(client)
+    async with (
+        httpx2.AsyncClient(headers=headers, timeout=120) as http,
+        Client(streamable_http_client(url, http_client=http), read_timeout_seconds=120) as client,
+    ):
+        yield SkillsClient(client)
 
 
 def layer_files(layer: bytes) -> dict[str, bytes]:

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import concurrent.futures
 import hashlib
+import subprocess
 from pathlib import Path
 
 import anyio
 import pytest
 import yaml
 from catalog_helpers import annotations, put_skill, skill_entries
-from mcp_helpers import EXTENSION, error_code, layer_files, manifest_of, stdio_skills
+from mcp_helpers import EXTENSION, SKILLCTL, error_code, layer_files, manifest_of, stdio_skills
 from oci_helpers import directory, file, symlink
 from registry import Registry, running_registry
 
@@ -200,3 +201,56 @@ def test_pagination_over_500_skills_keeps_one_listing_pinned(registry: Registry,
             assert (await host.get(f"skill://{ns}/skill-000/SKILL.md"))["skill"] == fresh["skills"][0]
 
     anyio.run(main)
+
+
+def test_installed_skills_are_served_from_the_image_their_receipt_names(seeded, tmp_path: Path) -> None:
+    reg, ns = seeded
+    store, skills_dir = tmp_path / "store", tmp_path / "agent-skills"
+    for name, tag in (("alpha", "1.0.0"), ("beta", "1.0.0")):
+        result = subprocess.run(
+            [
+                str(SKILLCTL),
+                "--store",
+                str(store),
+                "install",
+                f"{reg.host}/{ns}/{name}:{tag}",
+                "-o",
+                str(skills_dir),
+                NO_TLS,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert result.returncode == 0, result.stderr
+    installed_card = (skills_dir / "alpha" / "skill.yaml").read_bytes()
+    image_files = layer_files(_layer(reg, ns, "alpha", "1.0.0"))
+    assert installed_card != image_files["skill.yaml"]  # install records its provenance there
+
+    async def main() -> None:
+        async with stdio_skills("--store", str(store), "mcp", "-o", str(skills_dir)) as host:
+            skills, _ = await host.list_all()
+            by_name = {s["frontmatter"]["name"]: s for s in skills}
+            assert sorted(by_name) == ["alpha", "beta"]
+            alpha = by_name["alpha"]
+            # The installed version (1.0.0), not the registry's highest (1.1.0): what the receipt names.
+            assert alpha["_meta"]["io.skillimage/image"].endswith(reg.digest(f"{reg.host}/{ns}/alpha:1.0.0"))
+            listed = {
+                r["uri"].removeprefix(f"skill://{ns}/alpha/"): (r["digest"], r["size"]) for r in alpha["resources"]
+            }
+            assert listed == manifest_of(image_files)
+            assert await host.read(f"skill://{ns}/alpha/skill.yaml") == image_files["skill.yaml"]
+
+    anyio.run(main)
+    # An image gone from the store is not served from the installed files instead.
+    subprocess.run(
+        [str(SKILLCTL), "--store", str(store), "rm", "-f", f"{reg.host}/{ns}/beta:1.0.0"], check=True, timeout=60
+    )
+    subprocess.run([str(SKILLCTL), "--store", str(store), "prune"], check=True, timeout=60, capture_output=True)
+
+    async def after() -> None:
+        async with stdio_skills("--store", str(store), "mcp", "-o", str(skills_dir)) as host:
+            skills, _ = await host.list_all()
+            assert [s["frontmatter"]["name"] for s in skills] == ["alpha"]
+
+    anyio.run(after)
