@@ -174,9 +174,22 @@ def completion(shell: str) -> None:
 
 
 def _register() -> None:
-    from skillctl.cli import agents, airgap, kube, lifecycle, mcp, project, registry, serve, signing, skills, store
+    from skillctl.cli import (
+        agents,
+        airgap,
+        catalog,
+        kube,
+        lifecycle,
+        mcp,
+        project,
+        registry,
+        serve,
+        signing,
+        skills,
+        store,
+    )
 
-    for module in (skills, store, registry, lifecycle, agents, project, kube, signing, airgap, serve, mcp):
+    for module in (skills, store, registry, lifecycle, agents, project, kube, signing, airgap, serve, mcp, catalog):
         for command in module.COMMANDS:
             cli.add_command(command)
 

@@ -1,15 +1,11 @@
 """What one skill looks like over MCP (SEP-2640): its ``skill://`` URIs, its frontmatter as JSON, its files with
 digests and sizes, and which version of each skill a listing serves.
 
-By default only published versions are served, the highest per skill; a wider set of states can be asked for.
-A version's state is the furthest any of its tags shows (a ``1.0.0-draft`` tag left behind a deprecated 1.0.0 is
-not a draft), so a deprecated version is never served as published; archived versions are never served.
+Which version of each skill is served is ``catalog.selection``'s rule: the highest published by default.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import math
 import posixpath
 import re
 import urllib.parse
@@ -19,13 +15,13 @@ from typing import Any, Final, Generic, TypeVar
 
 from skillctl.card.content import MCP_MAX_BYTES, MCP_MAX_FILES
 from skillctl.catalog.records import SkillVersion
+from skillctl.catalog.selection import DEFAULT_STATES
 from skillctl.core.errors import UsageError
 from skillctl.core.states import RANK, STATES
 
 EXTENSION: Final = "io.modelcontextprotocol/skills"
 SCHEME: Final = "skill://"
 PROMPT: Final = "SKILL.md"
-DEFAULT_STATES: Final = frozenset({"published"})
 META: Final = "io.skillimage/"
 """Our ``_meta`` keys on an entry (state, image, version): the prefix of the ``io.skillimage`` annotations."""
 _SEGMENT_RE: Final = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?$")
@@ -129,21 +125,6 @@ def skill_path(version: SkillVersion, frontmatter: Mapping[str, Any]) -> str:
     return "/".join([*segments, name])
 
 
-def json_value(value: Any) -> Any:
-    """YAML frontmatter as JSON: mappings, lists and scalars as they are; dates as ISO 8601 text; keys as text."""
-    if isinstance(value, Mapping):
-        return {str(k): json_value(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [json_value(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    if value is None or isinstance(value, bool | int | float | str):
-        return value
-    if isinstance(value, dt.date | dt.datetime):
-        return value.isoformat()
-    return str(value)
-
-
 def check_limits(files: Sequence[FileRef]) -> None:
     """SEP-2640's per-skill limits (512 files, 16 MiB): a server should not serve a larger skill.
 
@@ -155,46 +136,6 @@ def check_limits(files: Sequence[FileRef]) -> None:
     total = sum(f.size for f in files)
     if total > MCP_MAX_BYTES:
         raise ValueError(f"{total} bytes of files, more than the {MCP_MAX_BYTES} (16 MiB) a skill may have over MCP")
-
-
-def _semver_key(version: str) -> tuple[int, Any]:
-    import semver
-
-    try:
-        return 1, semver.Version.parse(version)
-    except (ValueError, TypeError):
-        return 0, semver.Version(0)
-
-
-def effective(versions: Iterable[SkillVersion]) -> list[SkillVersion]:
-    """One row per (skill, version): the manifest in the furthest state any of its tags shows.
-
-    Among rows of that state, the one a person would name (the version tag, not ``latest``), from the first source.
-    """
-    groups: dict[tuple[str, str, str], list[SkillVersion]] = {}
-    for v in versions:
-        groups.setdefault((v.namespace, v.name, v.version), []).append(v)
-    out = []
-    for rows in groups.values():
-        furthest = max(RANK.get(r.status, -1) for r in rows)
-        best = [r for r in rows if RANK.get(r.status, -1) == furthest]
-        best.sort(key=lambda r: (r.tag == "latest", r.registry, r.repository, r.tag))
-        out.append(best[0])
-    return out
-
-
-def select(versions: Iterable[SkillVersion], states: frozenset[str] = DEFAULT_STATES) -> list[SkillVersion]:
-    """The version served per skill (namespace and name): the highest whose state is one of ``states``; never
-    archived. Sorted by namespace and name."""
-    chosen: dict[tuple[str, str], SkillVersion] = {}
-    for v in effective(versions):
-        if v.status == "archived" or v.status not in states:
-            continue
-        key = (v.namespace, v.name)
-        held = chosen.get(key)
-        if held is None or _semver_key(v.version) > _semver_key(held.version):
-            chosen[key] = v
-    return [chosen[k] for k in sorted(chosen)]
 
 
 def resolve_links(entries: Mapping[str, Any], path: str, *, hops: int = 8) -> str | None:

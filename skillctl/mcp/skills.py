@@ -25,8 +25,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from skillctl.card.skillmd import parse_skill_document
+from skillctl.card.skillmd import json_value, parse_skill_document
 from skillctl.catalog.records import SkillVersion
+from skillctl.catalog.selection import select
 from skillctl.core.errors import IntegrityError, SkillctlError, UnsafeContentError
 from skillctl.mcp.entries import (
     DEFAULT_STATES,
@@ -34,9 +35,7 @@ from skillctl.mcp.entries import (
     FileRef,
     SkillEntry,
     check_limits,
-    json_value,
     resolve_links,
-    select,
     skill_path,
     split_uri,
 )

@@ -25,6 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from skillctl.catalog.service import Catalog
 from skillctl.serve.api import api_routes, probe_routes, problem
 from skillctl.serve.auth import Authenticator
+from skillctl.serve.exports import export_routes
 from skillctl.serve.metrics import Metrics
 from skillctl.serve.settings import ServeSettings
 from skillctl.serve.ui import ui_routes
@@ -153,6 +154,7 @@ def create_app(
         *extra_routes,
         *probe_routes(catalog, metrics),
         *api_routes(catalog, metrics),
+        *export_routes(catalog),
         *ui_routes(catalog, settings),
     ]
 
