@@ -195,3 +195,5 @@ def test_serve_publishes_the_exports(server: Server, seeded) -> None:
         _validate_agent_registry(item)
     assert sorted(d["identity"]["version"] for d in body["data"]) == ["1.0.0", "1.1.0"]
     assert [s["ref"] for s in body["skipped"]] == [f"{reg.host}/{ns}/broken:1.0.0"]
+    _, spec = server.json("/api/v1/openapi.json")
+    assert {"/.well-known/ai-catalog.json", "/api/v1/export/agent-registry", "/mcp"} <= set(spec["paths"])
