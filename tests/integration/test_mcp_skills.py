@@ -254,3 +254,29 @@ def test_installed_skills_are_served_from_the_image_their_receipt_names(seeded, 
             assert [s["frontmatter"]["name"] for s in skills] == ["alpha"]
 
     anyio.run(after)
+
+
+def test_the_local_store_is_the_default_source(tmp_path: Path, hello: Path) -> None:
+    store = tmp_path / "store"
+
+    def skillctl(*args: str) -> None:
+        subprocess.run([str(SKILLCTL), "--store", str(store), *args], check=True, capture_output=True, timeout=120)
+
+    skillctl("pack", str(hello))
+
+    async def listing() -> list[dict]:
+        async with stdio_skills("--store", str(store), "mcp") as host:
+            skills, _ = await host.list_all()
+            for skill in skills:
+                for resource in skill["resources"]:
+                    data = await host.read(resource["uri"])
+                    assert "sha256:" + hashlib.sha256(data).hexdigest() == resource["digest"]
+            return skills
+
+    assert anyio.run(listing) == []  # a draft is not published
+    skillctl("promote", "examples/hello-world:1.0.0-draft", "--to", "testing", "--local")
+    skillctl("promote", "examples/hello-world:1.0.0-testing", "--to", "published", "--local")
+    (entry,) = anyio.run(listing)
+    assert entry["uri"] == "skill://examples/hello-world/SKILL.md"
+    assert entry["frontmatter"]["name"] == "hello-world"
+    assert sorted(r["uri"].rsplit("/", 1)[1] for r in entry["resources"]) == ["SKILL.md", "skill.yaml"]
