@@ -66,3 +66,47 @@ def excluded_reason(root: Path, rel: str) -> str | None:
         if reason:
             return reason
     return None
+
+
+MCP_MAX_FILES: Final = 512
+"""SEP-2640 (Skills over MCP): hosts must accept a skill of up to this many files; larger ones may not load."""
+MCP_MAX_BYTES: Final = 16 * 1024 * 1024
+"""SEP-2640: the same for the total size of a skill's files (16 MiB)."""
+
+
+def content_totals(root: Path) -> tuple[int, int]:
+    """``(files, bytes)`` of what ``pack`` would put in the layer: regular files, and links to files (which an MCP
+    server serves as files), counted with the same rules as packing; folders are not counted."""
+    import os
+    import stat
+
+    rules = content_rules(root)
+    files = size = 0
+    pending = [(Path(root), "")]
+    while pending:
+        directory, prefix = pending.pop()
+        try:
+            names = os.listdir(directory)
+        except OSError:
+            continue
+        for name in names:
+            path, rel = directory / name, prefix + name
+            try:
+                st = path.lstat()
+            except OSError:
+                continue
+            is_dir = stat.S_ISDIR(st.st_mode)
+            if rules.excluded(rel, is_dir=is_dir):
+                continue
+            if is_dir:
+                pending.append((path, rel + "/"))
+            elif stat.S_ISREG(st.st_mode):
+                files, size = files + 1, size + st.st_size
+            elif stat.S_ISLNK(st.st_mode):
+                try:
+                    target = path.stat()
+                except OSError:
+                    continue
+                if stat.S_ISREG(target.st_mode):
+                    files, size = files + 1, size + target.st_size
+    return files, size

@@ -10,8 +10,11 @@ client-specific keys. ``--strict`` turns warnings into errors.
 
 from __future__ import annotations
 
+import datetime as dt
+import math
 import re
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -141,3 +144,24 @@ def check_document(doc: SkillDocument, *, expected_name: str | None, directory: 
             Finding(file, "", f"body is {lines} lines; agents recommend under {RECOMMENDED_MAX_LINES}", "warning")
         )
     return findings
+
+
+def json_value(value: Any) -> Any:
+    """YAML frontmatter as JSON: mappings, lists and scalars as they are; dates as ISO 8601 text; keys as text."""
+    if isinstance(value, Mapping):
+        return {str(k): json_value(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_value(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, dt.date | dt.datetime):
+        return value.isoformat()
+    return str(value)
+
+
+def frontmatter_json(text: str) -> dict[str, Any] | None:
+    """A SKILL.md's frontmatter as a JSON object (as Skills over MCP and agent-registry carry it), None without one."""
+    doc = parse_skill_document(text)
+    return json_value(doc.frontmatter) if doc.frontmatter is not None else None

@@ -99,7 +99,37 @@ def validate_skill(path: str | Path, *, strict: bool = False) -> ValidationRepor
         prompt if isinstance(prompt, str) and prompt else "SKILL.md",
         name if isinstance(name, str) else root.resolve().name,
     )
+    report.findings.extend(_mcp_limits(root))
     return report
+
+
+def _mcp_limits(root: Path) -> list[Finding]:
+    """SEP-2640's per-skill limits: MCP hosts need not load a larger skill, and ``skillctl mcp`` does not serve it."""
+    from skillctl.card.content import MCP_MAX_BYTES, MCP_MAX_FILES, content_totals
+
+    files, size = content_totals(root)
+    found = []
+    if files > MCP_MAX_FILES:
+        found.append(
+            Finding(
+                str(root),
+                "",
+                f"{files} files: Skills over MCP (SEP-2640) allows at most {MCP_MAX_FILES} per skill, "
+                "so MCP hosts may refuse it and skillctl mcp does not serve it",
+                "warning",
+            )
+        )
+    if size > MCP_MAX_BYTES:
+        found.append(
+            Finding(
+                str(root),
+                "",
+                f"{size} bytes of files: Skills over MCP (SEP-2640) allows at most {MCP_MAX_BYTES} (16 MiB) per "
+                "skill, so MCP hosts may refuse it and skillctl mcp does not serve it",
+                "warning",
+            )
+        )
+    return found
 
 
 def _check_prompt(report: ValidationReport, prompt: str, expected_name: str) -> None:

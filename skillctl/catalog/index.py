@@ -554,6 +554,12 @@ class Index:
             found[(row["namespace"], row["name"])].append(_row_to_version(row))
         return found
 
+    def all_versions(self) -> list[SkillVersion]:
+        """Every indexed tag (what an MCP listing or an export chooses from)."""
+        with self._read() as db:
+            rows = db.execute("SELECT * FROM versions ORDER BY namespace, name, registry, repository, tag").fetchall()
+        return [_row_to_version(r) for r in rows]
+
     def by_digest(self, digest: str) -> list[SkillVersion]:
         with self._read() as db:
             rows = db.execute("SELECT * FROM versions WHERE digest = ? ORDER BY registry, repository, tag", (digest,))

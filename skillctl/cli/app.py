@@ -177,9 +177,11 @@ def _register() -> None:
     from skillctl.cli import (
         agents,
         airgap,
+        catalog,
         governance,
         kube,
         lifecycle,
+        mcp,
         project,
         registry,
         review,
@@ -189,7 +191,22 @@ def _register() -> None:
         store,
     )
 
-    modules = (skills, store, registry, lifecycle, governance, review, agents, project, kube, signing, airgap, serve)
+    modules = (
+        skills,
+        store,
+        registry,
+        lifecycle,
+        governance,
+        review,
+        agents,
+        project,
+        kube,
+        signing,
+        airgap,
+        serve,
+        mcp,
+        catalog,
+    )
     for module in modules:
         for command in module.COMMANDS:
             cli.add_command(command)

@@ -15,7 +15,7 @@ from skillctl.cli.options import SizeType, registry_options
 from skillctl.cli.output import emit_json, warn
 from skillctl.core.errors import ToolNotFoundError, UsageError
 
-WEB_MODULES = ("starlette", "uvicorn", "jinja2", "markdown_it")
+WEB_MODULES = ("starlette", "uvicorn", "jinja2", "markdown_it", "mcp")
 INSTALL_HINT = "install the web server with: pip install 'skillctl[serve]'"
 
 
@@ -114,6 +114,13 @@ def _split(values: tuple[str, ...]) -> list[str]:
     show_default=True,
     help="The agent image named in the UI's 'skillctl kube' command.",
 )
+@click.option(
+    "--mcp-state",
+    "mcp_states",
+    multiple=True,
+    metavar="STATE",
+    help="MCP at /mcp serves versions in these states (default: published; archived never).",
+)
 @click.option("--access-log", is_flag=True, help="Log every request.")
 @click.option("--print-kube", is_flag=True, help="Print a Deployment and Service running this catalog, and exit.")
 @click.option("--image", help="With --print-kube: an image that has skillctl[serve] installed.")
@@ -142,9 +149,11 @@ def serve(settings: Settings, **options: Any) -> None:
     skillctl serve --registry quay.io/myorg --print-kube --image registry.example/skillctl:1
     """
     from skillctl.catalog.sources import StoreSource, parse_registry, with_repositories
+    from skillctl.mcp.entries import parse_states
     from skillctl.serve.settings import ServeSettings, is_loopback, parse_duration
 
     o = options
+    mcp_states = parse_states(o["mcp_states"])
     sync_interval = parse_duration(o["sync_interval"], what="--sync-interval")
     recheck_after = parse_duration(o["recheck_after"], what="--recheck-after")
     registries = [parse_registry(spec) for spec in o["registries"]]
@@ -204,15 +213,25 @@ def serve(settings: Settings, **options: Any) -> None:
         )
     )
     names = ", ".join(s.describe() for s in sources)
+    from skillctl.mcp.skills import SkillsService
+    from skillctl.mcp.sources import CatalogSource
+
+    skills = SkillsService(
+        [CatalogSource(catalog)],
+        states=mcp_states,
+        ttl_ms=int(sync_interval * 1000),
+        cache_scope="public" if auth is None else "private",
+    )
 
     def listening(url: str) -> None:
         click.echo(f"Serving the skill catalog of {names} at {url}", nl=True)
-        click.echo(f"  API: {url}/api/v1/skills   health: {url}/healthz   readiness: {url}/readyz")
+        click.echo(f"  API: {url}/api/v1/skills   MCP: {url}/mcp   health: {url}/healthz   readiness: {url}/readyz")
         sys.stdout.flush()
 
     try:
-        run(catalog, serve_settings, auth=auth, on_listening=listening)
+        run(catalog, serve_settings, auth=auth, on_listening=listening, skills=skills)
     finally:
+        skills.close()
         catalog.close()
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import re
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any, Final
 
 import anyio.to_thread
@@ -25,6 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from skillctl.catalog.service import Catalog
 from skillctl.serve.api import api_routes, probe_routes, problem
 from skillctl.serve.auth import Authenticator
+from skillctl.serve.exports import export_routes
 from skillctl.serve.metrics import Metrics
 from skillctl.serve.settings import ServeSettings
 from skillctl.serve.ui import ui_routes
@@ -132,8 +133,12 @@ def create_app(
     auth: Authenticator | None = None,
     metrics: Metrics | None = None,
     extra_routes: Sequence[BaseRoute] = (),
+    lifespans: Sequence[Callable[[], contextlib.AbstractAsyncContextManager[None]]] = (),
 ) -> Starlette:
-    """The catalog's web app. Nothing starts or stops the catalog here: the caller owns it."""
+    """The catalog's web app. Nothing starts or stops the catalog here: the caller owns it.
+
+    ``lifespans`` run while the app serves (what a mounted front end needs running, e.g. MCP's session manager).
+    """
     settings = settings or ServeSettings()
     metrics = metrics or Metrics()
 
@@ -149,6 +154,7 @@ def create_app(
         *extra_routes,
         *probe_routes(catalog, metrics),
         *api_routes(catalog, metrics),
+        *export_routes(catalog),
         *ui_routes(catalog, settings),
     ]
 
@@ -156,7 +162,10 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         # Requests wait on SQLite and the GIL, not on I/O: a few threads serve them better than anyio's 40.
         anyio.to_thread.current_default_thread_limiter().total_tokens = WORKER_THREADS
-        yield
+        async with contextlib.AsyncExitStack() as stack:
+            for running in lifespans:
+                await stack.enter_async_context(running())
+            yield
 
     app = Starlette(routes=routes, exception_handlers={404: not_found, 405: method_not_allowed}, lifespan=lifespan)
     app.add_middleware(Guard, auth=auth, metrics=metrics)  # type: ignore[arg-type]

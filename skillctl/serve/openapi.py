@@ -236,6 +236,24 @@ def openapi_document() -> dict[str, Any]:
                     "responses": {"200": _ok(collection), "404": problem},
                 }
             },
+            "/api/v1/export/agent-registry": {
+                "get": {
+                    "summary": "agent-registry RegistryArtifact documents, one per published version",
+                    "responses": {"200": _ok({"type": "object"})},
+                }
+            },
+            "/.well-known/ai-catalog.json": {
+                "get": {
+                    "summary": "The AI Catalog (application/ai-catalog+json) of the published versions",
+                    "responses": {"200": {"description": "OK", "content": {"application/ai-catalog+json": {}}}},
+                }
+            },
+            "/mcp": {
+                "post": {
+                    "summary": "MCP (streamable HTTP) with the Skills extension, io.modelcontextprotocol/skills",
+                    "responses": {"200": {"description": "a JSON-RPC response or an event stream"}},
+                }
+            },
             "/healthz": {"get": {"summary": "Liveness", "responses": {"200": _ok({"type": "object"})}}},
             "/readyz": {
                 "get": {

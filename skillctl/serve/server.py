@@ -8,12 +8,14 @@ import logging
 import signal
 import socket
 from collections.abc import Callable
+from typing import Any
 
 from skillctl.catalog.service import Catalog
 from skillctl.core.errors import UsageError
+from skillctl.mcp.skills import SkillsService
 from skillctl.serve.app import create_app
 from skillctl.serve.auth import Authenticator
-from skillctl.serve.settings import ServeSettings
+from skillctl.serve.settings import ServeSettings, is_loopback
 
 log = logging.getLogger(__name__)
 
@@ -41,15 +43,28 @@ def run(
     *,
     auth: Authenticator | None = None,
     on_listening: Callable[[str], None] | None = None,
+    skills: SkillsService | None = None,
 ) -> None:
-    """Serve until interrupted. ``on_listening`` gets the URL once the socket is bound."""
+    """Serve until interrupted. ``on_listening`` gets the URL once the socket is bound. ``skills``: answer MCP
+    (streamable HTTP) at ``/mcp`` too, behind the same auth."""
     import uvicorn
 
     settings.check()
     sock = bind(settings)
     port = sock.getsockname()[1]
     settings_bound = dataclasses.replace(settings, port=port)
-    app = create_app(catalog, settings_bound, auth=auth)
+    routes: list[Any] = []
+    lifespans: list[Any] = []
+    if skills is not None:
+        from starlette.routing import Route
+
+        from skillctl.mcp.server import http_endpoint
+
+        hosts = [f"{h}:{port}" for h in ("127.0.0.1", "localhost", "[::1]")] if is_loopback(settings.address) else None
+        endpoint, lifespan = http_endpoint(skills, allowed_hosts=hosts)
+        routes.append(Route("/mcp", endpoint=endpoint))
+        lifespans.append(lifespan)
+    app = create_app(catalog, settings_bound, auth=auth, extra_routes=routes, lifespans=lifespans)
     config = uvicorn.Config(
         app,
         ssl_certfile=str(settings.tls_cert) if settings.tls_cert else None,

@@ -13,6 +13,7 @@ import yaml
 from cli_helpers import assert_error
 
 WEB_STACK = ("starlette", "uvicorn", "httptools", "uvloop", "jinja2", "markdown_it", "bcrypt", "anyio")
+MCP_SDK = ("mcp", "mcp_types", "pydantic", "pydantic_core", "httpx2", "sse_starlette", "opentelemetry", "jwt")
 
 
 def python(code: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -36,7 +37,7 @@ def test_other_commands_never_import_the_web_stack(tmp_path: Path, hello: Path) 
         store = sys.argv[1]
         runs = [["--store", store, "pack", sys.argv[2]], ["--store", store, "list"], ["--store", store, "list", "-q"],
                 ["--store", store, "inspect", "examples/hello-world:1.0.0-draft"], ["serve", "--help"],
-                ["validate", sys.argv[2]], ["--help"]]
+                ["validate", sys.argv[2]], ["--help"], ["mcp", "--help"]]
         codes = [CliRunner().invoke(cli, argv, catch_exceptions=False).exit_code for argv in runs]
         print(json.dumps({"codes": codes, "modules": sorted(sys.modules)}))
         """,
@@ -45,14 +46,15 @@ def test_other_commands_never_import_the_web_stack(tmp_path: Path, hello: Path) 
     )
     assert result.returncode == 0, result.stderr
     out = json.loads(result.stdout)
-    assert out["codes"] == [0] * 7
+    assert out["codes"] == [0] * 8
     loaded = {m.split(".")[0] for m in out["modules"]}
-    assert not loaded & set(WEB_STACK), loaded & set(WEB_STACK)
+    assert not loaded & set(WEB_STACK + MCP_SDK), loaded & set(WEB_STACK + MCP_SDK)
     assert not {m for m in out["modules"] if m.startswith("skillctl.serve")} - {"skillctl.serve"}
+    assert not {m for m in out["modules"] if m.startswith("skillctl.mcp")}
 
 
 def test_without_the_extra_serve_exits_8_with_the_install_hint(tmp_path: Path) -> None:
-    for blocked in ("starlette", "uvicorn", "jinja2", "markdown_it"):
+    for blocked in ("starlette", "uvicorn", "jinja2", "markdown_it", "mcp"):
         result = python(
             f"""
             import sys
@@ -66,6 +68,22 @@ def test_without_the_extra_serve_exits_8_with_the_install_hint(tmp_path: Path) -
         assert f"Error: skillctl serve needs {blocked!r}, which is not installed" in result.stderr
         assert "hint: install the web server with: pip install 'skillctl[serve]'" in result.stderr
         assert "Traceback" not in result.stderr
+
+
+def test_without_the_sdk_mcp_exits_8_with_the_install_hint(tmp_path: Path) -> None:
+    result = python(
+        """
+        import sys
+        sys.modules["mcp"] = None  # as if the 'mcp' extra were not installed
+        from skillctl.cli import main
+        main(["--store", sys.argv[1], "mcp"])
+        """,
+        str(tmp_path / "store"),
+    )
+    assert result.returncode == 8, (result.stdout, result.stderr)
+    assert "Error: skillctl mcp needs 'mcp', which is not installed" in result.stderr
+    assert "hint: install the MCP server with: pip install 'skillctl[mcp]'" in result.stderr
+    assert "Traceback" not in result.stderr and result.stdout == ""
 
 
 def test_bcrypt_is_needed_only_for_htpasswd(tmp_path: Path) -> None:

@@ -158,3 +158,29 @@ def test_raise_for_errors_lists_every_problem(tmp_path):
     assert info.value.problems == [str(f) for f in report.errors]
     assert len(info.value.problems) == 3
     assert info.value.hint == f"run 'skillctl validate {root}' to see every problem"
+
+
+def test_skills_over_the_mcp_limits_warn_and_fail_under_strict(tmp_path):
+    from skillctl import pack
+    from skillctl.store.layout import Store
+
+    many = make_skill(tmp_path / "a", "many-files")
+    (many / "refs").mkdir()
+    for i in range(510):  # with SKILL.md and skill.yaml: 512, the limit
+        (many / "refs" / f"{i}.md").write_text("x\n")
+    assert not [w for w in validate_skill(many).warnings if "SEP-2640" in w.message]
+    (many / "refs" / "one-more.md").write_text("x\n")
+    (many / ".hidden").write_text("left out of the image, not counted\n")
+    (warning,) = [w for w in validate_skill(many).warnings if "SEP-2640" in w.message]
+    assert warning.message.startswith("513 files: Skills over MCP (SEP-2640) allows at most 512 per skill")
+    strict = validate_skill(many, strict=True)
+    assert not strict.ok and any("513 files" in e.message for e in strict.errors)
+    result = pack(many, store=Store(tmp_path / "store"))
+    assert any("513 files" in str(w) for w in result.warnings)
+
+    big = make_skill(tmp_path / "b", "big-files")
+    (big / "data.bin").write_bytes(b"\0" * (16 * 1024 * 1024 - 1000))
+    assert not [w for w in validate_skill(big).warnings if "SEP-2640" in w.message]
+    (big / "more.bin").write_bytes(b"\0" * 2000)
+    (warning,) = [w for w in validate_skill(big).warnings if "SEP-2640" in w.message]
+    assert "bytes of files: Skills over MCP (SEP-2640) allows at most 16777216 (16 MiB)" in warning.message
