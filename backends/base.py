@@ -14,12 +14,13 @@ import enum
 import os
 import re
 import shutil
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar, Final, Protocol, runtime_checkable
 
 from skillctl.core import auth, proc
+from skillctl.core.deadline import Deadline
 from skillctl.core.errors import AuthError, UnsupportedOperation
 from skillctl.core.refs import Reference
 
@@ -41,18 +42,57 @@ class Capability(enum.Enum):
 
 @dataclass(frozen=True)
 class RegistryOptions:
-    """How to reach registries: TLS, CA directory, auth file, timeout."""
+    """How to reach registries: TLS, CA directory, auth file, timeout.
+
+    ``deadline`` bounds everything done with these options (a command's ``--timeout``); without one,
+    each operation gets ``timeout`` seconds. ``max_file_bytes`` caps the size of any one file a tool
+    writes (set for downloads, from the sizes the manifest declares); backends pass it to ``proc.run``.
+    """
 
     tls_verify: bool = True
     cert_dir: Path | None = None
     authfile: Path | None = None
     timeout: float = 600.0
     env: Mapping[str, str] | None = field(default=None, compare=False)
+    deadline: Deadline | None = field(default=None, compare=False)
+    max_file_bytes: int | None = field(default=None, compare=False)
+
+    def started(self) -> RegistryOptions:
+        """These options with a deadline running from now, unless one runs already."""
+        return self if self.deadline is not None else dataclasses.replace(self, deadline=Deadline(self.timeout))
+
+    def time_left(self, what: str = "the operation") -> float:
+        """Seconds a request or tool run may take now: what is left of the deadline, else ``timeout``.
+
+        Raises:
+            DeadlineExceeded: the deadline has passed.
+        """
+        return self.deadline.remaining(what) if self.deadline is not None else self.timeout
 
     def environ(self) -> dict[str, str]:
         env = dict(os.environ if self.env is None else self.env)
         env["LC_ALL"] = "C"
         return env
+
+
+RegistryCheck = Callable[[str, "RegistryOptions"], None]
+_REGISTRY_CHECKS: list[RegistryCheck] = []
+
+
+def add_registry_check(check: RegistryCheck) -> None:
+    """Run ``check(registry, opts)`` before a built-in backend contacts a registry with credentials.
+
+    The registry client registers its security preflight here (a registry naming a plain-HTTP token
+    service is refused before any tool is handed the password); backends cannot import it themselves.
+    """
+    if check not in _REGISTRY_CHECKS:
+        _REGISTRY_CHECKS.append(check)
+
+
+def check_registries(opts: RegistryOptions, *refs: Reference) -> None:
+    for registry in dict.fromkeys(r.registry for r in refs if r.registry):
+        for check in _REGISTRY_CHECKS:
+            check(registry, opts)
 
 
 @runtime_checkable
@@ -118,7 +158,14 @@ class CLIBackend:
         env: Mapping[str, str] | None = None,
         input: bytes | None = None,
     ) -> proc.ProcResult:
-        return proc.run(argv, timeout=opts.timeout, env=env or opts.environ(), what=what, input=input)
+        return proc.run(
+            argv,
+            timeout=opts.time_left(what),
+            env=env or opts.environ(),
+            what=what,
+            input=input,
+            max_file_bytes=opts.max_file_bytes,
+        )
 
     @contextlib.contextmanager
     def _helper_credentials(self, opts: RegistryOptions, *refs: Reference) -> Iterator[RegistryOptions]:
@@ -128,6 +175,7 @@ class CLIBackend:
         skopeo, podman and buildah read the auth files and ``credHelpers`` themselves, but never run a
         Docker config's ``credsStore``; handing the credentials over keeps that source working too.
         """
+        check_registries(opts, *refs)
         env = opts.environ()
         try:
             found = {
@@ -140,7 +188,7 @@ class CLIBackend:
         if not any(c is not None and c.source.startswith("credential helper") for c in found.values()):
             yield opts
             return
-        with auth.docker_config_dir(found) as config_dir:
+        with auth.docker_config_dir(found, env) as config_dir:
             yield dataclasses.replace(opts, authfile=config_dir / "config.json")
 
     def _unsupported(self, operation: str) -> UnsupportedOperation:

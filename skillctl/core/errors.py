@@ -26,6 +26,7 @@ class ExitCode(enum.IntEnum):
     INTEGRITY = 10
     INTERNAL = 70
     INTERRUPTED = 130
+    TERMINATED = 143
 
 
 class SkillctlError(Exception):
@@ -98,14 +99,29 @@ class IntegrityError(SkillctlError):
     exit_code = ExitCode.INTEGRITY
 
 
-class StoreError(SkillctlError):
-    """The local store cannot be read or written."""
+class FileSystemError(SkillctlError):
+    """A file or directory cannot be read or written: disk full, read-only, permissions, a name too long."""
 
     exit_code = ExitCode.FAILURE
 
 
+class StoreError(FileSystemError):
+    """The local store cannot be read or written."""
+
+
 class TLSError(NetworkError):
     """Certificate verification or TLS/plain-HTTP mismatch."""
+
+
+class SecurityRefusal(TLSError):
+    """skillctl refused to send credentials or requests somewhere unsafe (plain HTTP, another scheme).
+
+    Final: no fallback to another backend or scheme may catch it, since the fallback would do what was refused.
+    """
+
+
+class DeadlineExceeded(NetworkError):
+    """The command's ``--timeout`` ran out (one deadline for the whole command, not per request)."""
 
 
 class ToolError(SkillctlError):
