@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Final, Literal
 
-from skillctl.card.content import IGNORE_FILE, VCS_DIRS, load_ignore
+from skillctl.card.content import IGNORE_FILE, VCS_DIRS, load_ignore, name_problem
 from skillctl.core.errors import UnsafeContentError
 
 GZIP_LEVEL: Final = 6
@@ -78,13 +78,16 @@ def collect_entries(root: Path) -> list[Entry]:
             path = directory / name
             rel = prefix + name
             st = path.lstat()
-            if stat.S_ISDIR(st.st_mode):
-                if name in VCS_DIRS or ignored(rel, True):
-                    continue
+            is_dir = stat.S_ISDIR(st.st_mode)
+            if (is_dir and name in VCS_DIRS) or ignored(rel, is_dir):
+                continue
+            problem = name_problem(name)
+            if problem:
+                problems.append(f"{str(path)!r}: {problem}")
+                continue
+            if is_dir:
                 entries.append(Entry(rel, "dir", path, 0o755))
                 walk(path, rel + "/")
-            elif ignored(rel, False):
-                continue
             elif stat.S_ISREG(st.st_mode):
                 if not os.access(path, os.R_OK):
                     problems.append(f"{path}: file is not readable")
@@ -203,7 +206,12 @@ def write_layer(entries: list[Entry], out: BinaryIO, *, mtime: int = 0) -> Layer
                 tar.addfile(info)
                 continue
             with _open_exact(entry) as fh:
-                tar.addfile(info, fh)
+                try:
+                    tar.addfile(info, fh)
+                except OSError as exc:  # tarfile's "unexpected end of data": the file shrank
+                    if getattr(exc, "errno", None) is not None:
+                        raise
+                    raise UnsafeContentError(f"{entry.path}: changed while packing; run pack again") from None
     return LayerInfo(
         digest="sha256:" + compressed.hash.hexdigest(),
         diff_id="sha256:" + sink.hash.hexdigest(),

@@ -23,14 +23,10 @@ import pytest
 from cli_helpers import assert_error
 from click.testing import CliRunner, Result
 from hostile_registry import (
-    OCI_INDEX,
     HostileRegistry,
     Reply,
     build_image,
-    drip,
-    endless,
     hostile_registry,
-    json_reply,
     write_authfile,
 )
 from registry import make_ca, make_server_cert, need_tool
@@ -153,7 +149,11 @@ def test_login_does_not_carry_the_password_to_another_host(
 ) -> None:
     """A plain-HTTP lab registry (--tls-verify=false) redirecting the credential check elsewhere."""
     with hostile_registry(basic=(USER, PASSWORD)) as reg:
-        reg.route("GET", "/v2/", lambda m, s: Reply(307, {"Location": f"http://{other.host}/v2/"}) if s.authorization else None)
+        reg.route(
+            "GET",
+            "/v2/",
+            lambda m, s: Reply(307, {"Location": f"http://{other.host}/v2/"}) if s.authorization else None,
+        )
         result = _login(store_path, reg.host, NO_TLS, "--authfile", authfile)
         assert_error(result, 7, "redirected")
     assert other.credentials_seen() == []
@@ -171,9 +171,7 @@ def test_login_refuses_a_plain_http_token_service(
     assert not authfile.exists()
 
 
-def test_login_checks_the_password_against_the_registry(
-    certs: Certs, authfile: Path, store_path: Path
-) -> None:
+def test_login_checks_the_password_against_the_registry(certs: Certs, authfile: Path, store_path: Path) -> None:
     with hostile_registry(tls="on", cert=certs.server, basic=(USER, PASSWORD)) as reg:
         result = _login(store_path, reg.host, "--cert-dir", certs.trusted, "--authfile", authfile)
         assert result.exit_code == 0, result.stderr
