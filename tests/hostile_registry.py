@@ -78,12 +78,14 @@ def drip(data: bytes, *, every: float, chunk: int = 1) -> Reply:
                  length=len(data), delay=every)  # fmt: skip
 
 
-def endless(chunk: bytes = b"\0" * 65536) -> Reply:
-    """The same chunk forever, without a Content-Length."""
+def endless(chunk: bytes = b"\0" * 65536, *, limit: int | None = None) -> Reply:
+    """The same chunk forever (or until ``limit`` bytes), without a Content-Length."""
 
     def forever() -> Iterator[bytes]:
-        while True:
+        sent = 0
+        while limit is None or sent < limit:
             yield chunk
+            sent += len(chunk)
 
     return Reply(200, {"Content-Type": "application/octet-stream"}, forever(), length=None)
 

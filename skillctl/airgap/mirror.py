@@ -12,25 +12,39 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import re
 import shutil
 import tarfile
 import tempfile
 import threading
+import zlib
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
 from skillctl.backends.base import Capability, RegistryOptions, write_layout
 from skillctl.core import oci
-from skillctl.core.errors import IntegrityError, NotFoundError, SkillctlError, UnsafeContentError, UsageError
+from skillctl.core.errors import (
+    DeadlineExceeded,
+    IntegrityError,
+    NotFoundError,
+    SkillctlError,
+    UnsafeContentError,
+    UsageError,
+)
+from skillctl.core.fsutil import open_regular
+from skillctl.core.parallel import map_all
 from skillctl.core.refs import Reference, is_attachment_tag, parse_reference
 from skillctl.registry.client import read_manifest
+from skillctl.registry.remote import usable_tags
 from skillctl.registry.selection import Selection, capable, select
 from skillctl.store.layout import Store
+
+log = logging.getLogger(__name__)
 
 MAX_BUNDLE_ENTRY: Final = 2 * 1024 * 1024 * 1024
 _SHA256: Final = re.compile(r"sha256:[0-9a-f]{64}")
@@ -85,7 +99,7 @@ def _tags_with_digests(
 ) -> dict[str, str]:
     """Each tag's manifest digest; ``blobs`` (when given) collects what each digest refers to."""
     try:
-        tags = lister.backend.list_tags(Reference(repo), opts)
+        tags = usable_tags(repo, lister.backend.list_tags(Reference(repo), opts))
     except NotFoundError:
         return {}
 
@@ -99,8 +113,7 @@ def _tags_with_digests(
             blobs[found] = _blobs_of(raw)
         return found
 
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        found = dict(zip(tags, pool.map(digest, tags), strict=True))
+    found = dict(zip(tags, map_all(digest, tags, workers), strict=True))
     return {t: d for t, d in found.items() if d}
 
 
@@ -139,10 +152,15 @@ def expand_sources(sources: Iterable[str], opts: RegistryOptions) -> list[str]:
         host, _, prefix = text.rstrip("*").rstrip("/").partition("/")
         if not parse_reference(host + "/x").is_remote:
             raise UsageError(f"{text}: a namespace needs a registry host (HOST/ns/*)")
-        found = list_repositories(host, opts, prefix=prefix)
+        found = []
+        for repo in list_repositories(host, opts, prefix=prefix):
+            try:
+                found.append(str(parse_reference(f"{host}/{repo}", what="repository")))
+            except UsageError:
+                log.warning("%s: skipping the catalog entry %r, which is not a repository name", host, repo)
         if not found:
             raise NotFoundError(f"{text}: the registry lists no repositories there")
-        repos.extend(f"{host}/{repo}" for repo in found)
+        repos.extend(found)
     return list(dict.fromkeys(repos))
 
 
@@ -156,7 +174,7 @@ def mirror(
     workers: int = 4,
 ) -> MirrorResult:
     """Copy each source repository (``reg/ns/name``) to ``destination``, keeping digests."""
-    opts = opts or RegistryOptions()
+    opts = (opts or RegistryOptions()).started()
     chosen = select(backend, env=opts.env)
     copier = capable(chosen, Capability.COPY, operation="copy between registries keeping digests")
     reader = capable(chosen, Capability.MANIFEST, operation="read manifests")
@@ -174,9 +192,9 @@ def mirror(
             raise UsageError(f"{text}: not a registry repository")
         dst_repo = rebase(Reference(src_repo.repository), destination)
         src_tags = _tags_with_digests(reader, lister, src_repo.repository, opts, workers, blobs)
-        dst_tags = _tags_with_digests(reader, lister, dst_repo.repository, opts, workers)
         if not src_tags:
             raise NotFoundError(f"{src_repo.repository}: no tags to mirror")
+        dst_tags = _tags_with_digests(reader, lister, dst_repo.repository, opts, workers)
         # Versions first, signatures after, so a reader never sees a signature for a missing manifest.
         for tag in sorted(src_tags, key=lambda t: (is_attachment_tag(t), t)):
             jobs.append(
@@ -222,6 +240,8 @@ def mirror(
                 raise IntegrityError(f"{dst}: arrived as {got}, not {digest}")
             label = str(Reference(src.repository, src.tag)) if src.tag else str(source)
             return Copied(label, str(dst), digest, "copied")
+        except DeadlineExceeded:
+            raise  # the whole mirror is out of time, not this copy
         except SkillctlError as exc:
             return Copied(str(src), str(dst), digest, "failed", str(exc))
 
@@ -250,8 +270,11 @@ def _entries_for(
         tags = (
             [parsed.tag_or_default]
             if not all_tags
-            else capable(chosen, Capability.TAGS, operation="list tags").backend.list_tags(
-                Reference(parsed.repository), opts
+            else usable_tags(
+                parsed.repository,
+                capable(chosen, Capability.TAGS, operation="list tags").backend.list_tags(
+                    Reference(parsed.repository), opts
+                ),
             )
         )
         refs = [str(parsed)] if parsed.digest else [f"{parsed.repository}:{t}" for t in tags]
@@ -290,7 +313,12 @@ def save(
 ) -> list[str]:
     """Write one OCI archive holding every image (and signature) named; returns the references saved."""
     store = store or Store()
-    opts = opts or RegistryOptions()
+    opts = (opts or RegistryOptions()).started()
+    out = Path(output)
+    if not str(output) or out.is_dir():
+        raise UsageError(f"{str(output)!r}: -o names the bundle file to write, not a directory")
+    if not out.parent.is_dir():
+        raise NotFoundError(f"{out.parent}: no such directory for the bundle", hint="create it first, or choose -o")
     names: list[str] = []
     for ref in refs:
         names.extend(_entries_for(ref, store, all_tags=all_tags, signatures=signatures, backend=backend, opts=opts))
@@ -300,11 +328,9 @@ def save(
     for name in names:
         entry = store.resolve(name)
         manifest = store.manifest(entry.digest)
+        store.check_complete(manifest, what=name)
         blobs.update(d.digest for d in (manifest.descriptor, manifest.config, *manifest.layers))
         entries.append({**entry.descriptor.to_json(), "annotations": {oci.REF_NAME: name}})
-    out = Path(output)
-    if not out.parent.is_dir():
-        raise NotFoundError(f"{out.parent}: no such directory for the bundle", hint="create it first, or choose -o")
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     try:
         with tarfile.open(tmp, "w", format=tarfile.PAX_FORMAT) as tar:
@@ -325,19 +351,23 @@ def save(
 
 
 @contextlib.contextmanager
-def _opened_bundle(path: str | Path) -> Iterator[Path]:
-    """Extract a bundle into a temporary layout, accepting only layout files and verified blobs."""
+def _opened_bundle(path: str | Path, store: Store) -> Iterator[Path]:
+    """Extract a bundle into a temporary layout, accepting only layout files and verified blobs.
+
+    The extraction lives in the store's temporary directory, held as a writer: what a killed load
+    leaves there is removed by the next ``prune``.
+    """
     from skillctl.image.unpack import verify_blob
 
-    with tempfile.TemporaryDirectory(prefix="skillctl-load-") as tmp:
+    with store.writing(), tempfile.TemporaryDirectory(prefix="load-", dir=store.tmp_dir) as tmp:
         root = Path(tmp)
         (root / "blobs" / "sha256").mkdir(parents=True)
         try:
-            with tarfile.open(path, "r:*") as tar:
+            with open_regular(path) as fh, tarfile.open(fileobj=fh, mode="r:*") as tar:
                 for member in tar:
                     name = member.name.removeprefix("./")
                     allowed = name in ("oci-layout", "index.json") or (
-                        name.startswith("blobs/sha256/") and len(name) == 13 + 64 and name[13:].isalnum()
+                        name.startswith("blobs/sha256/") and _SHA256.fullmatch("sha256:" + name[13:]) is not None
                     )
                     if member.isdir() and name.rstrip("/") in ("", "blobs", "blobs/sha256"):
                         continue
@@ -349,11 +379,62 @@ def _opened_bundle(path: str | Path) -> Iterator[Path]:
                     assert src is not None
                     with (root / name).open("wb") as out:
                         shutil.copyfileobj(src, out, 1024 * 1024)
-        except (tarfile.TarError, OSError) as exc:
+        except (tarfile.TarError, EOFError, zlib.error) as exc:
             raise UnsafeContentError(f"{path}: not a readable bundle ({exc})") from None
+        except OSError as exc:
+            if exc.errno is None or exc.filename is None:
+                raise UnsafeContentError(f"{path}: not a readable bundle ({exc})") from None
+            raise
         for blob in (root / "blobs" / "sha256").iterdir():
             verify_blob(blob, "sha256:" + blob.name)
         yield root
+
+
+def _bundle_images(root: Path, bundle: str | Path) -> list[tuple[str, oci.Manifest]]:
+    """The bundle's tagged images: each ``index.json`` entry's name parsed as a reference, each image complete.
+
+    Raises:
+        UnsafeContentError: index.json is missing or malformed, or an entry's name is not a reference
+            (named by its position); nothing has been loaded then.
+        IntegrityError: a manifest or blob the index names is missing.
+    """
+    try:
+        index = json.loads((root / "index.json").read_bytes())
+    except FileNotFoundError:
+        raise UnsafeContentError(f"{bundle}: no index.json; not a bundle written by 'skillctl save'") from None
+    except ValueError:
+        raise UnsafeContentError(f"{bundle}: index.json is not JSON") from None
+    entries = index.get("manifests") if isinstance(index, dict) else None
+    if not isinstance(entries, list):
+        raise UnsafeContentError(f"{bundle}: index.json has no list of manifests")
+    images: list[tuple[str, oci.Manifest]] = []
+    for i, entry in enumerate(entries):
+        where = f"{bundle}: index.json entry {i}"
+        annotations = entry.get("annotations") if isinstance(entry, dict) else None
+        if not isinstance(entry, dict) or not isinstance({} if annotations is None else annotations, dict):
+            raise UnsafeContentError(f"{where} is not an OCI descriptor")
+        name = (annotations or {}).get(oci.REF_NAME)
+        if name is None:
+            continue
+        try:
+            if not isinstance(name, str) or parse_reference(name).store_name != name:
+                raise UsageError(f"{name!r} is not a full reference (REPOSITORY:TAG or REPOSITORY@DIGEST)")
+        except UsageError as exc:
+            raise UnsafeContentError(f"{where}: {exc.message}", hint="nothing was loaded") from None
+        digest = entry.get("digest")
+        if not isinstance(digest, str) or not _SHA256.fullmatch(digest):
+            raise UnsafeContentError(f"{where} ({name}): {digest!r} is not a sha256 digest")
+        blob = root / "blobs/sha256" / digest[7:]
+        if not blob.is_file():
+            raise IntegrityError(f"{bundle}: {name}: manifest {digest} is missing from the bundle")
+        manifest = oci.Manifest.parse(blob.read_bytes(), digest=digest, source=name)
+        for desc in (manifest.config, *manifest.layers):
+            if not _SHA256.fullmatch(desc.digest):
+                raise UnsafeContentError(f"{bundle}: {name}: {desc.digest!r} is not a sha256 digest")
+            if not (root / "blobs/sha256" / desc.digest[7:]).is_file():
+                raise IntegrityError(f"{bundle}: {name}: blob {desc.digest} is missing from the bundle")
+        images.append((name, manifest))
+    return images
 
 
 @dataclass
@@ -361,6 +442,7 @@ class Loaded:
     ref: str
     digest: str
     dest: str
+    replaced: str | None = None  # the digest a local tag of the same name pointed at before
 
 
 def load(
@@ -371,42 +453,28 @@ def load(
     backend: str | None = None,
     opts: RegistryOptions | None = None,
 ) -> list[Loaded]:
-    """Restore a bundle into the store, or push it to ``push`` under the same repository paths."""
+    """Restore a bundle into the store, or push it to ``push`` under the same repository paths.
+
+    Every image is checked before the first one is loaded: a bad bundle loads nothing. A local tag the
+    bundle names again is moved to the bundle's image, and the result says what it pointed at before.
+    """
     from skillctl.registry.transfer import exported_layout, import_layout
 
     store = store or Store()
-    opts = opts or RegistryOptions()
+    opts = (opts or RegistryOptions()).started()
     loaded: list[Loaded] = []
-    with _opened_bundle(bundle) as root:
-        index = json.loads((root / "index.json").read_bytes())
-        entries: list[dict[str, Any]] = index.get("manifests") or []
-        # Every image is checked complete before the first one is loaded: a bad bundle loads nothing.
-        images: list[tuple[str, oci.Manifest]] = []
-        for entry in entries:
-            name = (entry.get("annotations") or {}).get(oci.REF_NAME)
-            if not name:
-                continue
-            digest = str(entry.get("digest", ""))
-            if not _SHA256.fullmatch(digest):
-                raise UnsafeContentError(f"{bundle}: {name}: {digest!r} is not a sha256 digest")
-            blob = root / "blobs/sha256" / digest[7:]
-            if not blob.is_file():
-                raise IntegrityError(f"{bundle}: {name}: manifest {digest} is missing from the bundle")
-            manifest = oci.Manifest.parse(blob.read_bytes(), digest=digest, source=name)
-            for desc in (manifest.config, *manifest.layers):
-                if not _SHA256.fullmatch(desc.digest):
-                    raise UnsafeContentError(f"{bundle}: {name}: {desc.digest!r} is not a sha256 digest")
-                if not (root / "blobs/sha256" / desc.digest[7:]).is_file():
-                    raise IntegrityError(f"{bundle}: {name}: blob {desc.digest} is missing from the bundle")
-            images.append((name, manifest))
+    with _opened_bundle(bundle, store) as root:
+        images = _bundle_images(root, bundle)
         for name, manifest in images:
             one = root / ".one"
             shutil.rmtree(one, ignore_errors=True)
             blobs = {d.digest: root / "blobs/sha256" / d.digest[7:] for d in (manifest.config, *manifest.layers)}
             write_layout(one, manifest.raw, blobs)
             if push is None:
+                before = store.tagged().get(name)
                 import_layout(store, one, name)
-                loaded.append(Loaded(name, manifest.digest, name))
+                replaced = before.digest if before is not None and before.digest != manifest.digest else None
+                loaded.append(Loaded(name, manifest.digest, name, replaced))
                 continue
             dest = rebase(parse_reference(name), push)
             pusher = capable(select(backend, env=opts.env), Capability.EXACT, operation="push unchanged")

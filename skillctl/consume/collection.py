@@ -22,7 +22,7 @@ from skillctl.card.skillcard import load_schema
 from skillctl.card.skillmd import NAME_RE
 from skillctl.consume.gitsource import GitSource, parse_source
 from skillctl.core import oci
-from skillctl.core.errors import InvalidSkillError, SkillctlError, UsageError
+from skillctl.core.errors import DeadlineExceeded, InvalidSkillError, SkillctlError, UsageError
 from skillctl.core.findings import Finding
 from skillctl.core.refs import parse_reference
 from skillctl.core.yamlsafe import decode_utf8, load_yaml, read_text
@@ -79,7 +79,7 @@ def parse_collection(raw: bytes, *, source: str) -> Collection:
                 problems.append(Finding(source, f"{field_name}.source", exc.message))
                 continue
             name = entry.get("name") or _source_name(git)
-            if not NAME_RE.match(name):
+            if not NAME_RE.fullmatch(name):
                 problems.append(
                     Finding(source, field_name, f"cannot take a skill name from the URL ({name!r}); add name:")
                 )
@@ -191,14 +191,13 @@ def push(
     from skillctl.registry.transfer import push as push_image
 
     store = store or Store()
+    opts = (opts or RegistryOptions()).started()
     collection = load_file(path)
     target = parse_reference(ref)
     if not target.is_remote:
         raise UsageError(f"{ref}: not a registry reference")
     build_artifact(store, collection, ref)
-    chosen = capable(
-        select(backend, env=(opts or RegistryOptions()).env), Capability.EXACT, operation="push OCI artifacts unchanged"
-    )
+    chosen = capable(select(backend, env=opts.env), Capability.EXACT, operation="push OCI artifacts unchanged")
     result = push_image(ref, store=store, backend=chosen.name, opts=opts)
     return collection, result.digest
 
@@ -217,6 +216,7 @@ def load(
     from skillctl.core.errors import NotFoundError
 
     store = store or Store()
+    opts = (opts or RegistryOptions()).started()
     ref = str(source)
     if not parse_reference(ref).is_remote:  # a registry reference is always re-read: its tag may have moved
         with contextlib.suppress(NotFoundError):
@@ -224,9 +224,7 @@ def load(
             return read_artifact(store, store.manifest(entry.digest), source=ref)
     from skillctl.registry.transfer import pull
 
-    chosen = capable(
-        select(backend, env=(opts or RegistryOptions()).env), Capability.EXACT, operation="pull OCI artifacts unchanged"
-    )
+    chosen = capable(select(backend, env=opts.env), Capability.EXACT, operation="pull OCI artifacts unchanged")
     result = pull(ref, store=store, backend=chosen.name, opts=opts)
     return read_artifact(store, store.manifest(result.digest), source=ref)
 
@@ -278,6 +276,7 @@ def install(
     from skillctl.consume.install import read_receipt
 
     store = store or Store()
+    opts = (opts or RegistryOptions()).started()
     outcomes = []
     for skill in collection.skills:
         try:
@@ -303,6 +302,8 @@ def install(
                 name=skill.name,
             )
             outcomes.append(SkillOutcome(skill.name, skill.image, "installed", result.digest))
+        except DeadlineExceeded:
+            raise  # the command is out of time, not this skill
         except SkillctlError as exc:
             outcomes.append(SkillOutcome(skill.name, skill.image or skill.source or "", "failed", str(exc)))
     return outcomes

@@ -75,7 +75,7 @@ def checkout(source: GitSource) -> Iterator[tuple[Path, str]]:
     """A temporary checkout of the source: (the directory of the skill, the commit)."""
     with tempfile.TemporaryDirectory(prefix="skillctl-git-") as tmp:
         work = Path(tmp) / "repo"
-        if source.ref and _SHA.match(source.ref):
+        if source.ref and _SHA.fullmatch(source.ref):
             _git("clone", "--quiet", "--no-checkout", source.clone_url, str(work))
             _git("checkout", "--quiet", source.ref, cwd=work)
         else:

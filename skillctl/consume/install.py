@@ -23,8 +23,8 @@ from typing import Any, Final, Literal
 
 from skillctl.backends.base import RegistryOptions
 from skillctl.core import oci
-from skillctl.core.errors import NotFoundError, SkillctlError, UsageError
-from skillctl.core.fsutil import atomic_write, file_lock
+from skillctl.core.errors import DeadlineExceeded, NotFoundError, SkillctlError, UsageError
+from skillctl.core.fsutil import atomic_write, file_lock, read_regular
 from skillctl.core.refs import Reference, parse_reference
 from skillctl.core.states import check_state
 from skillctl.image.unpack import UnpackLimits, unpack_manifest
@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 
 Scope = Literal["user", "project"]
 RECEIPTS: Final = Path(".skillimage") / "receipts"
+MAX_RECEIPT: Final = 1024 * 1024
 # (user directory relative to $HOME, project directory relative to the working directory)
 TARGETS: Final = {
     "claude": (".claude/skills", ".claude/skills"),
@@ -124,9 +125,9 @@ def _pending_path(root: Path, name: str) -> Path:
 def _pending_applies(root: Path, name: str) -> dict[str, Any] | None:
     """The pending receipt of an install that was killed after swapping the files in, if it describes them."""
     try:
-        data = json.loads(_pending_path(root, name).read_text(encoding="utf-8"))
-        return data if (root / name).stat().st_ino == data.get("directoryInode") else None
-    except (OSError, ValueError):
+        data = json.loads(read_regular(_pending_path(root, name), MAX_RECEIPT))
+        return data if isinstance(data, dict) and (root / name).stat().st_ino == data.get("directoryInode") else None
+    except (OSError, ValueError, SkillctlError):
         return None
 
 
@@ -221,7 +222,7 @@ def install(
     ``source`` records another origin than the reference in the receipt (a Git source).
     """
     store = store or Store()
-    opts = opts or RegistryOptions()
+    opts = (opts or RegistryOptions()).started()
     parsed, manifest, warnings = _resolve(
         ref, store, backend=backend, opts=opts, pull=refresh, verify_key=verify_key, allow_archived=allow_archived
     )
@@ -272,11 +273,15 @@ def read_receipt(root: Path, name: str) -> Receipt | None:
     if pending:
         return Receipt.from_json(pending)
     path = _receipt_path(root, name)
-    if path.is_file():
+    if path.exists():
         try:
-            return Receipt.from_json(json.loads(path.read_text(encoding="utf-8")))
-        except (ValueError, KeyError, OSError):
-            log.warning("%s: unreadable receipt, ignored", path)
+            data = json.loads(read_regular(path, MAX_RECEIPT))
+            if not isinstance(data, dict):
+                raise TypeError("not a JSON object")
+            return Receipt.from_json(data)
+        except (ValueError, KeyError, TypeError, OSError, SkillctlError) as exc:
+            # The next install of the skill writes a new one.
+            log.warning("%s: unreadable receipt, ignored (%s)", path, exc)
     card = root / name / "skill.yaml"
     if card.is_file():
         from skillctl.core.yamlsafe import load_yaml, read_text
@@ -394,11 +399,14 @@ def check_upgrades(
     """Fill in ``latest`` for each skill with a registry source; return the ones that can be upgraded."""
     import semver
 
+    opts = (opts or RegistryOptions()).started()
     upgradable = []
     for skill in skills:
         states: dict[str, str] = {}
         try:
             found = newest_published(skill.source, backend=backend, opts=opts, states=states) if skill.source else None
+        except DeadlineExceeded:
+            raise  # the command is out of time, not this skill
         except SkillctlError as exc:
             if warnings is not None:
                 warnings.append(f"cannot check {skill.name}: {exc}")

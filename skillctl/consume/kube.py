@@ -18,7 +18,7 @@ from skillctl.backends.base import Capability, RegistryOptions
 from skillctl.core import oci
 from skillctl.core.errors import ConflictError, UsageError
 from skillctl.core.refs import Reference, parse_reference
-from skillctl.registry.client import read_manifest
+from skillctl.registry.client import read_image
 from skillctl.registry.selection import capable, select
 
 Kind = Literal["pod", "deployment", "patch"]
@@ -35,7 +35,7 @@ class SkillMount:
     @property
     def volume(self) -> str:
         label = f"skill-{self.name}"
-        if _DNS_LABEL.match(label):
+        if _DNS_LABEL.fullmatch(label):
             return label
         # Shortened or rewritten (dots, underscores): a hash of the name keeps distinct skills' volumes distinct.
         return dns_label(f"{label[:54]}-{hashlib.sha256(self.name.encode()).hexdigest()[:8]}")
@@ -43,7 +43,7 @@ class SkillMount:
 
 def dns_label(text: str) -> str:
     label = re.sub(r"[^a-z0-9-]+", "-", text.lower()).strip("-")[:63].strip("-")
-    if not _DNS_LABEL.match(label):
+    if not _DNS_LABEL.fullmatch(label):
         raise UsageError(f"{text!r} does not make a valid Kubernetes name")
     return label
 
@@ -64,7 +64,7 @@ def resolve_mounts(
         UsageError: a reference without a registry host (nodes pull from registries).
         ConflictError: two references would mount at the same path.
     """
-    opts = opts or RegistryOptions()
+    opts = (opts or RegistryOptions()).started()
     parsed: list[Reference] = []
     for text in refs:
         ref = parse_reference(text)
@@ -82,7 +82,7 @@ def resolve_mounts(
         reference = str(ref) if ref.digest or not pin else ""
         if not reference:
             reader = reader or capable(select(backend, env=opts.env), Capability.MANIFEST, operation="read manifests")
-            manifest = oci.Manifest.parse(read_manifest(ref.with_tag(ref.tag_or_default), reader.backend, opts))
+            manifest = oci.Manifest.parse(read_image(ref.with_tag(ref.tag_or_default), reader.backend, opts))
             reference = f"{ref.repository}@{manifest.digest}"
         mounts.append(SkillMount(name, reference, str(ref)))
     return mounts

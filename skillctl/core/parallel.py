@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -11,12 +11,32 @@ R = TypeVar("R")
 
 
 def map_all(fn: Callable[[T], R], items: Iterable[T], workers: int) -> list[R]:
-    """``fn`` over ``items`` in order, ``workers`` at a time. The first error cancels every call not yet
-    started (a deadline that passed must not wait for a million queued reads to fail one by one)."""
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        futures = [pool.submit(fn, item) for item in items]
+    """``fn`` over ``items``, ``workers`` at a time, results in order.
+
+    Only a few calls are queued at once, and the first error cancels those and is raised: a deadline
+    that passed must not wait for a hundred thousand queued reads to fail one by one.
+    """
+    workers = max(1, workers)
+    todo = iter(enumerate(items))
+    results: dict[int, R] = {}
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        pending: dict[Future[R], int] = {}
+
+        def refill() -> None:
+            for index, item in todo:
+                pending[pool.submit(fn, item)] = index
+                if len(pending) >= 2 * workers:
+                    return
+
+        refill()
         try:
-            return [future.result() for future in futures]
+            while pending:
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    results[pending.pop(future)] = future.result()
+                refill()
         except BaseException:
-            pool.shutdown(wait=False, cancel_futures=True)
+            for future in pending:
+                future.cancel()
             raise
+    return [results[i] for i in range(len(results))]

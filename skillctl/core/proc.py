@@ -49,6 +49,7 @@ _CLASSIFY: Final[list[tuple[re.Pattern[str], type[SkillctlError]]]] = [
     (
         re.compile(
             r"digest did not match|digest mismatch|does not match provided manifest digest|"
+            r"does not match requested digest|"
             r"error verifying (?:sha256 checksum|size)",
             re.I,
         ),

@@ -60,6 +60,14 @@ _TOKEN_RE: Final = re.compile(r"[\x21-\x7e]+")
 _TLS_HINT: Final = "pass --cert-dir DIR with the registry's CA, or --tls-verify=false for a local registry"
 
 
+class TokenServiceError(AuthError):
+    """The token service answered 200 with something that is not a token: no backend does better."""
+
+
+class NoPlatformImage(NotFoundError):
+    """An image index without an image for the platform skillctl resolves indexes to."""
+
+
 def ssl_context(opts: RegistryOptions) -> ssl.SSLContext:
     """Verification on unless ``tls_verify`` is off; ``cert_dir`` adds CAs (``*.crt``) and client keys."""
     return tls.client_context(opts.tls_verify, str(opts.cert_dir) if opts.cert_dir else None)
@@ -245,7 +253,7 @@ def _token(
         data = None
     token = (data.get("token") or data.get("access_token")) if isinstance(data, dict) else None
     if not isinstance(token, str) or not _TOKEN_RE.fullmatch(token):
-        raise AuthError(f"{registry}: the registry's token service answered without a usable token")
+        raise TokenServiceError(f"{registry}: the registry's token service answered without a usable token")
     return token
 
 
@@ -451,7 +459,7 @@ def list_repositories(registry: str, opts: RegistryOptions, *, prefix: str = "",
     return sorted({r for r in repos if not wanted or r == wanted or r.startswith(wanted + "/")})
 
 
-_FINAL: Final = (NotFoundError, IntegrityError, SecurityRefusal, DeadlineExceeded)
+_FINAL: Final = (NotFoundError, IntegrityError, SecurityRefusal, DeadlineExceeded, TokenServiceError)
 
 
 def read_manifest(ref: Reference, fallback: Backend, opts: RegistryOptions, *, how: list[str] | None = None) -> bytes:
@@ -488,7 +496,7 @@ def read_image(ref: Reference, fallback: Backend, opts: RegistryOptions, *, how:
         return raw
     child, offered = oci.index_child(raw)
     if child is None:
-        raise NotFoundError(
+        raise NoPlatformImage(
             f"{ref}: an image index without a {'/'.join(oci.PLATFORM)} image (it has: {', '.join(offered) or 'none'})",
             hint="skill images are single-platform; push the skill's own manifest",
         )

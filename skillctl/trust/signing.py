@@ -26,9 +26,9 @@ from typing import Any, Final
 from skillctl.backends.base import Capability, RegistryOptions, write_layout
 from skillctl.core import oci
 from skillctl.core.errors import ConflictError, IntegrityError, NotFoundError, SkillctlError, UsageError
-from skillctl.core.fsutil import atomic_write
+from skillctl.core.fsutil import atomic_write, read_regular
 from skillctl.core.refs import Reference, parse_reference
-from skillctl.registry.client import read_manifest
+from skillctl.registry.client import read_image
 from skillctl.registry.selection import capable, select
 
 PRIVATE_PEM: Final = "ENCRYPTED SIGSTORE PRIVATE KEY"
@@ -36,6 +36,7 @@ LEGACY_PRIVATE_PEM: Final = "ENCRYPTED COSIGN PRIVATE KEY"
 SIGNATURE_ANNOTATION: Final = "dev.cosignproject.cosign/signature"
 SIMPLE_SIGNING: Final = "application/vnd.dev.cosign.simplesigning.v1+json"
 _SCRYPT: Final = {"N": 32768, "r": 8, "p": 1}
+MAX_KEY_FILE: Final = 64 * 1024
 
 
 class SignatureError(IntegrityError):
@@ -96,7 +97,7 @@ def load_private_key(path: str | Path, passphrase: bytes) -> Any:
 
     p = Path(path)
     try:
-        kind, body = _unpem(p.read_bytes(), str(p))
+        kind, body = _unpem(read_regular(p, MAX_KEY_FILE), str(p))
     except OSError as exc:
         raise NotFoundError(f"{p}: cannot read the key ({exc.strerror})") from None
     if kind not in (PRIVATE_PEM, LEGACY_PRIVATE_PEM):
@@ -118,7 +119,7 @@ def load_public_key(path: str | Path) -> Any:
 
     p = Path(path)
     try:
-        return serialization.load_pem_public_key(p.read_bytes())
+        return serialization.load_pem_public_key(read_regular(p, MAX_KEY_FILE))
     except OSError as exc:
         raise NotFoundError(f"{p}: cannot read the public key ({exc.strerror})") from None
     except ValueError:
@@ -128,7 +129,7 @@ def load_public_key(path: str | Path) -> Any:
 def passphrase(file: str | Path | None = None, env: Mapping[str, str] | None = None) -> bytes | None:
     """The key passphrase from a file, or ``$COSIGN_PASSWORD``; None when neither is set (prompt then)."""
     if file:
-        return Path(file).read_bytes().rstrip(b"\r\n")
+        return read_regular(Path(file), MAX_KEY_FILE).rstrip(b"\r\n")
     value = (os.environ if env is None else env).get("COSIGN_PASSWORD")
     return value.encode() if value is not None else None
 
@@ -241,7 +242,7 @@ class SignResult:
 
 def _registry_digest(ref: Reference, *, backend: str | None, opts: RegistryOptions) -> str:
     reader = capable(select(backend, env=opts.env), Capability.MANIFEST, operation="read manifests")
-    manifest = oci.Manifest.parse(read_manifest(ref, reader.backend, opts), digest=ref.digest, source=str(ref))
+    manifest = oci.Manifest.parse(read_image(ref, reader.backend, opts), source=str(ref))
     return manifest.digest
 
 
@@ -254,7 +255,7 @@ def sign(
     opts: RegistryOptions | None = None,
 ) -> SignResult:
     """Sign the manifest ``ref`` points at (by digest) and attach the signature in cosign's layout."""
-    opts = opts or RegistryOptions()
+    opts = (opts or RegistryOptions()).started()
     parsed = parse_reference(ref)
     if not parsed.is_remote:
         raise UsageError(f"{ref}: sign a registry reference (push it first)")
@@ -318,8 +319,10 @@ def verify(
     Raises:
         SignatureError: unsigned, or no signature verifies (exit 10).
     """
-    opts = opts or RegistryOptions()
+    opts = (opts or RegistryOptions()).started()
     parsed = parse_reference(ref)
+    if not parsed.is_remote:
+        raise UsageError(f"{ref}: signatures live in registries; verify a registry reference (registry/ns/name:tag)")
     key = load_public_key(public_key)
     digest = digest or _registry_digest(parsed, backend=backend, opts=opts)
     image = fetch_signatures(parsed, digest, backend=backend, opts=opts)
