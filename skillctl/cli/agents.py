@@ -16,8 +16,8 @@ from skillctl.cli.options import (
     unpack_limits,
     verify_key_option,
 )
-from skillctl.cli.output import emit_json, warn
-from skillctl.core.errors import NotFoundError, SkillctlError, UsageError
+from skillctl.cli.output import emit_json, say, warn
+from skillctl.core.errors import DeadlineExceeded, NotFoundError, SkillctlError, UsageError
 from skillctl.core.refs import parse_reference
 
 
@@ -75,10 +75,10 @@ def install(
     for message in result.warnings:
         warn(message)
     if quiet:
-        click.echo(str(result.path))
+        say(str(result.path))
         return
     was = f" (replaced {result.replaced})" if result.replaced else ""
-    click.echo(f"Installed {result.ref} {result.version} to {result.path}{was}")
+    say(f"Installed {result.ref} {result.version} to {result.path}{was}")
 
 
 @click.command()
@@ -127,6 +127,8 @@ def upgrade(
                 skill.latest_ref, dest, store=settings.store(), backend=backend, opts=registry, name=skill.name
             )
             done.append({"name": skill.name, "from": skill.version, "to": result.version, "ref": result.ref})
+        except DeadlineExceeded:
+            raise
         except SkillctlError as exc:
             failed.append(skill.name)
             warnings.append(f"{skill.name}: {exc}")
@@ -136,9 +138,9 @@ def upgrade(
         for message in warnings:
             warn(message)
         for row in done:
-            click.echo(row["name"] if quiet else f"Upgraded {row['name']} {row['from']} -> {row['to']} ({row['ref']})")
+            say(row["name"] if quiet else f"Upgraded {row['name']} {row['from']} -> {row['to']} ({row['ref']})")
         if not done and not failed and not quiet:
-            click.echo("All skills are up to date." if all_ else f"{name} is already at the newest published version.")
+            say("All skills are up to date." if all_ else f"{name} is already at the newest published version.")
     if failed:
         raise SkillctlError(f"{len(failed)} skill(s) failed to upgrade: {', '.join(failed)}")
     if name and warnings and not done:
@@ -159,9 +161,9 @@ def uninstall(name: str, target: str | None, output: Path | None, scope: str, fm
     if fmt == "json":
         emit_json({"name": name, "path": str(path)})
     elif quiet:
-        click.echo(str(path))
+        say(str(path))
     else:
-        click.echo(f"Uninstalled {name} from {dest.path}")
+        say(f"Uninstalled {name} from {dest.path}")
 
 
 COMMANDS = [install, upgrade, uninstall]

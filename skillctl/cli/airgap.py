@@ -9,7 +9,7 @@ import click
 
 from skillctl.cli.context import Settings
 from skillctl.cli.options import output_options, registry_options
-from skillctl.cli.output import emit_json, warn
+from skillctl.cli.output import emit_json, say, warn
 from skillctl.core.errors import SkillctlError, UsageError
 
 
@@ -50,11 +50,10 @@ def mirror(
         raise UsageError("give at least one source repository and the destination registry")
     *repos, destination = sources
     if from_file:
-        repos += [
-            line.strip()
-            for line in from_file.read_text().splitlines()
-            if line.strip() and not line.strip().startswith("#")
-        ]
+        from skillctl.core.fsutil import read_regular
+
+        text = read_regular(from_file, 16 * 1024 * 1024).decode("utf-8", errors="replace")
+        repos += [line.strip() for line in text.splitlines() if line.strip() and not line.strip().startswith("#")]
     result = do_mirror(repos, destination, archived=archived, backend=backend, opts=registry, workers=jobs)
     if fmt == "json":
         emit_json([i.to_json() for i in result.items])
@@ -63,11 +62,11 @@ def mirror(
             if item.action == "failed":
                 warn(f"{item.source}: {item.detail}")
             elif quiet:
-                click.echo(item.dest)
+                say(item.dest)
             elif item.action == "copied":
-                click.echo(f"Copied {item.source} -> {item.dest}")
+                say(f"Copied {item.source} -> {item.dest}")
         if not quiet:
-            click.echo(
+            say(
                 f"{result.count('copied')} copied, {result.count('skipped')} already there, "
                 f"{result.count('failed')} failed."
             )
@@ -119,11 +118,11 @@ def save(
     if fmt == "json":
         emit_json({"output": str(output), "refs": names})
     elif quiet:
-        click.echo(str(output))
+        say(str(output))
     else:
         for name in names:
-            click.echo(f"  {name}")
-        click.echo(f"Saved {len(names)} references to {output}")
+            say(f"  {name}")
+        say(f"Saved {len(names)} references to {output}")
 
 
 @click.command()
@@ -148,11 +147,14 @@ def load(
     from skillctl.airgap.mirror import load as do_load
 
     loaded = do_load(bundle, push=push_to, store=settings.store(), backend=backend, opts=registry)
+    for item in loaded:
+        if item.replaced:
+            warn(f"replaced the local {item.ref} (it was {item.replaced})")
     if fmt == "json":
         emit_json([item.__dict__ for item in loaded])
     else:
         for item in loaded:
-            click.echo(item.dest if quiet else f"Loaded {item.dest} ({item.digest})")
+            say(item.dest if quiet else f"Loaded {item.dest} ({item.digest})")
 
 
 COMMANDS = [mirror, save, load]

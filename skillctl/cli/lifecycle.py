@@ -16,7 +16,7 @@ from skillctl.cli.options import (
     sign_key_option,
     sign_key_passphrase,
 )
-from skillctl.cli.output import emit_json, warn
+from skillctl.cli.output import emit_json, say, warn
 from skillctl.core.errors import UsageError
 from skillctl.core.refs import parse_reference
 from skillctl.core.states import STATES
@@ -66,27 +66,27 @@ def promote(
         emit_json({**result.to_json(), "signature": signed.signature_ref if signed else None})
         return
     if signed:
-        click.echo(f"Signed {result.digest}: {signed.signature_ref}", err=True)
+        say(f"Signed {result.digest}: {signed.signature_ref}", err=True)
     for note in result.notes:
-        click.echo(note, err=True)
+        say(note, err=True)
     for message in result.warnings:
         warn(message)
     if quiet:
-        click.echo(result.digest)
+        say(result.digest)
         return
     if result.wrote:
-        click.echo(f"Promoted {result.ref}: {result.source_state} -> {result.state}")
+        say(f"Promoted {result.ref}: {result.source_state} -> {result.state}")
     else:
-        click.echo(f"Already {result.state}: {result.ref} (nothing to change)")
-        click.echo(f"Digest: {result.digest}")
+        say(f"Already {result.state}: {result.ref} (nothing to change)")
+        say(f"Digest: {result.digest}")
         return
-    click.echo(f"Digest: {result.digest}")
+    say(f"Digest: {result.digest}")
     for tag, digest in result.tags.items():
-        click.echo(f"  tag {tag} -> {digest}")
+        say(f"  tag {tag} -> {digest}")
     if result.state == "archived":
-        click.echo(f"  kept by digest only: {parse_reference(result.ref).repository}@{result.digest}")
+        say(f"  kept by digest only: {parse_reference(result.ref).repository}@{result.digest}")
     for tag in result.removed:
-        click.echo(f"  removed tag {tag}")
+        say(f"  removed tag {tag}")
 
 
 COMMANDS = [promote]

@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from skillctl.cli.options import output_options, passphrase_option, read_passphrase, registry_options
-from skillctl.cli.output import emit_json
+from skillctl.cli.output import emit_json, say
 
 
 @click.command()
@@ -20,8 +20,8 @@ def keygen(output_dir: Path, force: bool, passphrase_file: Path | None) -> None:
     from skillctl.trust.signing import generate_key_pair
 
     key, pub = generate_key_pair(output_dir, read_passphrase(passphrase_file, confirm=True), force=force)
-    click.echo(f"Private key written to {key}")
-    click.echo(f"Public key written to {pub}")
+    say(f"Private key written to {key}")
+    say(f"Public key written to {pub}")
 
 
 @click.command()
@@ -40,10 +40,10 @@ def sign(
     if fmt == "json":
         emit_json(result.__dict__)
     elif quiet:
-        click.echo(result.digest)
+        say(result.digest)
     else:
-        click.echo(f"Signed {result.ref} ({result.digest})")
-        click.echo(f"Signature: {result.signature_ref} ({result.signatures} signature(s))")
+        say(f"Signed {result.ref} ({result.digest})")
+        say(f"Signature: {result.signature_ref} ({result.signatures} signature(s))")
 
 
 @click.command()
@@ -70,9 +70,9 @@ def verify(ref: str, key: Path, registry: Any, backend: str | None, fmt: str, qu
     if fmt == "json":
         emit_json(result.__dict__)
     elif quiet:
-        click.echo(result.digest)
+        say(result.digest)
     else:
-        click.echo(f"Verified {result.ref} ({result.digest}): {result.verified} of {result.signatures} signature(s)")
+        say(f"Verified {result.ref} ({result.digest}): {result.verified} of {result.signatures} signature(s)")
 
 
 COMMANDS = [keygen, sign, verify]

@@ -8,7 +8,7 @@ import click
 
 from skillctl.cli.context import Settings
 from skillctl.cli.options import output_options
-from skillctl.cli.output import emit_json, human_size, warn
+from skillctl.cli.output import emit_json, human_size, say, warn
 from skillctl.core.errors import InvalidSkillError
 
 
@@ -37,7 +37,7 @@ def validate(path: Path, strict: bool, fmt: str, quiet: bool) -> None:
         for finding in report.warnings:
             warn(str(finding))
         if report.ok:
-            click.echo(f"✓ {report.card_path} is valid")
+            say(f"✓ {report.card_path} is valid")
     if not report.ok:
         n = len(report.errors)
         error = InvalidSkillError(
@@ -97,13 +97,13 @@ def init(
         warn(str(finding))
     if quiet:
         for path in result.written:
-            click.echo(str(path))
+            say(str(path))
         return
     meta = result.card["metadata"]
     source = "from SKILL.md" if result.from_skill_md else "new skill"
-    click.echo(f"Initialised {meta['namespace']}/{meta['name']} {meta['version']} in {result.directory} ({source})")
+    say(f"Initialised {meta['namespace']}/{meta['name']} {meta['version']} in {result.directory} ({source})")
     for path in result.written:
-        click.echo(f"  wrote {path}")
+        say(f"  wrote {path}")
 
 
 @click.command()
@@ -143,16 +143,16 @@ def pack(settings: Settings, path: Path, tag: str | None, strict: bool, fmt: str
         for finding in result.warnings:
             warn(str(finding))
     if quiet:
-        click.echo(result.digest)
+        say(result.digest)
         return
     detail = f"{result.files} files, layer {human_size(result.layer.size)}"
     if result.status == "unchanged":
-        click.echo(f"Unchanged {result.ref} (same content as before; {detail})")
+        say(f"Unchanged {result.ref} (same content as before; {detail})")
     elif result.status == "moved":
-        click.echo(f"Packed {result.ref} ({detail}); content changed, tag moved from {result.previous}")
+        say(f"Packed {result.ref} ({detail}); content changed, tag moved from {result.previous}")
     else:
-        click.echo(f"Packed {result.ref} ({detail})")
-    click.echo(f"Digest: {result.digest}")
+        say(f"Packed {result.ref} ({detail})")
+    say(f"Digest: {result.digest}")
 
 
 COMMANDS = [validate, init, pack]

@@ -7,7 +7,13 @@ with one ``Error:`` line and a documented exit code (or works, saying what it di
 
 from __future__ import annotations
 
+import io
+import json
 import os
+import shutil
+import subprocess
+import sys
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -85,3 +91,131 @@ def test_a_skill_name_with_a_trailing_newline_is_invalid(run, tmp_path: Path) ->
     (skill / "skill.yaml").write_text(card)
     result = run("validate", skill)
     assert_error(result, 3, "metadata.name")
+
+
+# -- 12: special files as inputs ---------------------------------------------------------------------------
+
+
+def skillctl_process(store: Path, *args: object, env: dict[str, str] | None = None, timeout: float = 30):
+    """The installed console script in its own process: a hang fails the test instead of stopping the suite."""
+    exe = shutil.which("skillctl", path=str(Path(sys.executable).parent)) or "skillctl"
+    return subprocess.run(
+        [exe, "--store", str(store), *(str(a) for a in args)],
+        capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})}, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+@pytest.fixture
+def fifo(tmp_path: Path) -> Path:
+    path = tmp_path / "a-fifo"
+    os.mkfifo(path)
+    return path
+
+
+def one_error(done: subprocess.CompletedProcess[str], code: int, fragment: str = "") -> None:
+    assert done.returncode == code, (done.returncode, done.stdout, done.stderr)
+    assert done.stderr.count("Error:") == 1, done.stderr
+    assert fragment in done.stderr, done.stderr
+
+
+def test_a_fifo_skill_yaml_does_not_hang_validate_or_pack(store_path: Path, tmp_path: Path) -> None:
+    skill = make_skill(tmp_path / "skill", name="skill")
+    (skill / "skill.yaml").unlink()
+    os.mkfifo(skill / "skill.yaml")
+    one_error(skillctl_process(store_path, "validate", skill), 3, "fifo")
+    one_error(skillctl_process(store_path, "pack", skill), 3, "fifo")
+
+
+def test_a_fifo_skillignore_does_not_hang_pack(store_path: Path, tmp_path: Path) -> None:
+    skill = make_skill(tmp_path / "skill", name="skill")
+    os.mkfifo(skill / ".skillignore")
+    one_error(skillctl_process(store_path, "pack", skill), 3, "fifo")
+
+
+@pytest.mark.parametrize("special", ["fifo", "/dev/zero"])
+def test_special_files_given_as_inputs_are_refused(special: str, fifo: Path, store_path: Path, tmp_path: Path) -> None:
+    path = fifo if special == "fifo" else Path(special)
+    ref = "127.0.0.1:1/ns/skill:1.0.0"
+    env = {"COSIGN_PASSWORD": "pw"}
+    cases = [
+        (["load", path], 2),
+        (["collection", "generate", "-f", path, "--kind", "patch"], 3),
+        (["verify", ref, "--key", path], 2),
+        (["sign", ref, "--key", path], 2),
+        (["keygen", "--output-dir", tmp_path / "keys", "--passphrase-file", path], 2),
+        (["mirror", "-f", path, "127.0.0.1:1/m"], 2),
+        (["inspect", "--remote", ref, "--authfile", path], 2),
+    ]
+    for args, code in cases:
+        one_error(
+            skillctl_process(store_path, *args, env=env),
+            code,
+            "not a regular file" if code != 2 or args[0] != "inspect" else "regular file",
+        )
+    assert not (tmp_path / "keys").exists()
+
+
+# -- 10: bundles name their images; the names are references ----------------------------------------------
+
+
+def rewrite_bundle(bundle: Path, out: Path, index: bytes | None) -> Path:
+    """``bundle`` with its index.json replaced by ``index`` (None: left out)."""
+    with tarfile.open(bundle) as src, tarfile.open(out, "w", format=tarfile.PAX_FORMAT) as dst:
+        for member in src:
+            if member.name.removeprefix("./") == "index.json":
+                if index is not None:
+                    info = tarfile.TarInfo("index.json")
+                    info.size = len(index)
+                    dst.addfile(info, io.BytesIO(index))
+                continue
+            dst.addfile(member, src.extractfile(member) if member.isreg() else None)
+    return out
+
+
+@pytest.fixture
+def bundle(run, packed, tmp_path: Path) -> tuple[Path, dict]:
+    """A bundle of the packed example, and its index.json."""
+    path = tmp_path / "bundle.tar"
+    assert run("save", packed["ref"], "-o", path).exit_code == 0
+    with tarfile.open(path) as tar:
+        index = json.loads(tar.extractfile("index.json").read())  # type: ignore[union-attr]
+    run("rm", "-f", packed["ref"])
+    return path, index
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["../../../etc/x:1.0.0", "ns/x\x1b[2J:1.0.0", "ns/x\n:1.0.0", "ns/x", " ns/x:1.0.0", "NS/X:1.0.0", 5, ""],
+)
+def test_a_bundle_name_that_is_not_a_reference_loads_nothing(name, run, bundle, tmp_path: Path) -> None:
+    path, index = bundle
+    good = index["manifests"][0]
+    index["manifests"] = [good, {**good, "annotations": {"org.opencontainers.image.ref.name": name}}]
+    hostile = rewrite_bundle(path, tmp_path / "hostile.tar", json.dumps(index).encode())
+    result = run("load", hostile)
+    line = assert_error(result, 3, "entry 1")
+    assert "\x1b" not in result.stderr and "\n" not in line
+    assert tags(run) == []
+
+
+@pytest.mark.parametrize(
+    "index",
+    [None, b"not json", b"[]", b'{"manifests": {}}', b'{"manifests": [5]}', b'{"manifests": [{"annotations": []}]}'],
+)
+def test_a_malformed_bundle_index_is_refused(index: bytes | None, run, bundle, tmp_path: Path) -> None:
+    path, _ = bundle
+    hostile = rewrite_bundle(path, tmp_path / "hostile.tar", index)
+    assert_error(run("load", hostile), 3, "index.json")
+    assert tags(run) == []
+
+
+def test_loading_a_bundle_over_a_local_tag_says_so(run, bundle, hello: Path, tmp_path: Path) -> None:
+    path, index = bundle
+    name = index["manifests"][0]["annotations"]["org.opencontainers.image.ref.name"]
+    (hello / "SKILL.md").write_text((hello / "SKILL.md").read_text() + "\nChanged.\n")
+    local = ok_json(run("pack", hello, "--format", "json"))
+    assert local["ref"] == name
+    result = run("load", path)
+    assert result.exit_code == 0, result.stderr
+    assert f"replaced the local {name} (it was {local['digest']})" in result.stderr
+    assert ok_json(run("load", path, "--format", "json"))[0]["replaced"] is None
