@@ -14,6 +14,8 @@ import shutil
 import subprocess
 import sys
 import tarfile
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -22,6 +24,8 @@ from helpers import make_skill
 
 from skillctl import Store
 from skillctl.image.unpack import unpack_manifest
+
+EXAMPLE_HELLO = Path(__file__).resolve().parents[2] / "examples" / "hello-world"
 
 # -- 13: one set of name rules for pack and unpack ------------------------------------------------------
 
@@ -219,3 +223,150 @@ def test_loading_a_bundle_over_a_local_tag_says_so(run, bundle, hello: Path, tmp
     assert result.exit_code == 0, result.stderr
     assert f"replaced the local {name} (it was {local['digest']})" in result.stderr
     assert ok_json(run("load", path, "--format", "json"))[0]["replaced"] is None
+
+
+# -- 14 and 17: damaged local state, full and read-only disks ----------------------------------------------
+
+
+def in_mount_namespace(script: str, *args: object, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """``sh -c script`` as root of a private user and mount namespace, where the test may mount a tiny tmpfs
+    or a read-only bind mount without touching the machine (util-linux ``unshare``, no privileges needed)."""
+    unshare = shutil.which("unshare")
+    if unshare is None:
+        pytest.fail("unshare (util-linux) is not installed", pytrace=False)
+    exe = shutil.which("skillctl", path=str(Path(sys.executable).parent)) or "skillctl"
+    return subprocess.run(
+        [unshare, "-rm", "sh", "-c", script, "sh", exe, *(str(a) for a in args)],
+        capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+def test_a_full_install_target_is_a_disk_error_not_a_bad_layer(run, tmp_path: Path, store_path: Path) -> None:
+    skill = make_skill(tmp_path / "skill", name="big", files={"data.bin": os.urandom(1024 * 1024)})
+    ref = ok_json(run("pack", skill, "--format", "json"))["ref"]
+    target = tmp_path / "target"
+    target.mkdir()
+    done = in_mount_namespace(
+        'mount -t tmpfs -o size=256k tmpfs "$2" && exec "$1" --store "$3" install "$4" -o "$2"',
+        target, store_path, ref,
+    )  # fmt: skip
+    one_error(done, 1, "No space left on device")
+    assert str(target) in done.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["pack", "SKILL"],
+        ["tag", "REF", "ns/other:1.0.0"],
+        ["rm", "-f", "REF"],
+        ["prune"],
+        ["promote", "REF", "--to", "testing", "--local"],
+    ],
+)
+def test_a_read_only_store_is_one_error(args: list[str], run, packed, hello: Path, store_path: Path) -> None:
+    argv = [{"SKILL": hello, "REF": packed["ref"]}.get(a, a) for a in args]
+    if args[0] == "pack":
+        (hello / "SKILL.md").write_text((hello / "SKILL.md").read_text() + "\nNew.\n")
+    if args[0] == "prune":
+        run("rm", "-f", packed["ref"])
+    before = sorted(p.relative_to(store_path).as_posix() for p in store_path.rglob("*"))
+    done = in_mount_namespace(
+        'exe="$1"; store="$2"; shift 2; mount --bind "$store" "$store" && mount -o remount,bind,ro "$store" '
+        '&& exec "$exe" --store "$store" "$@"',
+        store_path, *argv,
+    )  # fmt: skip
+    one_error(done, 1, "Read-only file system")
+    assert sorted(p.relative_to(store_path).as_posix() for p in store_path.rglob("*")) == before
+
+
+def test_a_store_whose_layout_file_is_a_directory(run, packed, store_path: Path) -> None:
+    (store_path / "oci-layout").unlink()
+    (store_path / "oci-layout").mkdir()
+    assert_error(run("pack", EXAMPLE_HELLO), 1, "not a usable store")
+
+
+def test_a_store_whose_blob_directory_is_a_file(run, tmp_path: Path) -> None:
+    store = tmp_path / "broken-store"
+    (store / "blobs").mkdir(parents=True)
+    (store / "blobs" / "sha256").write_text("")
+    result = run("--store", store, "pack", EXAMPLE_HELLO, store=False)
+    assert_error(result, 1, "cannot create the store")
+
+
+def _drop_blob(store_path: Path, digest: str) -> None:
+    (store_path / "blobs" / "sha256" / digest.split(":", 1)[1]).unlink()
+
+
+def test_damaged_entries_are_integrity_errors_and_do_not_spread(run, packed, store_path: Path, tmp_path: Path) -> None:
+    _drop_blob(store_path, packed["layer"]["digest"])
+    index_before = (store_path / "index.json").read_bytes()
+    assert_error(run("promote", packed["ref"], "--to", "testing", "--local"), 10, "missing")
+    assert_error(run("tag", packed["ref"], "ns/copy:1.0.0"), 10, "missing")
+    assert_error(run("inspect", packed["ref"]), 10, "missing")
+    assert_error(run("save", packed["ref"], "-o", tmp_path / "b.tar"), 10, "missing")
+    assert (store_path / "index.json").read_bytes() == index_before
+    assert not (tmp_path / "b.tar").exists()
+    _drop_blob(store_path, packed["digest"])
+    assert_error(run("tag", packed["ref"], "ns/copy:1.0.0"), 10, "missing")
+    assert (store_path / "index.json").read_bytes() == index_before
+
+
+@pytest.mark.parametrize("receipt", [b"[1, 2]", b'"text"', b"null", b"{broken"])
+def test_a_receipt_that_is_not_an_object_is_ignored_then_replaced(receipt: bytes, run, packed, tmp_path: Path) -> None:
+    skills = tmp_path / "skills"
+    assert run("install", packed["ref"], "-o", skills).exit_code == 0
+    name = packed["ref"].split("/")[-1].split(":")[0]
+    path = skills / ".skillimage" / "receipts" / f"{name}.json"
+    path.write_bytes(receipt)
+    listed = run("list", "--installed", "-o", skills, "--format", "json")
+    assert ok_json(listed)[0]["name"] == name
+    assert "unreadable receipt" in listed.stderr
+    assert run("install", packed["ref"], "-o", skills).exit_code == 0
+    assert json.loads(path.read_bytes())["digest"] == packed["digest"]
+
+
+@pytest.mark.parametrize("auths", [{"127.0.0.1:1": "a string"}, {"127.0.0.1:1": [1]}, "not an object", [1]])
+def test_a_malformed_auth_file_is_an_auth_error(auths, run, tmp_path: Path) -> None:
+    authfile = tmp_path / "auth.json"
+    authfile.write_text(json.dumps({"auths": auths}))
+    assert_error(run("inspect", "--remote", "127.0.0.1:1/ns/x:1", "--authfile", authfile, "--timeout", "5"), 6,
+                 str(authfile))  # fmt: skip
+    logout = run("logout", "127.0.0.1:1", "--authfile", authfile)
+    if isinstance(auths, dict):  # logout removes the broken entry
+        assert logout.exit_code == 0, logout.stderr
+        assert json.loads(authfile.read_text())["auths"] == {}
+    else:
+        assert_error(logout, 6, str(authfile))
+
+
+def test_a_file_shrinking_while_pack_reads_it(run, tmp_path: Path, store_path: Path) -> None:
+    """The file is truncated the moment pack has opened it (seen in /proc/self/fd), in this process."""
+    from skillctl.core.errors import UnsafeContentError
+    from skillctl.image.pack import pack
+
+    skill = make_skill(tmp_path / "skill", name="skill")
+    big = skill / "big.bin"
+    with big.open("wb") as fh:
+        fh.truncate(512 * 1024 * 1024)  # sparse: cheap to make, slow enough to read
+    stop = threading.Event()
+
+    def shrink_when_opened() -> None:
+        while not stop.is_set():
+            for fd in os.listdir("/proc/self/fd"):
+                try:
+                    if os.readlink(f"/proc/self/fd/{fd}") == str(big):
+                        time.sleep(0.05)
+                        os.truncate(big, 4096)
+                        return
+                except OSError:
+                    continue
+
+    watcher = threading.Thread(target=shrink_when_opened, daemon=True)
+    watcher.start()
+    try:
+        with pytest.raises(UnsafeContentError, match="changed while packing"):
+            pack(skill, store=Store(store_path))
+    finally:
+        stop.set()
+        watcher.join(5)
