@@ -232,9 +232,11 @@ def load(
 def volume_script(collection: Collection, *, mount_root: str = "/skills") -> str:
     """podman commands creating one image volume per skill, and a run line mounting them read-only."""
     images_only(collection, what="collection volume")
+    from skillctl.consume.kube import check_mount_root
+
+    root = check_mount_root(mount_root)
     lines = [f"# collection {collection.name} {collection.version}"]
     mounts = []
-    root = mount_root.rstrip("/")
     for skill in collection.skills:
         image = shlex.quote(skill.image)
         volume = f"skill-{skill.name}"

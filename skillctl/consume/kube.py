@@ -88,6 +88,22 @@ def resolve_mounts(
     return mounts
 
 
+def check_mount_root(text: str) -> str:
+    """``--mount-root`` as an absolute path a pod spec and a shell command can carry.
+
+    Raises:
+        UsageError: empty, or holding control characters or bytes that are not UTF-8.
+    """
+    root = "/" + text.strip("/")
+    try:
+        root.encode("utf-8")
+    except UnicodeEncodeError:
+        raise UsageError(f"--mount-root {text!r}: not valid UTF-8") from None
+    if not text.strip("/") or any(ord(c) < 32 or 127 <= ord(c) < 160 for c in root):
+        raise UsageError(f"--mount-root {text!r}: give an absolute path such as /skills")
+    return root
+
+
 def _pull_policy(reference: str) -> str:
     """The kubelet's default: Always for ``:latest`` or no tag at all, IfNotPresent otherwise (and for digests)."""
     ref = parse_reference(reference)
@@ -98,7 +114,7 @@ def pod_parts(mounts: Sequence[SkillMount], *, mount_root: str, container: str) 
     volumes = [
         {"name": m.volume, "image": {"reference": m.reference, "pullPolicy": _pull_policy(m.reference)}} for m in mounts
     ]
-    root = "/" + mount_root.strip("/")
+    root = check_mount_root(mount_root)
     mounts_spec = [{"name": m.volume, "mountPath": f"{root}/{m.name}", "readOnly": True} for m in mounts]
     return volumes, {"name": container, "volumeMounts": mounts_spec}
 
