@@ -20,8 +20,9 @@ from pathlib import Path
 from typing import ClassVar, Final, Protocol, runtime_checkable
 
 from skillctl.core import auth, proc
+from skillctl.core.deadline import HINT as deadline_hint
 from skillctl.core.deadline import Deadline
-from skillctl.core.errors import AuthError, UnsupportedOperation
+from skillctl.core.errors import AuthError, DeadlineExceeded, ToolTimeoutError, UnsupportedOperation
 from skillctl.core.refs import Reference
 
 LAYOUT_TAG: Final = "skillctl"
@@ -158,14 +159,22 @@ class CLIBackend:
         env: Mapping[str, str] | None = None,
         input: bytes | None = None,
     ) -> proc.ProcResult:
-        return proc.run(
-            argv,
-            timeout=opts.time_left(what),
-            env=env or opts.environ(),
-            what=what,
-            input=input,
-            max_file_bytes=opts.max_file_bytes,
-        )
+        try:
+            return proc.run(
+                argv,
+                timeout=opts.time_left(what),
+                env=env or opts.environ(),
+                what=what,
+                input=input,
+                max_file_bytes=opts.max_file_bytes,
+            )
+        except ToolTimeoutError:
+            if opts.deadline is not None and opts.deadline.expired:
+                # What ran out is the command's --timeout, not a limit of this one tool.
+                raise DeadlineExceeded(
+                    f"{what}: --timeout of {opts.deadline.seconds:g}s reached", hint=deadline_hint
+                ) from None
+            raise
 
     @contextlib.contextmanager
     def _helper_credentials(self, opts: RegistryOptions, *refs: Reference) -> Iterator[RegistryOptions]:

@@ -325,18 +325,26 @@ def pull(
     # backend may write to the disk.
     reader = capable(chosen, Capability.MANIFEST, operation="read manifests")
     remote = oci.Manifest.parse(read_image(src, reader.backend, opts), source=f"{src}")
+    # Archived or badly signed images are refused before anything is downloaded.
+    check_state(str(src), remote, allow_archived=allow_archived, warnings=notes)
+    verified_by = verify(str(src), remote.digest) if verify is not None else None
     download = dataclasses.replace(opts, max_file_bytes=download_cap(remote, limits, exact=exact))
     store.init()
     # As a writer from the download to the tag: a concurrent prune removes neither the download nor its blobs.
     with store.writing(), tempfile.TemporaryDirectory(prefix="pull-", dir=store.tmp_dir) as tmp:
         layout = Path(tmp) / "layout"
-        chosen.backend.pull(src.with_digest(remote.digest), layout, download)
+        try:
+            chosen.backend.pull(src.with_digest(remote.digest), layout, download)
+        except NotFoundError:
+            if src.digest:
+                raise
+            raise IntegrityError(
+                f"{src}: the registry serves {remote.digest} for this tag but not by that digest "
+                "(its storage was changed or damaged, or the tag moved just now)",
+            ) from None
         arrived = layout_manifest(layout)
         if exact and arrived.digest != remote.digest:
             raise IntegrityError(f"{src}: the registry sent {arrived.digest}, not {remote.digest}")
-        # Nothing is in the store yet: refuse archived or badly signed images before anything is written.
-        check_state(str(src), remote, allow_archived=allow_archived, warnings=notes)
-        verified_by = verify(str(src), remote.digest) if verify is not None else None
         manifest = import_layout(store, layout, None, move_blobs=True)
         if manifest.digest != remote.digest:
             problems = _same_content(remote, manifest)
