@@ -370,3 +370,58 @@ def test_a_file_shrinking_while_pack_reads_it(run, tmp_path: Path, store_path: P
     finally:
         stop.set()
         watcher.join(5)
+
+
+# -- 19: bad arguments the sweep does not spell out ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "host",
+    ["my registry", "reg\n.example", "régistry.example", "\x1b[2J", "../../etc/passwd", "r" * 5000,
+     os.fsdecode(b"\xffbad"), "quay.io/org/repo", ""],
+)  # fmt: skip
+def test_login_and_logout_refuse_what_is_not_a_registry_host(host: str, run, tmp_path: Path) -> None:
+    authfile = tmp_path / "auth.json"
+    login = run("login", host, "-u", "user", "--password-stdin", "--authfile", authfile, input="pw\n")
+    assert_error(login, 2, "registry")
+    assert_error(run("logout", host, "--authfile", authfile), 2, "registry")
+    assert not authfile.exists()
+
+
+def test_login_accepts_a_scheme_and_a_trailing_slash(run, tmp_path: Path) -> None:
+    authfile = tmp_path / "auth.json"
+    down = "127.0.0.1:1"
+    result = run("login", f"https://{down}/", "-u", "user", "--password-stdin", "--authfile", authfile,
+                 "--timeout", "5", input="pw\n")  # fmt: skip
+    assert_error(result, 7, down)  # parsed, then the (closed) registry is asked
+
+
+def test_verify_needs_a_registry_reference(run, tmp_path: Path) -> None:
+    from skillctl.trust.signing import generate_key_pair
+
+    _, pub = generate_key_pair(tmp_path / "keys", b"pw")
+    assert_error(run("verify", "ns/skill:1.0.0", "--key", pub), 2, "registry")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["validate", "LONG"],
+        ["init", "LONG"],
+        ["pack", "LONG"],
+        ["install", "REF", "-o", "LONG"],
+        ["uninstall", "x", "-o", "LONG"],
+        ["save", "REF", "-o", "LONG"],
+        ["--store", "LONG", "list"],
+        ["inspect", "--remote", "127.0.0.1:1/ns/x:1", "--authfile", "LONG"],
+    ],
+)
+def test_paths_longer_than_a_file_name_may_be(args: list[str], run, packed, tmp_path: Path) -> None:
+    long = str(tmp_path / ("n" * 300) / "x")
+    argv = [{"LONG": long, "REF": packed["ref"]}.get(a, a) for a in args]
+    result = run(*argv, store=args[0] != "--store")
+    assert_error(result, 2, "too long")
+
+
+def test_save_needs_a_file_to_write(run, packed) -> None:
+    assert_error(run("save", packed["ref"], "-o", ""), 2, "bundle")
