@@ -223,7 +223,7 @@ def parse_manifest(text: str, root: Path, *, source: str = MANIFEST) -> Project:
         except UsageError as exc:
             raise bad(source, item.lines.get("version", line), exc.message) from None
         name = _string(item, "name", source)
-        if name is not None and not _NAME.match(name):
+        if name is not None and not _NAME.fullmatch(name):
             raise bad(source, item.lines["name"], f"name {name!r} must be lowercase letters, digits, '.', '_' or '-'")
         target_text = item.get("target")
         wanted = Wanted(

@@ -278,8 +278,10 @@ def test_crane_gets_a_private_docker_config(
         assert call["registry_auth_file"] is None
         assert not call["dir"].exists(), "the private DOCKER_CONFIG must be removed afterwards"
         assert not call["bundle"].exists()
-        assert call["dir"].parent == private_tmp
+        # In the per-user runtime directory (a tmpfs), where the next run sweeps what a killed one left.
+        assert call["dir"].parent == isolated_env / "run" / "skillctl"
     assert list(private_tmp.iterdir()) == [], "every temporary file of the crane backend must be gone"
+    assert list((isolated_env / "run" / "skillctl").iterdir()) == []
 
 
 @pytest.mark.parametrize("outcome", ["success", "failure"])
