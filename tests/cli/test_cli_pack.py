@@ -149,7 +149,7 @@ def test_consumers_limit_errors_name_the_option_that_raises_the_limit(run, tmp_p
 def test_several_paths_are_each_packed_and_failures_do_not_stop_the_others(run, tmp_path, store_path):
     good = [make_skill(tmp_path / name, name) for name in ("one", "two")]
     bad = make_skill(tmp_path / "bad", "bad")
-    (bad / "SKILL.md").write_text("no frontmatter\n")
+    (bad / "SKILL.md").unlink()  # no agent can load a skill without it: an error, not a warning
     data = ok_json(run("pack", *good, "--format", "json"))
     assert [d["ref"] for d in data] == ["test/one:1.0.0-draft", "test/two:1.0.0-draft"]
     result = run("pack", good[0], bad, good[1])
@@ -162,6 +162,6 @@ def test_several_paths_are_each_packed_and_failures_do_not_stop_the_others(run, 
     assert [d["valid"] for d in json.loads(both.stdout)] == [True, True]
     mixed = run("validate", good[0], bad)
     assert mixed.exit_code == 3 and f"✓ {good[0] / 'skill.yaml'} is valid" in mixed.stdout
-    assert "frontmatter" in mixed.stderr
+    assert "SKILL.md" in mixed.stderr
     missing = run("validate", good[0], tmp_path / "nowhere")
     assert missing.exit_code == 4 and "1 of 2 skills failed" in missing.stderr
