@@ -253,8 +253,8 @@ def parse_lock(text: str, path: Path, *, source: str = LOCK) -> Lock:
 
 
 def load_lock(path: Path) -> Lock | None:
-    """The lock at ``path``, None when there is none."""
-    if not path.is_file():
+    """The lock at ``path``, None when there is none (a fifo or a directory there is refused, not ignored)."""
+    if not path.exists():
         return None
     return parse_lock(read_text(path, source=str(path)), path, source=str(path))
 

@@ -250,7 +250,7 @@ def load_project(root: str | Path | None = None, *, create_with: Target | None =
     """The project in ``root`` (default: the working directory); a new, empty one if ``create_with`` is given."""
     base = Path(root) if root is not None else Path.cwd()
     path = base / MANIFEST
-    if not path.is_file():
+    if not path.exists():  # anything else there (a fifo, a directory) is read and refused, never replaced
         if create_with is not None:
             return Project(base, create_with)
         raise NotFoundError(

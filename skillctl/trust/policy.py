@@ -235,7 +235,7 @@ def parse(data: bytes, source: str, base: Path | None = None) -> Policy:
 def load(path: str | Path) -> Policy:
     p = Path(path)
     try:
-        data = read_regular(p, MAX_POLICY_FILE, error=PolicyError)
+        data = read_regular(p, MAX_POLICY_FILE)  # a fifo or device given as the policy: a usage error
     except OSError as exc:
         raise PolicyError(f"{p}: cannot read the signature policy ({exc.strerror})") from None
     return parse(data, str(p), p.parent)

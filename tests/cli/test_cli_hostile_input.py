@@ -159,6 +159,40 @@ def test_special_files_given_as_inputs_are_refused(special: str, fifo: Path, sto
     assert not (tmp_path / "keys").exists()
 
 
+@pytest.mark.parametrize("special", ["fifo", "/dev/zero"])
+def test_special_files_given_to_newer_options_are_refused(
+    special: str, fifo: Path, store_path: Path, tmp_path: Path
+) -> None:
+    """Signature policies, trusted roots, lock files: read only as regular files, before any registry is asked."""
+    path = fifo if special == "fifo" else Path(special)
+    ref = "127.0.0.1:1/ns/skill:1.0.0"
+    keyless = ["--certificate-identity", "a@example.com", "--certificate-oidc-issuer", "https://issuer.example"]
+    cases = [
+        (["pull", ref, "--signature-policy", path], 2, "not a regular file"),
+        (["install", ref, "-o", tmp_path / "out", "--signature-policy", path], 2, "not a regular file"),
+        (["mirror", ref.rsplit(":", 1)[0], "127.0.0.1:1/m", "--signature-policy", path], 2, "not a regular file"),
+        (["verify", ref, *keyless, "--trusted-root", path], 2, "not a regular file"),
+        (["kube", "--lock", path, "--kind", "patch"], 3, "not a regular file"),
+    ]
+    for args, code, fragment in cases:
+        one_error(skillctl_process(store_path, *args), code, fragment)
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_fifo_project_or_lock_file_is_refused_not_replaced(store_path: Path, tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    os.mkfifo(project / "skills.yaml")
+    for args in (["sync"], ["outdated"], ["add", "127.0.0.1:1/ns/skill:1.0.0", "-o", "skills"]):
+        one_error(skillctl_process(store_path, *args, "--project", project), 3, "fifo")
+    assert (project / "skills.yaml").is_fifo()
+    (project / "skills.yaml").unlink()
+    (project / "skills.yaml").write_text("apiVersion: skillimage.io/v1alpha1\nkind: SkillProject\ntarget: ./s\n")
+    os.mkfifo(project / "skills.lock.yaml")
+    one_error(skillctl_process(store_path, "sync", "--project", project), 3, "fifo")
+    assert (project / "skills.lock.yaml").is_fifo()
+
+
 # -- 10: bundles name their images; the names are references ----------------------------------------------
 
 

@@ -375,7 +375,8 @@ def test_unusable_tags_do_not_stop_upgrades_or_mirrors(store_path: Path, tmp_pat
         assert "Upgraded hostile 0.9.0 -> 1.1.0" in result.stdout
         result = skillctl(store_path, "mirror", f"{reg.host}/ns/hostile", f"{registry.host}/m", NO_TLS)
         assert result.exit_code == 0, result.stderr
-    assert registry.tags(f"{registry.host}/m/ns/hostile") == ["1.0.0", "1.1.0"]
+    # Only the usable tags arrive, and the mirror's own lifecycle rule adds latest (the highest published).
+    assert registry.tags(f"{registry.host}/m/ns/hostile") == ["1.0.0", "1.1.0", "latest"]
 
 
 @pytest.mark.parametrize("config", [b"not json", b"[1, 2]", b'"a string"'])
