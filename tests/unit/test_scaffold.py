@@ -122,31 +122,20 @@ def test_frontmatter_namespace_beats_the_colon_prefix_and_options_beat_both(tmp_
 
 
 def test_skill_md_that_pack_would_refuse_gets_no_skill_yaml(tmp_path):
-    """Frontmatter that does not parse: validate and pack refuse the skill, so init writes nothing."""
-    root = tmp_path / "notes"
-    root.mkdir()
-    (root / "SKILL.md").write_text("---\nname: [notes\n---\n\nTakes notes for you. Then more.\n")
-    with pytest.raises(InvalidSkillError) as info:
-        init_skill(root)
-    assert "frontmatter" in info.value.message and "nothing was written" in info.value.message
-    assert info.value.hint and "--- / name: notes / description: Takes notes for you. / ---" in info.value.hint
-    assert listing(root) == ["SKILL.md"]
-
-
-def test_skill_md_without_frontmatter_or_description_gets_a_skill_yaml(tmp_path):
-    """Since validation follows the Go tool, both are warnings that pack accepts: init writes skill.yaml."""
+    """Without frontmatter (or a description), validate and pack refuse the skill: init writes nothing."""
     root = tmp_path / "notes"
     root.mkdir()
     (root / "SKILL.md").write_text("# Notes\n\nTakes notes for you. Then more.\n")
-    result = init_skill(root)
-    assert listing(root) == ["SKILL.md", "skill.yaml"]
-    assert result.card["metadata"]["name"] == "notes"
-    assert validate_skill(root).ok
-    (root / "skill.yaml").unlink()
+    with pytest.raises(InvalidSkillError) as info:
+        init_skill(root)
+    assert "frontmatter" in info.value.message and "nothing was written" in info.value.message
+    assert info.value.hint and "--- / name: notes / description: Notes / ---" in info.value.hint
+    assert listing(root) == ["SKILL.md"]
     (root / "SKILL.md").write_text("---\nname: notes\n---\n\nSummarises logs. Also other things.\n")
-    init_skill(root)
-    assert listing(root) == ["SKILL.md", "skill.yaml"]
-    assert validate_skill(root).ok
+    with pytest.raises(InvalidSkillError, match=r"frontmatter\.description") as info:
+        init_skill(root)
+    assert info.value.hint and "description: Summarises logs." in info.value.hint
+    assert listing(root) == ["SKILL.md"]
 
 
 def test_a_list_of_allowed_tools_is_kept_as_one_string(tmp_path):
