@@ -132,11 +132,13 @@ def _skill_md(name: str, description: str) -> str:
     )
 
 
-def _refuse_what_pack_would_refuse(doc: SkillDocument, skill_md: Path, name: str) -> None:
-    """A SKILL.md that ``validate`` rejects (no frontmatter, no description) gets no skill.yaml: nothing is written."""
-    errors = [f for f in check_document(doc, expected_name=None) if f.severity == "error"]
+def _refuse_what_pack_would_refuse(doc: SkillDocument, skill_md: Path, name: str) -> list[Finding]:
+    """A SKILL.md that ``validate`` rejects gets no skill.yaml: nothing is written. Returns what it warns about
+    (no frontmatter or description: agents that follow the spec skip the skill), for ``init`` to say too."""
+    findings = check_document(doc, expected_name=None)
+    errors = [f for f in findings if f.severity == "error"]
     if not errors:
-        return
+        return [f for f in findings if f.severity != "error"]
     fm = doc.frontmatter or {}
     description = fm.get("description") if isinstance(fm.get("description"), str) else None
     lines = [
@@ -178,9 +180,10 @@ def init_skill(
     from_skill_md = skill_md.is_file()
     if from_skill_md:
         doc = parse_skill_document(read_text(skill_md, source=str(skill_md)), file=str(skill_md))
-        _refuse_what_pack_would_refuse(doc, skill_md, name or slugify(dir_name))
+        warnings.extend(_refuse_what_pack_would_refuse(doc, skill_md, name or slugify(dir_name)))
         tools = (doc.frontmatter or {}).get("allowed-tools")
-        if isinstance(tools, list):
+        if isinstance(tools, list):  # said once, with what init did about it
+            warnings = [w for w in warnings if w.field != "frontmatter.allowed-tools"]
             warnings.append(
                 Finding(
                     str(skill_md),

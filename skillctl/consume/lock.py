@@ -259,14 +259,6 @@ def load_lock(path: Path) -> Lock | None:
     return parse_lock(read_text(path, source=str(path)), path, source=str(path))
 
 
-def key_fingerprint(public_key: Any) -> str:
-    """``sha256:`` of the DER SubjectPublicKeyInfo: names a key whatever file or PEM layout holds it."""
-    from cryptography.hazmat.primitives import serialization
-
-    der = public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-    return "sha256:" + hashlib.sha256(der).hexdigest()
-
-
 def _card_digest(path: str) -> str | None:
     """The top-level skill.yaml without the ``provenance`` install records (for the Go tool) and the version
     it sets there: the same image installed from a tag or a digest, by either tool, gives one digest."""

@@ -29,7 +29,7 @@ import semver
 from skillctl.backends.base import RegistryOptions
 from skillctl.card.dependencies import Dependency
 from skillctl.consume.install import Destination, list_installed, read_receipt
-from skillctl.consume.lock import Lock, LockedSkill, Signer, key_fingerprint, load_lock, requirers, tree_digest
+from skillctl.consume.lock import Lock, LockedSkill, Signer, load_lock, requirers, tree_digest
 from skillctl.consume.project import LOCK, MANIFEST, Project, Target, Wanted, load_project, project_lock
 from skillctl.consume.resolve import ROOT, Candidate, CandidateSource, Pick, Requirement, Resolver
 from skillctl.core import oci
@@ -129,9 +129,9 @@ class _Keys:
 
     def fingerprint(self, key: str) -> str:
         if key not in self._cache:
-            from skillctl.trust.signing import load_public_key
+            from skillctl.trust.keys import fingerprint, load_public_key
 
-            self._cache[key] = key_fingerprint(load_public_key(self.project.key_path(key)))
+            self._cache[key] = fingerprint(load_public_key(self.project.key_path(key)))
         return self._cache[key]
 
     def signer(self, key: str) -> Signer:
@@ -279,7 +279,8 @@ def relock(
 
 def _verify_signers(project: Project, entry: LockedSkill, ctx: Context) -> list[str]:
     """Check every pinned signer of ``entry``; what verified it. Raises before anything is written."""
-    from skillctl.trust.signing import SignatureError, load_public_key, verify
+    from skillctl.trust.keys import fingerprint, load_public_key
+    from skillctl.trust.signing import SignatureError, verify
 
     verified = []
     for signer in entry.signers:
@@ -295,7 +296,7 @@ def _verify_signers(project: Project, entry: LockedSkill, ctx: Context) -> list[
                 f"{entry.name}: the pinned key {signer.get('key')} is missing ({path})",
                 hint=f"restore it: its fingerprint is {signer.get('fingerprint')}",
             )
-        if key_fingerprint(load_public_key(path)) != signer.get("fingerprint"):
+        if fingerprint(load_public_key(path)) != signer.get("fingerprint"):
             raise SignatureError(
                 f"{entry.name}: {path} is not the pinned key (fingerprint {signer.get('fingerprint')})",
                 hint="restore the key the lock names, or pin the new one: skillctl update " + entry.name,

@@ -127,6 +127,11 @@ def key_id(key: Any) -> bytes:
     return hashlib.sha256(der).digest()
 
 
+def fingerprint(key: Any) -> str:
+    """``sha256:`` and :func:`key_id` in hex: names a key whatever file or PEM layout holds it (receipts, locks)."""
+    return "sha256:" + key_id(key).hex()
+
+
 def passphrase(file: str | Path | None = None, env: Mapping[str, str] | None = None) -> bytes | None:
     """The key passphrase from a file, or ``$COSIGN_PASSWORD``; None when neither is set (prompt then)."""
     if file:

@@ -9,7 +9,6 @@ value and a branch in :func:`verifier_from_record`; an unknown method is refused
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -22,15 +21,10 @@ KEY_METHOD = "key"
 
 
 def key_fingerprint(public_key: str | Path) -> str:
-    """``sha256:`` of the key's DER SubjectPublicKeyInfo (the bytes, not the PEM text, so re-wrapping keeps it)."""
-    from cryptography.hazmat.primitives import serialization
+    """The fingerprint of the key in a file (see ``trust.keys.fingerprint``)."""
+    from skillctl.trust.keys import fingerprint, load_public_key
 
-    from skillctl.trust.signing import load_public_key
-
-    der = load_public_key(public_key).public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    return "sha256:" + hashlib.sha256(der).hexdigest()
+    return fingerprint(load_public_key(public_key))
 
 
 def key_record(public_key: str | Path) -> dict[str, str]:

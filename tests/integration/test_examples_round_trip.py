@@ -83,7 +83,13 @@ def test_example_round_trips_byte_for_byte(example: str, registry: Registry, tmp
     ok(run(tmp_path / "consumer", "install", dest, "-o", installed, NO_TLS))
     skill_name = dest.rsplit(":", 1)[0].rsplit("/", 1)[-1]
     assert content(pulled / skill_name) == expected
-    assert content(installed / skill_name) == expected
+    # install also records the install in skill.yaml the way the Go tool reads it; everything else is as packed.
+    assert content(installed / skill_name, skip=("skill.yaml",)) == content(source, skip=(".skillignore", "skill.yaml"))
+    card = yaml.safe_load((installed / skill_name / "skill.yaml").read_text())
+    assert card.pop("provenance") == {"source": dest, "commit": pushed["digest"]}
+    packed_card = yaml.safe_load((source / "skill.yaml").read_text())
+    packed_card["metadata"]["version"] = tag  # the Go tool records the tag it installed as the version
+    assert card == packed_card
     if example == "devcontainer-setup":
         assert "resources/.zshrc" in content(installed / skill_name)
 

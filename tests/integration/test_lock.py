@@ -538,7 +538,7 @@ def test_pinned_key_is_verified_on_every_sync(
     sign(ref, key, b"pw", opts=OPTS)
     ok(skillctl(store_path, project, "add", universe.repo(name), "-t", "claude", "--verify-key", keys / "cosign.pub"))
     entry = lock_of(project)["skills"][0]
-    from skillctl.consume.lock import key_fingerprint
+    from skillctl.trust.keys import fingerprint as key_fingerprint
     from skillctl.trust.signing import load_public_key
 
     assert entry["signers"] == [
