@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import json
-import logging
 import os
 import stat
 import subprocess
@@ -291,12 +290,12 @@ def test_no_password_on_command_lines_or_in_logs(
     spy: Spy,
     tls_registry: Registry,
     tmp_path: Path,
-    caplog: pytest.LogCaptureFixture,
+    skillctl_log: pytest.LogCaptureFixture,
 ) -> None:
     """``-vv`` shows every command, never a password; the same holds when the registry rejects it."""
     assert tls_registry.username and tls_registry.password
     password = tls_registry.password if outcome == "success" else f"wrong-{tls_registry.password}"
-    caplog.set_level(logging.DEBUG)
+    caplog = skillctl_log
     runner = CliRunner()
     store_args = ["--store", str(tmp_path / "store")]
     skill = unique_skill(tmp_path / "src" / "demo")
