@@ -14,13 +14,15 @@ import enum
 import os
 import re
 import shutil
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar, Final, Protocol, runtime_checkable
 
 from skillctl.core import auth, proc
-from skillctl.core.errors import AuthError, UnsupportedOperation
+from skillctl.core.deadline import HINT as deadline_hint
+from skillctl.core.deadline import Deadline
+from skillctl.core.errors import AuthError, DeadlineExceeded, ToolTimeoutError, UnsupportedOperation
 from skillctl.core.refs import Reference
 
 LAYOUT_TAG: Final = "skillctl"
@@ -46,6 +48,9 @@ class RegistryOptions:
 
     ``cert_dir`` applies to every registry; without it each registry's certs.d directory is used
     (see ``skillctl.core.certs``): ask ``cert_dir_for(registry)``, never read ``cert_dir`` directly.
+    ``deadline`` bounds everything done with these options (a command's ``--timeout``); without one,
+    each operation gets ``timeout`` seconds. ``max_file_bytes`` caps the size of any one file a tool
+    writes (set for downloads, from the sizes the manifest declares); backends pass it to ``proc.run``.
     """
 
     tls_verify: bool = True
@@ -53,6 +58,20 @@ class RegistryOptions:
     authfile: Path | None = None
     timeout: float = 600.0
     env: Mapping[str, str] | None = field(default=None, compare=False)
+    deadline: Deadline | None = field(default=None, compare=False)
+    max_file_bytes: int | None = field(default=None, compare=False)
+
+    def started(self) -> RegistryOptions:
+        """These options with a deadline running from now, unless one runs already."""
+        return self if self.deadline is not None else dataclasses.replace(self, deadline=Deadline(self.timeout))
+
+    def time_left(self, what: str = "the operation") -> float:
+        """Seconds a request or tool run may take now: what is left of the deadline, else ``timeout``.
+
+        Raises:
+            DeadlineExceeded: the deadline has passed.
+        """
+        return self.deadline.remaining(what) if self.deadline is not None else self.timeout
 
     def environ(self) -> dict[str, str]:
         env = dict(os.environ if self.env is None else self.env)
@@ -66,6 +85,26 @@ class RegistryOptions:
         from skillctl.core.certs import cert_dir_for
 
         return cert_dir_for(registry, self.env)
+
+
+RegistryCheck = Callable[[str, "RegistryOptions"], None]
+_REGISTRY_CHECKS: list[RegistryCheck] = []
+
+
+def add_registry_check(check: RegistryCheck) -> None:
+    """Run ``check(registry, opts)`` before a built-in backend contacts a registry with credentials.
+
+    The registry client registers its security preflight here (a registry naming a plain-HTTP token
+    service is refused before any tool is handed the password); backends cannot import it themselves.
+    """
+    if check not in _REGISTRY_CHECKS:
+        _REGISTRY_CHECKS.append(check)
+
+
+def check_registries(opts: RegistryOptions, *refs: Reference) -> None:
+    for registry in dict.fromkeys(r.registry for r in refs if r.registry):
+        for check in _REGISTRY_CHECKS:
+            check(registry, opts)
 
 
 @runtime_checkable
@@ -131,7 +170,22 @@ class CLIBackend:
         env: Mapping[str, str] | None = None,
         input: bytes | None = None,
     ) -> proc.ProcResult:
-        return proc.run(argv, timeout=opts.timeout, env=env or opts.environ(), what=what, input=input)
+        try:
+            return proc.run(
+                argv,
+                timeout=opts.time_left(what),
+                env=env or opts.environ(),
+                what=what,
+                input=input,
+                max_file_bytes=opts.max_file_bytes,
+            )
+        except ToolTimeoutError:
+            if opts.deadline is not None and opts.deadline.expired:
+                # What ran out is the command's --timeout, not a limit of this one tool.
+                raise DeadlineExceeded(
+                    f"{what}: --timeout of {opts.deadline.seconds:g}s reached", hint=deadline_hint
+                ) from None
+            raise
 
     @contextlib.contextmanager
     def _helper_credentials(self, opts: RegistryOptions, *refs: Reference) -> Iterator[RegistryOptions]:
@@ -141,6 +195,7 @@ class CLIBackend:
         skopeo, podman and buildah read the auth files and ``credHelpers`` themselves, but never run a
         Docker config's ``credsStore``; handing the credentials over keeps that source working too.
         """
+        check_registries(opts, *refs)
         env = opts.environ()
         try:
             found = {
@@ -153,7 +208,7 @@ class CLIBackend:
         if not any(c is not None and c.source.startswith("credential helper") for c in found.values()):
             yield opts
             return
-        with auth.docker_config_dir(found) as config_dir:
+        with auth.docker_config_dir(found, env) as config_dir:
             yield dataclasses.replace(opts, authfile=config_dir / "config.json")
 
     def _unsupported(self, operation: str) -> UnsupportedOperation:

@@ -15,8 +15,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import ClassVar
 
-from skillctl.backends.base import Capability, CLIBackend, RegistryOptions, write_ca_bundle
-from skillctl.core import auth
+from skillctl.backends.base import Capability, CLIBackend, RegistryOptions, check_registries, write_ca_bundle
+from skillctl.core import auth, tls
 from skillctl.core.errors import TLSError
 from skillctl.core.refs import Reference
 
@@ -40,17 +40,28 @@ def _http_fallback_host(registry: str) -> tuple[str, int] | None:
     return (host, int(port or 443)) if fallback else None
 
 
-def _require_tls(registry: str, timeout: float) -> None:
-    """Refuse a registry that answers plain HTTP where TLS is required (crane itself would accept it)."""
+def _require_tls(registry: str, opts: RegistryOptions) -> None:
+    """Refuse a registry where crane would fall back to plain HTTP: one that does not complete a *verified* TLS
+    handshake (the CAs crane is given: the system's and the registry's ``--cert-dir`` or certs.d directory).
+
+    crane pings https and http at once for these hosts and uses whichever answers, so a port that speaks
+    plain HTTP beside TLS with an untrusted certificate would get the credentials in clear.
+    """
     target = _http_fallback_host(registry)
     if target is None:
         return
-    ctx = ssl.create_default_context()
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE  # only the protocol is checked here; crane verifies the certificate
+    cert_dir = opts.cert_dir_for(registry)
+    ctx = tls.client_context(True, str(cert_dir) if cert_dir else None)
     try:
-        with socket.create_connection(target, timeout=min(timeout, 10)) as sock:
+        with socket.create_connection(target, timeout=min(opts.time_left(f"TLS check of {registry}"), 10)) as sock:
             ctx.wrap_socket(sock, server_hostname=target[0]).close()
+    except ssl.SSLCertVerificationError as exc:
+        raise TLSError(
+            f"{registry}: TLS certificate not trusted ({exc.verify_message or exc.reason}); crane would fall back "
+            "to plain HTTP, so it is not used",
+            hint="put the registry's CA in ~/.config/containers/certs.d/HOST:PORT/ca.crt (or pass --cert-dir DIR), "
+            "or --tls-verify=false for a plain-HTTP registry",
+        ) from None
     except ssl.SSLError as exc:
         raise TLSError(
             f"{registry}: the registry does not speak TLS (plain HTTP?): {exc.reason or exc}",
@@ -70,16 +81,17 @@ class CraneBackend(CLIBackend):
 
     @contextlib.contextmanager
     def _env(self, opts: RegistryOptions, *refs: Reference) -> Iterator[dict[str, str]]:
+        check_registries(opts, *refs)
         if opts.tls_verify:
             for registry in dict.fromkeys(r.registry for r in refs if r.registry):
-                _require_tls(registry, opts.timeout)
+                _require_tls(registry, opts)
         env = opts.environ()
         creds = {
             r.registry: auth.lookup(r.registry, repository=r.repository, authfile=opts.authfile, env=env)
             for r in refs
             if r.registry
         }
-        with auth.docker_config_dir(creds) as config_dir:
+        with auth.docker_config_dir(creds, env) as config_dir:
             env["DOCKER_CONFIG"] = str(config_dir)
             env.pop("REGISTRY_AUTH_FILE", None)
             cert_dirs = [d for d in (opts.cert_dir_for(r.registry) for r in refs) if d is not None]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -68,6 +70,23 @@ def isolated_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.M
         else:
             monkeypatch.setenv(var, value)
     return home
+
+
+@pytest.fixture
+def skillctl_log(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]:
+    """``caplog`` at DEBUG that sees skillctl's log whatever ran before in the process.
+
+    The CLI stops propagation at the ``skillctl`` logger (its own handler prints the ``-v`` lines), and pytest
+    attaches caplog to non-propagating loggers only when a test starts: a test that is the first in its process to
+    run the CLI would capture nothing, and a "no secret in the log" check would pass without a log to check.
+    """
+    logger = logging.getLogger("skillctl")
+    caplog.set_level(logging.DEBUG)
+    logger.addHandler(caplog.handler)
+    try:
+        yield caplog
+    finally:
+        logger.removeHandler(caplog.handler)
 
 
 @pytest.fixture

@@ -12,17 +12,18 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import re
 import shutil
 import tarfile
 import tempfile
 import threading
+import zlib
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
 from skillctl.airgap.reconcile import (
     LATEST,
@@ -38,14 +39,28 @@ from skillctl.airgap.reconcile import (
 )
 from skillctl.backends.base import Capability, RegistryOptions, write_layout
 from skillctl.core import oci
-from skillctl.core.errors import IntegrityError, NotFoundError, SkillctlError, UnsafeContentError, UsageError
+from skillctl.core.errors import (
+    DeadlineExceeded,
+    IntegrityError,
+    NotFoundError,
+    SecurityRefusal,
+    SkillctlError,
+    UnsafeContentError,
+    UsageError,
+)
+from skillctl.core.fsutil import open_regular
+from skillctl.core.parallel import map_all
 from skillctl.core.refs import Reference, is_attachment_tag, parse_reference
 from skillctl.registry.client import read_manifest
+from skillctl.registry.remote import usable_tags
 from skillctl.registry.selection import Selection, capable, select
 from skillctl.registry.tags import remove_tag
 from skillctl.store.layout import Store
 
+log = logging.getLogger(__name__)
+
 MAX_BUNDLE_ENTRY: Final = 2 * 1024 * 1024 * 1024
+_FINAL: Final = (DeadlineExceeded, SecurityRefusal)
 _SHA256: Final = re.compile(r"sha256:[0-9a-f]{64}")
 
 
@@ -101,7 +116,7 @@ class _Side:
 
     def read(self, lister: Selection, workers: int) -> _Side:
         try:
-            names = lister.backend.list_tags(Reference(self.repository), self.opts)
+            names = usable_tags(self.repository, lister.backend.list_tags(Reference(self.repository), self.opts))
         except NotFoundError:
             return self
 
@@ -112,8 +127,7 @@ class _Side:
             except NotFoundError:
                 return None  # deleted between listing and reading
 
-        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-            found = dict(zip(names, pool.map(one, names), strict=True))
+        found = dict(zip(names, map_all(one, names, workers), strict=True))
         self.tags = {t: v for t, v in found.items() if v is not None}
         with self._guard:
             self._known.update({v.digest: True for v in self.tags.values()})
@@ -122,7 +136,7 @@ class _Side:
     def live_tags(self, lister: Selection) -> dict[str, str]:
         """Tags and digests as the registry holds them now (re-read: earlier steps changed them)."""
         try:
-            names = lister.backend.list_tags(Reference(self.repository), self.opts)
+            names = usable_tags(self.repository, lister.backend.list_tags(Reference(self.repository), self.opts))
         except NotFoundError:
             return {}
         live = {}
@@ -195,10 +209,15 @@ def expand_sources(sources: Iterable[str], opts: RegistryOptions) -> list[str]:
         host, _, prefix = text.rstrip("*").rstrip("/").partition("/")
         if not parse_reference(host + "/x").is_remote:
             raise UsageError(f"{text}: a namespace needs a registry host (HOST/ns/*)")
-        found = list_repositories(host, opts, prefix=prefix)
+        found = []
+        for repo in list_repositories(host, opts, prefix=prefix):
+            try:
+                found.append(str(parse_reference(f"{host}/{repo}", what="repository")))
+            except UsageError:
+                log.warning("%s: skipping the catalog entry %r, which is not a repository name", host, repo)
         if not found:
             raise NotFoundError(f"{text}: the registry lists no repositories there")
-        repos.extend(f"{host}/{repo}" for repo in found)
+        repos.extend(found)
     return list(dict.fromkeys(repos))
 
 
@@ -231,8 +250,9 @@ def mirror(
 
     ``verify`` (a ``trust.verifiers`` verifier: a signature policy, a key) checks each version before it is
     copied; a refused version is reported as failed and its signatures and referrers are not copied.
+    ``opts``' deadline (``--timeout``) bounds the whole mirror: when it passes, the mirror stops with it.
     """
-    opts = opts or RegistryOptions()
+    opts = (opts or RegistryOptions()).started()
     chosen = select(backend, env=opts.env)
     copier = capable(chosen, Capability.COPY, operation="copy between registries keeping digests")
     reader = capable(chosen, Capability.MANIFEST, operation="read manifests")
@@ -305,6 +325,8 @@ def mirror(
                     raise
             copy(pair, decision.digest, decision.tag)
             return item(pair, decision, "copied")
+        except _FINAL:
+            raise  # the whole mirror is out of time, or refused the registry: not this copy
         except SkillctlError as exc:
             return item(pair, decision, "failed", str(exc))
 
@@ -328,6 +350,8 @@ def mirror(
         if decision.fallback:
             try:
                 copy(pair, decision.fallback, decision.tag)
+            except _FINAL:
+                raise
             except SkillctlError as exc:
                 return item(pair, decision, "failed", f"{why}; pointing it at {decision.fallback} failed: {exc}")
             state = status(pair.src.manifest(decision.fallback) or pair.dst.manifest(decision.fallback))
@@ -358,22 +382,20 @@ def mirror(
 
     versions = [(p, d) for p in pairs for d in p.decisions if d.action != "remove" and not _is_signature(d)]
     signatures = [(p, d) for p in pairs for d in p.decisions if _is_signature(d)]
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        copied = list(pool.map(carry_out_copy, versions))
-        result.items.extend(copied)
-        succeeded: dict[int, list[Decision]] = {}
-        for (pair, decision), outcome in zip(versions, copied, strict=True):
-            if outcome.action == "copied":
-                succeeded.setdefault(id(pair), []).append(decision)
-        for items in pool.map(lambda p: reconcile_rest(p, succeeded.get(id(p), [])), pairs):
-            result.items.extend(items)
-        result.items.extend(pool.map(carry_out_copy, signatures))
-        archived_jobs = [
-            (p, Decision(None, "skip" if p.dst.has(d) else "copy", d, "already there"))
-            for p in pairs
-            for d in p.archived
-        ]
-        result.items.extend(pool.map(carry_out_copy, archived_jobs))
+    # Each phase in parallel; the first error that ends the mirror (the deadline) stops what is queued.
+    copied = map_all(carry_out_copy, versions, workers)
+    result.items.extend(copied)
+    succeeded: dict[int, list[Decision]] = {}
+    for (pair, decision), outcome in zip(versions, copied, strict=True):
+        if outcome.action == "copied":
+            succeeded.setdefault(id(pair), []).append(decision)
+    for items in map_all(lambda p: reconcile_rest(p, succeeded.get(id(p), [])), pairs, workers):
+        result.items.extend(items)
+    result.items.extend(map_all(carry_out_copy, signatures, workers))
+    archived_jobs = [
+        (p, Decision(None, "skip" if p.dst.has(d) else "copy", d, "already there")) for p in pairs for d in p.archived
+    ]
+    result.items.extend(map_all(carry_out_copy, archived_jobs, workers))
     return result
 
 
@@ -441,8 +463,11 @@ def _entries_for(
         tags = (
             [parsed.tag_or_default]
             if not all_tags
-            else capable(chosen, Capability.TAGS, operation="list tags").backend.list_tags(
-                Reference(parsed.repository), opts
+            else usable_tags(
+                parsed.repository,
+                capable(chosen, Capability.TAGS, operation="list tags").backend.list_tags(
+                    Reference(parsed.repository), opts
+                ),
             )
         )
         refs = [str(parsed)] if parsed.digest else [f"{parsed.repository}:{t}" for t in tags]
@@ -496,7 +521,12 @@ def save(
     ``verify`` (``trust.verifiers``) checks each registry image before it is pulled into the store.
     """
     store = store or Store()
-    opts = opts or RegistryOptions()
+    opts = (opts or RegistryOptions()).started()
+    out = Path(output)
+    if not str(output) or out.is_dir():
+        raise UsageError(f"{str(output)!r}: -o names the bundle file to write, not a directory")
+    if not out.parent.is_dir():
+        raise NotFoundError(f"{out.parent}: no such directory for the bundle", hint="create it first, or choose -o")
     names: list[str] = []
     extras: dict[str, _Referrers] = {}
     for ref in refs:
@@ -518,6 +548,7 @@ def save(
     for name in names:
         entry = store.resolve(name)
         manifest = store.manifest(entry.digest)
+        store.check_complete(manifest, what=name)
         blobs.update(d.digest for d in (manifest.descriptor, manifest.config, *manifest.layers))
         entries.append({**entry.descriptor.to_json(), "annotations": {oci.REF_NAME: name}})
     # Referrers indexes (Sigstore bundles, attestations) are not store images: they go from memory to the archive.
@@ -535,9 +566,6 @@ def save(
             }
         )
         names.append(extra.name)
-    out = Path(output)
-    if not out.parent.is_dir():
-        raise NotFoundError(f"{out.parent}: no such directory for the bundle", hint="create it first, or choose -o")
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     try:
         with tarfile.open(tmp, "w", format=tarfile.PAX_FORMAT) as tar:
@@ -560,19 +588,23 @@ def save(
 
 
 @contextlib.contextmanager
-def _opened_bundle(path: str | Path) -> Iterator[Path]:
-    """Extract a bundle into a temporary layout, accepting only layout files and verified blobs."""
+def _opened_bundle(path: str | Path, store: Store) -> Iterator[Path]:
+    """Extract a bundle into a temporary layout, accepting only layout files and verified blobs.
+
+    The extraction lives in the store's temporary directory, held as a writer: what a killed load
+    leaves there is removed by the next ``prune``.
+    """
     from skillctl.image.unpack import verify_blob
 
-    with tempfile.TemporaryDirectory(prefix="skillctl-load-") as tmp:
+    with store.writing(), tempfile.TemporaryDirectory(prefix="load-", dir=store.tmp_dir) as tmp:
         root = Path(tmp)
         (root / "blobs" / "sha256").mkdir(parents=True)
         try:
-            with tarfile.open(path, "r:*") as tar:
+            with open_regular(path) as fh, tarfile.open(fileobj=fh, mode="r:*") as tar:
                 for member in tar:
                     name = member.name.removeprefix("./")
                     allowed = name in ("oci-layout", "index.json") or (
-                        name.startswith("blobs/sha256/") and len(name) == 13 + 64 and name[13:].isalnum()
+                        name.startswith("blobs/sha256/") and _SHA256.fullmatch("sha256:" + name[13:]) is not None
                     )
                     if member.isdir() and name.rstrip("/") in ("", "blobs", "blobs/sha256"):
                         continue
@@ -584,11 +616,71 @@ def _opened_bundle(path: str | Path) -> Iterator[Path]:
                     assert src is not None
                     with (root / name).open("wb") as out:
                         shutil.copyfileobj(src, out, 1024 * 1024)
-        except (tarfile.TarError, OSError) as exc:
+        except (tarfile.TarError, EOFError, zlib.error) as exc:
             raise UnsafeContentError(f"{path}: not a readable bundle ({exc})") from None
+        except OSError as exc:
+            if exc.errno is None or exc.filename is None:
+                raise UnsafeContentError(f"{path}: not a readable bundle ({exc})") from None
+            raise
         for blob in (root / "blobs" / "sha256").iterdir():
             verify_blob(blob, "sha256:" + blob.name)
         yield root
+
+
+_Indexes = list[tuple[str, str, dict[str, Path]]]
+"""Referrers fallback tags in a bundle: (name, digest of the index, every blob it needs)."""
+
+
+def _bundle_images(root: Path, bundle: str | Path) -> tuple[list[tuple[str, oci.Manifest]], _Indexes]:
+    """The bundle's tagged images and referrers indexes: each ``index.json`` entry's name parsed as a reference,
+    each image complete.
+
+    Raises:
+        UnsafeContentError: index.json is missing or malformed, or an entry's name is not a reference
+            (named by its position); nothing has been loaded then.
+        IntegrityError: a manifest or blob the index names is missing.
+    """
+    try:
+        index = json.loads((root / "index.json").read_bytes())
+    except FileNotFoundError:
+        raise UnsafeContentError(f"{bundle}: no index.json; not a bundle written by 'skillctl save'") from None
+    except ValueError:
+        raise UnsafeContentError(f"{bundle}: index.json is not JSON") from None
+    entries = index.get("manifests") if isinstance(index, dict) else None
+    if not isinstance(entries, list):
+        raise UnsafeContentError(f"{bundle}: index.json has no list of manifests")
+    images: list[tuple[str, oci.Manifest]] = []
+    indexes: _Indexes = []
+    for i, entry in enumerate(entries):
+        where = f"{bundle}: index.json entry {i}"
+        annotations = entry.get("annotations") if isinstance(entry, dict) else None
+        if not isinstance(entry, dict) or not isinstance({} if annotations is None else annotations, dict):
+            raise UnsafeContentError(f"{where} is not an OCI descriptor")
+        name = (annotations or {}).get(oci.REF_NAME)
+        if name is None:
+            continue
+        try:
+            if not isinstance(name, str) or parse_reference(name).store_name != name:
+                raise UsageError(f"{name!r} is not a full reference (REPOSITORY:TAG or REPOSITORY@DIGEST)")
+        except UsageError as exc:
+            raise UnsafeContentError(f"{where}: {exc.message}", hint="nothing was loaded") from None
+        digest = entry.get("digest")
+        if not isinstance(digest, str) or not _SHA256.fullmatch(digest):
+            raise UnsafeContentError(f"{where} ({name}): {digest!r} is not a sha256 digest")
+        blob = root / "blobs/sha256" / digest[7:]
+        if not blob.is_file():
+            raise IntegrityError(f"{bundle}: {name}: manifest {digest} is missing from the bundle")
+        if entry.get("mediaType") == oci.INDEX_V1:
+            indexes.append((name, digest, _referrers_layout_blobs(root, blob, name, bundle)))
+            continue
+        manifest = oci.Manifest.parse(blob.read_bytes(), digest=digest, source=name)
+        for desc in (manifest.config, *manifest.layers):
+            if not _SHA256.fullmatch(desc.digest):
+                raise UnsafeContentError(f"{bundle}: {name}: {desc.digest!r} is not a sha256 digest")
+            if not (root / "blobs/sha256" / desc.digest[7:]).is_file():
+                raise IntegrityError(f"{bundle}: {name}: blob {desc.digest} is missing from the bundle")
+        images.append((name, manifest))
+    return images, indexes
 
 
 @dataclass
@@ -597,6 +689,7 @@ class Loaded:
     digest: str
     dest: str
     note: str = ""
+    replaced: str | None = None  # the digest a local tag of the same name pointed at before
 
 
 def load(
@@ -607,46 +700,28 @@ def load(
     backend: str | None = None,
     opts: RegistryOptions | None = None,
 ) -> list[Loaded]:
-    """Restore a bundle into the store, or push it to ``push`` under the same repository paths."""
+    """Restore a bundle into the store, or push it to ``push`` under the same repository paths.
+
+    Every image is checked before the first one is loaded: a bad bundle loads nothing. A local tag the
+    bundle names again is moved to the bundle's image, and the result says what it pointed at before.
+    """
     from skillctl.registry.transfer import exported_layout, import_layout
 
     store = store or Store()
-    opts = opts or RegistryOptions()
+    opts = (opts or RegistryOptions()).started()
     loaded: list[Loaded] = []
-    with _opened_bundle(bundle) as root:
-        index = json.loads((root / "index.json").read_bytes())
-        entries: list[dict[str, Any]] = index.get("manifests") or []
-        # Every image is checked complete before the first one is loaded: a bad bundle loads nothing.
-        images: list[tuple[str, oci.Manifest]] = []
-        indexes: list[tuple[str, str, dict[str, Path]]] = []  # referrers fallback tags
-        for entry in entries:
-            name = (entry.get("annotations") or {}).get(oci.REF_NAME)
-            if not name:
-                continue
-            digest = str(entry.get("digest", ""))
-            if not _SHA256.fullmatch(digest):
-                raise UnsafeContentError(f"{bundle}: {name}: {digest!r} is not a sha256 digest")
-            blob = root / "blobs/sha256" / digest[7:]
-            if not blob.is_file():
-                raise IntegrityError(f"{bundle}: {name}: manifest {digest} is missing from the bundle")
-            if entry.get("mediaType") == oci.INDEX_V1:
-                indexes.append((name, digest, _referrers_layout_blobs(root, blob, name, bundle)))
-                continue
-            manifest = oci.Manifest.parse(blob.read_bytes(), digest=digest, source=name)
-            for desc in (manifest.config, *manifest.layers):
-                if not _SHA256.fullmatch(desc.digest):
-                    raise UnsafeContentError(f"{bundle}: {name}: {desc.digest!r} is not a sha256 digest")
-                if not (root / "blobs/sha256" / desc.digest[7:]).is_file():
-                    raise IntegrityError(f"{bundle}: {name}: blob {desc.digest} is missing from the bundle")
-            images.append((name, manifest))
+    with _opened_bundle(bundle, store) as root:
+        images, indexes = _bundle_images(root, bundle)
         for name, manifest in images:
             one = root / ".one"
             shutil.rmtree(one, ignore_errors=True)
             blobs = {d.digest: root / "blobs/sha256" / d.digest[7:] for d in (manifest.config, *manifest.layers)}
             write_layout(one, manifest.raw, blobs)
             if push is None:
+                before = store.tagged().get(name)
                 import_layout(store, one, name)
-                loaded.append(Loaded(name, manifest.digest, name))
+                replaced = before.digest if before is not None and before.digest != manifest.digest else None
+                loaded.append(Loaded(name, manifest.digest, name, replaced=replaced))
                 continue
             dest = rebase(parse_reference(name), push)
             pusher = capable(select(backend, env=opts.env), Capability.EXACT, operation="push unchanged")
@@ -659,7 +734,7 @@ def load(
         for name, digest, blobs in indexes:
             if push is None:
                 # The store holds images; a referrers index only means something next to its image in a registry.
-                loaded.append(Loaded(name, digest, "", "not loaded: referrers go to a registry (load --push)"))
+                loaded.append(Loaded(name, digest, "", note="not loaded: referrers go to a registry (load --push)"))
                 continue
             dest = rebase(parse_reference(name), push)
             indexer = capable(select(backend, env=opts.env), Capability.REFERRERS, operation="push a referrers index")
@@ -678,7 +753,7 @@ def _referrers_layout_blobs(root: Path, index_blob: Path, name: str, bundle: str
     blobs = {oci.sha256_digest(index_blob.read_bytes()): index_blob}
     try:
         children = json.loads(index_blob.read_bytes()).get("manifests") or []
-        for child in children:
+        for child in children if isinstance(children, list) else [None]:
             digest = str(child["digest"])
             path = root / "blobs/sha256" / digest[7:]
             if not _SHA256.fullmatch(digest) or not path.is_file():

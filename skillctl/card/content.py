@@ -1,19 +1,25 @@
-"""Which files of a skill directory are its content: hidden files, VCS folders and ``.skillignore`` stay out.
+"""Which files of a skill directory are its content: hidden files, VCS folders and ``.skillignore`` stay out;
+and which file names can travel in a skill at all.
 
-One definition for what ``validate`` reports and what ``pack`` puts in the layer. Hidden files and folders
-are left out by default, as if ``.skillignore`` began with ``.*``; a ``!`` line re-includes them with
-gitignore's rules (``!resources/.zshrc``; a hidden folder needs ``!.folder/`` before files in it can come
-back). Version-control folders (``.git``, ``.hg``, ``.svn``, ``CVS``, ...) are always left out.
+One definition for what ``validate`` reports, what ``pack`` puts in the layer and what every unpack accepts.
+Hidden files and folders are left out by default, as if ``.skillignore`` began with ``.*``; a ``!`` line
+re-includes them with gitignore's rules (``!resources/.zshrc``; a hidden folder needs ``!.folder/`` before files
+in it can come back). Version-control folders (``.git``, ``.hg``, ``.svn``, ``CVS``, ...) are always left out.
 """
 
 from __future__ import annotations
 
 import functools
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
+from skillctl.core.errors import InvalidSkillError
+from skillctl.core.fsutil import read_regular
+
 IGNORE_FILE: Final = ".skillignore"
+MAX_IGNORE_FILE: Final = 1024 * 1024
 VCS_DIRS: Final = frozenset({".git", ".hg", ".svn", ".bzr", "CVS", "_darcs", "RCS", "SCCS"})
 HIDDEN_BY_DEFAULT: Final = ".*"
 
@@ -44,7 +50,8 @@ def _rules(root: str, mtime_ns: int) -> ContentRules:
 
     lines = []
     if mtime_ns >= 0:
-        lines = Path(root, IGNORE_FILE).read_text(encoding="utf-8", errors="replace").splitlines()
+        data = read_regular(Path(root, IGNORE_FILE), MAX_IGNORE_FILE, error=InvalidSkillError)
+        lines = data.decode("utf-8", errors="replace").splitlines()
     user = pathspec.GitIgnoreSpec.from_lines(lines) if lines else None
     return ContentRules(user, pathspec.GitIgnoreSpec.from_lines([HIDDEN_BY_DEFAULT, *lines]))
 
@@ -110,3 +117,43 @@ def content_totals(root: Path) -> tuple[int, int]:
                 if stat.S_ISREG(target.st_mode):
                     files, size = files + 1, size + target.st_size
     return files, size
+
+
+def name_problem(name: str) -> str | None:
+    """Why a file name cannot travel in a skill, or None: ``pack`` refuses to write it and every unpack to
+    extract it. Names are text an agent and a terminal show: valid UTF-8 without control characters."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return "name is not valid UTF-8"
+    if any(ord(c) < 32 or 127 <= ord(c) < 160 for c in name):
+        return "name contains control characters"
+    return None
+
+
+def unusable_names(root: Path) -> list[tuple[str, str]]:
+    """(relative path, problem) for every name that would be packed but has a :func:`name_problem`."""
+    rules = content_rules(root)
+
+    def skipped(rel: str, is_dir: bool) -> bool:
+        return rules.excluded(rel, is_dir=is_dir) is not None
+
+    found: list[tuple[str, str]] = []
+    for directory, dirnames, filenames in os.walk(root):
+        prefix = Path(directory).relative_to(root).as_posix()
+        prefix = "" if prefix == "." else prefix + "/"
+        kept = []
+        for name in sorted(dirnames):
+            if skipped(prefix + name, True):
+                continue
+            problem = name_problem(name)
+            if problem:
+                found.append((prefix + name, problem))  # what is inside is not looked at
+            else:
+                kept.append(name)
+        dirnames[:] = kept
+        for name in sorted(filenames):
+            problem = name_problem(name)
+            if problem and not skipped(prefix + name, False):
+                found.append((prefix + name, problem))
+    return found

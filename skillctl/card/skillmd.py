@@ -112,7 +112,7 @@ def check_document(doc: SkillDocument, *, expected_name: str | None, directory: 
         normalized = unicodedata.normalize("NFKC", name)
         if len(normalized) > MAX_NAME:
             warn("name", f"is {len(normalized)} characters; the limit is {MAX_NAME}")
-        if not NAME_RE.match(normalized):
+        if not NAME_RE.fullmatch(normalized):
             warn("name", f"{name!r} must be lowercase letters, digits and single hyphens")
         if expected_name and normalized != expected_name:
             warn("name", f"{name!r} differs from the directory name {expected_name!r} agents will see")

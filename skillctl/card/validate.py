@@ -100,6 +100,7 @@ def validate_skill(path: str | Path, *, strict: bool = False) -> ValidationRepor
         name if isinstance(name, str) else root.resolve().name,
     )
     report.findings.extend(_mcp_limits(root))
+    _check_names(report)
     return report
 
 
@@ -130,6 +131,16 @@ def _mcp_limits(root: Path) -> list[Finding]:
             )
         )
     return found
+
+
+def _check_names(report: ValidationReport) -> None:
+    """Names no unpack accepts are errors here, so nothing is packed that cannot be pulled or installed."""
+    from skillctl.card.content import unusable_names
+
+    for rel, problem in unusable_names(report.root):
+        report.findings.append(
+            Finding(str(report.root), "", f"{rel!r}: {problem}; rename it (pull and install refuse such names)")
+        )
 
 
 def _check_prompt(report: ValidationReport, prompt: str, expected_name: str) -> None:

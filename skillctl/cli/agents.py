@@ -20,8 +20,8 @@ from skillctl.cli.options import (
     unpack_limits,
     verify_key_option,
 )
-from skillctl.cli.output import emit_json, for_each, warn
-from skillctl.core.errors import NotFoundError, SkillctlError, UsageError
+from skillctl.cli.output import emit_json, for_each, say, warn
+from skillctl.core.errors import DeadlineExceeded, NotFoundError, SkillctlError, UsageError
 from skillctl.core.refs import parse_reference
 
 
@@ -95,12 +95,12 @@ def install(
     for message in result.warnings:
         warn(message)
     if quiet:
-        click.echo(str(result.path))
+        say(str(result.path))
         return
     was = f" (replaced {result.replaced})" if result.replaced else ""
-    click.echo(f"Installed {_ref_and_version(result.ref, result.version)} to {result.path}{was}")
+    say(f"Installed {_ref_and_version(result.ref, result.version)} to {result.path}{was}")
     if result.verified_by:
-        click.echo(f"Signature verified with {describe_verification(result.verified_by)}")
+        say(f"Signature verified with {describe_verification(result.verified_by)}")
 
 
 def _ref_and_version(ref: str, version: str) -> str:
@@ -192,6 +192,8 @@ def upgrade(
                     "verifiedBy": result.verified_by,
                 }
             )
+        except DeadlineExceeded:
+            raise  # the command is out of time, not this skill
         except SkillctlError as exc:
             failed.append(skill.name)
             errors.append(exc)
@@ -204,12 +206,12 @@ def upgrade(
             warn(message)
         for row in done:
             if quiet:
-                click.echo(row["name"])
+                say(row["name"])
                 continue
             verified = f", verified with {describe_verification(row['verifiedBy'])}" if row["verifiedBy"] else ""
-            click.echo(f"Upgraded {row['name']} {row['from']} -> {row['to']} ({row['ref']}{verified})")
+            say(f"Upgraded {row['name']} {row['from']} -> {row['to']} ({row['ref']}{verified})")
         if not done and not failed and not quiet:
-            click.echo("All skills are up to date." if all_ else f"{name} is already at the newest published version.")
+            say("All skills are up to date." if all_ else f"{name} is already at the newest published version.")
     if name and len(errors) == 1:
         raise errors[0]  # one skill named: its own error and exit code (10 for a signature)
     if failed:
@@ -237,7 +239,7 @@ def uninstall(
         documents.append({"name": name, "path": str(path)})
         if fmt == "json":
             return
-        click.echo(str(path) if quiet else f"Uninstalled {name} from {dest.path}")
+        say(str(path) if quiet else f"Uninstalled {name} from {dest.path}")
 
     try:
         for_each(list(names), one, what="uninstalls")

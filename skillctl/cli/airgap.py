@@ -9,7 +9,7 @@ import click
 
 from skillctl.cli.context import Settings
 from skillctl.cli.options import make_verifier, output_options, registry_options, signature_policy_option
-from skillctl.cli.output import emit_json, warn
+from skillctl.cli.output import emit_json, say, warn
 from skillctl.core.errors import SkillctlError, UsageError
 
 
@@ -60,11 +60,10 @@ def mirror(
         raise UsageError("give at least one source repository and the destination registry")
     *repos, destination = sources
     if from_file:
-        repos += [
-            line.strip()
-            for line in from_file.read_text().splitlines()
-            if line.strip() and not line.strip().startswith("#")
-        ]
+        from skillctl.core.fsutil import read_regular
+
+        text = read_regular(from_file, 16 * 1024 * 1024).decode("utf-8", errors="replace")
+        repos += [line.strip() for line in text.splitlines() if line.strip() and not line.strip().startswith("#")]
     verify = make_verifier(None, None, None, registry, backend, signature_policy)
     result = do_mirror(
         repos,
@@ -86,13 +85,13 @@ def mirror(
                 warn(f"kept {item.dest}: {item.detail}")
             elif quiet:
                 if item.action == "copied" or (item.action == "skipped" and item.detail == "already there"):
-                    click.echo(item.dest)  # what the destination holds for the source now
+                    say(item.dest)  # what the destination holds for the source now
             elif item.action == "copied":
-                click.echo(f"Copied {item.source} -> {item.dest}")
+                say(f"Copied {item.source} -> {item.dest}")
             elif item.action == "removed":
-                click.echo(f"Removed {item.dest} ({item.detail})")
+                say(f"Removed {item.dest} ({item.detail})")
             elif item.action == "skipped" and item.detail != "already there":
-                click.echo(f"Skipped {item.source}: {item.detail}", err=True)
+                say(f"Skipped {item.source}: {item.detail}", err=True)
         if not quiet:
             there = sum(1 for i in result.items if i.action == "skipped" and i.detail == "already there")
             parts = [f"{result.count('copied')} copied"]
@@ -100,7 +99,7 @@ def mirror(
             parts += [f"{there} already there"]
             if result.count("skipped") > there:
                 parts += [f"{result.count('skipped') - there} skipped"]
-            click.echo(", ".join([*parts, f"{result.count('failed')} failed"]) + ".")
+            say(", ".join([*parts, f"{result.count('failed')} failed"]) + ".")
     if result.count("failed"):
         raise SkillctlError(f"{result.count('failed')} copies failed")
 
@@ -155,11 +154,11 @@ def save(
     if fmt == "json":
         emit_json({"output": str(output), "refs": names})
     elif quiet:
-        click.echo(str(output))
+        say(str(output))
     else:
         for name in names:
-            click.echo(f"  {name}")
-        click.echo(f"Saved {len(names)} references to {output}")
+            say(f"  {name}")
+        say(f"Saved {len(names)} references to {output}")
 
 
 @click.command()
@@ -184,6 +183,9 @@ def load(
     from skillctl.airgap.mirror import load as do_load
 
     loaded = do_load(bundle, push=push_to, store=settings.store(), backend=backend, opts=registry)
+    for item in loaded:
+        if item.replaced:
+            warn(f"replaced the local {item.ref} (it was {item.replaced})")
     if fmt == "json":
         emit_json([item.__dict__ for item in loaded])
     else:
@@ -192,7 +194,7 @@ def load(
             if item.note:
                 warn(f"{item.ref}: {item.note}")
             else:
-                click.echo(item.dest if quiet else f"{verb} {item.dest} ({item.digest})")
+                say(item.dest if quiet else f"{verb} {item.dest} ({item.digest})")
 
 
 COMMANDS = [mirror, save, load]

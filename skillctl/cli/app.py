@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import logging
 import os
 import platform
+import signal
+import socket
 import sys
+import threading
 import traceback
 from pathlib import Path
 from typing import Any
@@ -16,7 +20,14 @@ import click
 from skillctl._version import __version__
 from skillctl.cli import VERSION_MESSAGE
 from skillctl.cli.context import Settings
-from skillctl.core.errors import ExitCode, SkillctlError
+from skillctl.cli.output import say
+from skillctl.core.errors import (
+    ExitCode,
+    FileSystemError,
+    NetworkError,
+    SkillctlError,
+    UsageError,
+)
 
 ALIASES = {"build": "pack", "ls": "list", "delete": "rm"}
 
@@ -37,12 +48,32 @@ DEFAULT_HINTS = {
 
 
 def report_error(error: SkillctlError) -> None:
-    click.echo(f"Error: {error.message}", err=True)
+    say("Error: ", error.message, err=True)
     problems = list(getattr(error, "problems", None) or [])  # validation findings, unmet promotion gates
     if len(problems) > 1 or (problems and problems[0] not in error.message):
         for problem in problems:
-            click.echo(f"  {problem}", err=True)
-    click.echo(f"hint: {error.hint or DEFAULT_HINTS.get(error.exit_code, 'see skillctl --help')}", err=True)
+            say("  ", problem, err=True)
+    say("hint: ", error.hint or DEFAULT_HINTS.get(error.exit_code, "see skillctl --help"), err=True)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread so that every ``finally`` cleans up, as for Ctrl-C."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated()
+
+
+def error_from_os(exc: OSError) -> SkillctlError:
+    """An OSError nothing below classified: the environment (a full or read-only disk, permissions,
+    a path too long), never a bug. One line naming the file and what the system said."""
+    where = f"{exc.filename}: " if exc.filename else ""
+    text = f"{where}{exc.strerror or exc}"
+    if exc.errno == errno.ENAMETOOLONG:
+        return UsageError(f"{text} (a path or file name is longer than the system allows)")
+    if isinstance(exc, ConnectionError | TimeoutError | socket.gaierror):
+        return NetworkError(text)
+    return FileSystemError(text, hint="check free space, permissions and the path named above")
 
 
 def _crash_report(exc: BaseException) -> Path | None:
@@ -60,11 +91,15 @@ def _crash_report(exc: BaseException) -> Path | None:
         return None
 
 
+def _main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
+
+
 class _EchoHandler(logging.Handler):
     """Log lines go to whatever stderr is now (Click's test runner swaps it), like every other message."""
 
     def emit(self, record: logging.LogRecord) -> None:
-        click.echo(self.format(record), err=True)
+        say(self.format(record), err=True)
 
 
 class SkillctlGroup(click.Group):
@@ -77,19 +112,25 @@ class SkillctlGroup(click.Group):
 
     def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
         """Click's own errors in skillctl's format: one ``Error:`` line and a ``hint:`` line."""
+        previous = signal.getsignal(signal.SIGTERM) if _main_thread() else None
+        if previous is not None:
+            signal.signal(signal.SIGTERM, _terminate)
         try:
             code = super().main(*args, standalone_mode=False, **kwargs)
         except click.UsageError as exc:
             command = exc.ctx.command_path if exc.ctx else "skillctl"
-            click.echo(f"Error: {exc.format_message()}", err=True)
-            click.echo(f"hint: see '{command} --help'", err=True)
+            say("Error: ", exc.format_message(), err=True)
+            say(f"hint: see '{command} --help'", err=True)
             code = exc.exit_code
         except click.ClickException as exc:
-            click.echo(f"Error: {exc.format_message()}", err=True)
+            say("Error: ", exc.format_message(), err=True)
             code = exc.exit_code
         except click.exceptions.Abort:  # Ctrl-C or EOF at a prompt
             click.echo("Interrupted.", err=True)
             code = int(ExitCode.INTERRUPTED)
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
         code = code if isinstance(code, int) else 0
         if standalone_mode:
             sys.exit(code)
@@ -108,15 +149,19 @@ class SkillctlGroup(click.Group):
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, sys.stdout.fileno())
             ctx.exit(141)
-        except KeyboardInterrupt:
+        except OSError as exc:
+            error = error_from_os(exc)
+            report_error(error)
+            ctx.exit(int(error.exit_code))
+        except KeyboardInterrupt as exc:
             click.echo("Interrupted.", err=True)
-            ctx.exit(int(ExitCode.INTERRUPTED))
+            ctx.exit(int(ExitCode.TERMINATED if isinstance(exc, Terminated) else ExitCode.INTERRUPTED))
         except Exception as exc:
             settings = ctx.obj if isinstance(ctx.obj, Settings) else None
             if settings and settings.debug:
                 traceback.print_exc()
             path = _crash_report(exc)
-            click.echo(f"Error: unexpected error (a bug in skillctl): {exc!r}", err=True)
+            say(f"Error: unexpected error (a bug in skillctl): {exc!r}", err=True)
             click.echo(
                 f"hint: please report it{f' with {path}' if path else ''}; rerun with --debug for the traceback",
                 err=True,

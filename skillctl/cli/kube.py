@@ -19,7 +19,7 @@ from skillctl.cli.options import (
     target_options,
     verify_key_option,
 )
-from skillctl.cli.output import emit_json
+from skillctl.cli.output import emit_json, say
 from skillctl.core.errors import SkillctlError, UsageError
 
 
@@ -189,10 +189,10 @@ def collection_push(
     if fmt == "json":
         emit_json({"ref": ref, "digest": digest, "name": coll.name, "skills": len(coll.skills)})
     elif quiet:
-        click.echo(digest)
+        say(digest)
     else:
-        click.echo(f"Pushed collection {ref} ({coll.name} {coll.version}, {len(coll.skills)} skills)")
-        click.echo(f"Digest: {digest}")
+        say(f"Pushed collection {ref} ({coll.name} {coll.version}, {len(coll.skills)} skills)")
+        say(f"Digest: {digest}")
 
 
 @collection.command(name="pull")
@@ -253,9 +253,9 @@ def _report(coll: Any, outcomes: list[Any], *, fmt: str, quiet: bool, verb: str)
         )
     elif quiet:
         for o in outcomes or coll.skills:
-            click.echo(o.name)
+            say(o.name)
     else:
-        click.echo(f"{verb} collection {coll.name} {coll.version} ({len(coll.skills)} skills)")
+        say(f"{verb} collection {coll.name} {coll.version} ({len(coll.skills)} skills)")
         # One outcome per skill, in order (a Git source's name is known only once it is cloned).
         paired = zip(coll.skills, outcomes or [None] * len(coll.skills), strict=True)
         for s, outcome in paired:
@@ -264,7 +264,7 @@ def _report(coll: Any, outcomes: list[Any], *, fmt: str, quiet: bool, verb: str)
                 line += f": {outcome.status}"
                 if outcome.status == "failed":
                     line += f" ({outcome.detail})"
-            click.echo(line)
+            say(line)
     failed = [o for o in outcomes if o.status == "failed"]
     if failed:
         raise SkillctlError(f"{len(failed)} of {len(outcomes)} skills failed: {', '.join(o.name for o in failed)}")

@@ -16,7 +16,7 @@ from skillctl.cli.options import (
     sign_key_passphrase,
     signature_format_option,
 )
-from skillctl.cli.output import emit_json, warn
+from skillctl.cli.output import emit_json, say, warn
 from skillctl.core.errors import UsageError
 from skillctl.core.refs import parse_reference
 from skillctl.core.states import STATES
@@ -101,30 +101,30 @@ def promote(
             click.echo(f"  met: {outcome.requirement.describe()}: {outcome.detail}", err=True)
     if signed:
         for where in filter(None, (signed.signature_ref, signed.bundle_ref)):
-            click.echo(f"Signed {result.digest}: {where}", err=True)
+            say(f"Signed {result.digest}: {where}", err=True)
     if governed.record is not None:
         where = governed.record.attestation_ref or governed.record.bundle_ref
-        click.echo(f"Recorded the promotion: {where}", err=True)
+        say(f"Recorded the promotion: {where}", err=True)
     for note in result.notes:
-        click.echo(note, err=True)
+        say(note, err=True)
     for message in result.warnings:
         warn(message)
     if quiet:
-        click.echo(result.digest)
+        say(result.digest)
         return
     if result.wrote:
-        click.echo(f"Promoted {result.ref}: {result.source_state} -> {result.state}")
+        say(f"Promoted {result.ref}: {result.source_state} -> {result.state}")
     else:
-        click.echo(f"Already {result.state}: {result.ref} (nothing to change)")
-        click.echo(f"Digest: {result.digest}")
+        say(f"Already {result.state}: {result.ref} (nothing to change)")
+        say(f"Digest: {result.digest}")
         return
-    click.echo(f"Digest: {result.digest}")
+    say(f"Digest: {result.digest}")
     for tag, digest in result.tags.items():
-        click.echo(f"  tag {tag} -> {digest}")
+        say(f"  tag {tag} -> {digest}")
     if result.state == "archived":
-        click.echo(f"  kept by digest only: {parse_reference(result.ref).repository}@{result.digest}")
+        say(f"  kept by digest only: {parse_reference(result.ref).repository}@{result.digest}")
     for tag in result.removed:
-        click.echo(f"  removed tag {tag}")
+        say(f"  removed tag {tag}")
 
 
 COMMANDS = [promote]

@@ -69,7 +69,7 @@ def registry_options(func: F) -> F:
         type=click.FloatRange(min=1),
         default=600,
         show_default=True,
-        help="Seconds before a registry operation is abandoned.",
+        help="Seconds the whole command may spend on registries (one deadline for every request and tool run).",
     )
     @functools.wraps(func)
     def wrapper(
@@ -77,9 +77,13 @@ def registry_options(func: F) -> F:
     ) -> Any:
         from skillctl.backends.base import RegistryOptions
 
+        if authfile is not None and authfile.exists() and not authfile.is_file():
+            # The tools would open it and wait (a fifo) or read forever (a device).
+            raise UsageError(f"{authfile}: --authfile must be a regular file")
+        # One deadline for the whole command, started now: every request and tool run gets what is left.
         kwargs["registry"] = RegistryOptions(
             tls_verify=tls_verify, cert_dir=cert_dir, authfile=authfile, timeout=timeout
-        )
+        ).started()
         if click.get_current_context().get_parameter_source("backend") is click.core.ParameterSource.ENVIRONMENT:
             backend = None  # the selection reads $SKILLCTL_BACKEND itself, so -v names the right reason
         kwargs["backend"] = backend

@@ -9,7 +9,7 @@ import click
 
 from skillctl.cli.context import Settings
 from skillctl.cli.options import make_verifier, output_options, registry_options, signature_policy_option
-from skillctl.cli.output import emit_json, table, warn
+from skillctl.cli.output import emit_json, say, table, warn
 
 _VERBS = {
     "install": "Installed",
@@ -58,21 +58,21 @@ def _report(outcome: Any, *, fmt: str, quiet: bool) -> None:
     changed = [c for c in outcome.changes if c.action != "unchanged"]
     for c in changed:
         if quiet:
-            click.echo(c.name)
+            say(c.name)
         elif c.action == "install":
-            click.echo(f"Installed {c.name} {c.after} to {c.path}")
+            say(f"Installed {c.name} {c.after} to {c.path}")
         elif c.action == "remove":
-            click.echo(f"Removed {c.name} from {c.path.parent}")
+            say(f"Removed {c.name} from {c.path.parent}")
         elif c.action == "repair":
-            click.echo(f"Repaired {c.name} {c.after} in {c.path} (its files had been changed)")
+            say(f"Repaired {c.name} {c.after} in {c.path} (its files had been changed)")
         else:
-            click.echo(f"{_VERBS[c.action]} {c.name} {c.before or '?'} -> {c.after} in {c.path.parent}")
+            say(f"{_VERBS[c.action]} {c.name} {c.before or '?'} -> {c.after} in {c.path.parent}")
     if quiet:
         return
     if not changed:
-        click.echo(f"All {len(outcome.lock.skills)} locked skill(s) are installed as locked.")
+        say(f"All {len(outcome.lock.skills)} locked skill(s) are installed as locked.")
     if outcome.lock_written:
-        click.echo(f"Wrote {outcome.lock.path}")
+        say(f"Wrote {outcome.lock.path}")
 
 
 def _target(target: str | None, output: Path | None, scope: str) -> Any:
@@ -216,9 +216,9 @@ def sync(
             emit_json({"inSync": not differences, "differences": differences})
         else:
             for line in differences:
-                click.echo(line)
+                say(line)
             if not differences and not quiet:
-                click.echo("In sync: skills.yaml, skills.lock.yaml and the installed skills agree.")
+                say("In sync: skills.yaml, skills.lock.yaml and the installed skills agree.")
         if differences:
             raise DriftError(
                 f"{len(differences)} difference(s) between skills.yaml, skills.lock.yaml and the installed skills",
@@ -280,7 +280,7 @@ def outdated(
     behind = [r for r in rows if r.wanted != r.current or r.latest != r.current or r.state != r.locked_state]
     if quiet:
         for r in behind:
-            click.echo(r.name)
+            say(r.name)
         return
     table(
         ["NAME", "CURRENT", "WANTED", "LATEST", "STATE"],

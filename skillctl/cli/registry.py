@@ -25,7 +25,7 @@ from skillctl.cli.options import (
     unpack_limits,
     verify_key_option,
 )
-from skillctl.cli.output import emit_json, warn
+from skillctl.cli.output import emit_json, say, warn
 from skillctl.core.errors import UsageError
 from skillctl.core.refs import parse_reference
 
@@ -105,16 +105,16 @@ def push(
         )
         return
     if quiet:
-        click.echo(result.digest)
+        say(result.digest)
         return
     if attested is not None:
         click.echo(f"Provenance: {attested.attestation_ref or attested.bundle_ref}", err=True)
     for note in result.notes:
-        (warn if result.digest_changed else lambda m: click.echo(m, err=True))(note)
-    click.echo(f"Pushed {result.dest}")
-    click.echo(f"Digest: {result.digest}")
+        (warn if result.digest_changed else lambda m: say(m, err=True))(note)
+    say(f"Pushed {result.dest}")
+    say(f"Digest: {result.digest}")
     if signed:
-        click.echo(f"Signed: {signed.signature_ref or signed.bundle_ref}")
+        say(f"Signed: {signed.signature_ref or signed.bundle_ref}")
 
 
 @click.command()
@@ -180,16 +180,16 @@ def pull(
         )
         return
     if quiet:
-        click.echo(result.digest)
+        say(result.digest)
         return
     for note in result.notes:
         warn(note)
-    click.echo(f"Pulled {result.ref}")
-    click.echo(f"Digest: {result.digest}")
+    say(f"Pulled {result.ref}")
+    say(f"Digest: {result.digest}")
     if result.verified_by:
-        click.echo(f"Signature verified with {result.verified_by}")
+        say(f"Signature verified with {result.verified_by}")
     if result.unpacked:
-        click.echo(f"Unpacked to {result.unpacked.path}")
+        say(f"Unpacked to {result.unpacked.path}")
 
 
 @click.command()
@@ -227,7 +227,7 @@ def login(
     if not password:
         raise UsageError("empty password")
     result = do_login(registry_host, username, password, opts=registry)
-    click.echo(
+    say(
         f"Login Succeeded! (credentials saved in {result.path})"
         if result.verified
         else f"Saved credentials in {result.path} (the registry asks for none)"
@@ -248,7 +248,7 @@ def logout(registry_host: str, registry: Any, backend: str | None) -> None:
             f"not logged in to {registry_host} (in {path})",
             hint="nothing to remove; check the registry name as you gave it to 'skillctl login' (host[:port])",
         )
-    click.echo(f"Removed login credentials for {registry_host} from {path}")
+    say(f"Removed login credentials for {registry_host} from {path}")
 
 
 COMMANDS = [push, pull, login, logout]

@@ -15,7 +15,7 @@ from skillctl.cli.options import (
     registry_options,
     signature_format_option,
 )
-from skillctl.cli.output import emit_json
+from skillctl.cli.output import emit_json, say
 from skillctl.core.errors import UsageError
 
 
@@ -32,11 +32,11 @@ def keygen(output_dir: Path, force: bool, passphrase_file: Path | None, fmt: str
     if fmt == "json":
         emit_json({"privateKey": str(key), "publicKey": str(pub)})
     elif quiet:
-        click.echo(str(key))
-        click.echo(str(pub))
+        say(str(key))
+        say(str(pub))
     else:
-        click.echo(f"Private key written to {key}")
-        click.echo(f"Public key written to {pub}")
+        say(f"Private key written to {key}")
+        say(f"Public key written to {pub}")
 
 
 @click.command()
@@ -71,13 +71,13 @@ def sign(
     if fmt == "json":
         emit_json(result.__dict__)
     elif quiet:
-        click.echo(result.digest)
+        say(result.digest)
     else:
-        click.echo(f"Signed {result.ref} ({result.digest})")
+        say(f"Signed {result.ref} ({result.digest})")
         if result.signature_ref:
-            click.echo(f"Signature: {result.signature_ref} ({result.signatures} signature(s))")
+            say(f"Signature: {result.signature_ref} ({result.signatures} signature(s))")
         if result.bundle_ref:
-            click.echo(f"Bundle: {result.bundle_ref}")
+            say(f"Bundle: {result.bundle_ref}")
 
 
 @click.command()
@@ -132,12 +132,12 @@ def verify(
     if fmt == "json":
         emit_json({**result.__dict__, "attestations": [a.to_json() for a in attestations]})
     elif quiet:
-        click.echo(result.digest)
+        say(result.digest)
     else:
-        click.echo(f"Verified {result.ref} ({result.digest}): {result.verified} of {result.signatures} signature(s)")
+        say(f"Verified {result.ref} ({result.digest}): {result.verified} of {result.signatures} signature(s)")
         for item in attestations:
             state = "verified" if item.signers else f"not verified ({'; '.join(item.reasons[:1])})"
-            click.echo(f"  attestation {item.attestation.predicate_type or '?'} [{item.attestation.format}]: {state}")
+            say(f"  attestation {item.attestation.predicate_type or '?'} [{item.attestation.format}]: {state}")
 
 
 def _attestations(

@@ -9,7 +9,7 @@ import click
 
 from skillctl.cli.context import Settings
 from skillctl.cli.options import output_options
-from skillctl.cli.output import emit_json, for_each, human_size, warn
+from skillctl.cli.output import emit_json, for_each, human_size, say, warn
 from skillctl.core.errors import InvalidSkillError, SkillctlError, UsageError
 
 
@@ -41,7 +41,7 @@ def validate(paths: tuple[Path, ...], strict: bool, fmt: str, quiet: bool) -> No
             for finding in report.warnings:
                 warn(str(finding))
             if report.ok:
-                click.echo(f"✓ {report.card_path} is valid")
+                say(f"✓ {report.card_path} is valid")
         if not report.ok:
             n = len(report.errors)
             raise InvalidSkillError(
@@ -59,7 +59,7 @@ def validate(paths: tuple[Path, ...], strict: bool, fmt: str, quiet: bool) -> No
         if len(paths) > 1 and not quiet:  # each skill's problems, under its error line
             for doc in documents:
                 for problem in doc["errors"]:
-                    click.echo(f"  {problem['file']}: {problem['field']}: {problem['message']}", err=True)
+                    say(f"  {problem['file']}: {problem['field']}: {problem['message']}", err=True)
         raise
     if fmt == "json":
         emit_json(documents[0] if len(paths) == 1 else documents)
@@ -112,13 +112,13 @@ def init(
         warn(str(finding))
     if quiet:
         for path in result.written:
-            click.echo(str(path))
+            say(str(path))
         return
     meta = result.card["metadata"]
     source = "from SKILL.md" if result.from_skill_md else "new skill"
-    click.echo(f"Initialised {meta['namespace']}/{meta['name']} {meta['version']} in {result.directory} ({source})")
+    say(f"Initialised {meta['namespace']}/{meta['name']} {meta['version']} in {result.directory} ({source})")
     for path in result.written:
-        click.echo(f"  wrote {path}")
+        say(f"  wrote {path}")
 
 
 @click.command()
@@ -207,18 +207,18 @@ def _pack_dir(
     if fmt == "json":
         return document
     if quiet:
-        click.echo(result.digest)
+        say(result.digest)
         return document
     for finding in result.warnings:
         warn(str(finding))
     detail = f"{result.files} files, layer {human_size(result.layer.size)}"
     if result.status == "unchanged":
-        click.echo(f"Unchanged {result.ref} (same content as before; {detail})")
+        say(f"Unchanged {result.ref} (same content as before; {detail})")
     elif result.status == "moved":
-        click.echo(f"Packed {result.ref} ({detail}); content changed, tag moved from {result.previous}")
+        say(f"Packed {result.ref} ({detail}); content changed, tag moved from {result.previous}")
     else:
-        click.echo(f"Packed {result.ref} ({detail})")
-    click.echo(f"Digest: {result.digest}")
+        say(f"Packed {result.ref} ({detail})")
+    say(f"Digest: {result.digest}")
     return document
 
 
@@ -252,14 +252,14 @@ def _pack_git(
             if item.error is not None:
                 warn(f"{item.name} ({item.path}): {item.error}")
             elif quiet:
-                click.echo(item.digest)
+                say(item.digest)
             else:
                 verb = "Unchanged" if item.status == "unchanged" else "Packed"
-                click.echo(f"{verb} {item.ref} from {item.path}")
-                click.echo(f"Digest: {item.digest}")
+                say(f"{verb} {item.ref} from {item.path}")
+                say(f"Digest: {item.digest}")
         if not quiet:
             done = len(result.skills) - len(result.failed)
-            click.echo(f"Packed {done} of {len(result.skills)} skills from {shown} at {result.commit[:12]}")
+            say(f"Packed {done} of {len(result.skills)} skills from {shown} at {result.commit[:12]}")
     if result.failed:
         first = result.failed[0].error
         assert first is not None
@@ -300,9 +300,9 @@ def version_bump(part: str, path: Path, fmt: str, quiet: bool) -> None:
     if fmt == "json":
         emit_json({"path": str(result.path), "from": result.old, "to": result.new})
     elif quiet:
-        click.echo(result.new)
+        say(result.new)
     else:
-        click.echo(f"Bumped {result.old} -> {result.new} in {result.path}")
+        say(f"Bumped {result.old} -> {result.new} in {result.path}")
 
 
 COMMANDS = [validate, init, pack, version_group]

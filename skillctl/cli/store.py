@@ -10,7 +10,7 @@ import click
 
 from skillctl.cli.context import Settings
 from skillctl.cli.options import output_options, registry_options, target_options
-from skillctl.cli.output import emit_json, human_size, human_time, short_digest, table, warn
+from skillctl.cli.output import emit_json, human_size, human_time, say, short_digest, table, warn
 from skillctl.core import oci
 from skillctl.core.errors import NotFoundError, UsageError
 
@@ -78,10 +78,10 @@ def list_cmd(
         return
     if quiet:
         for r in rows:
-            click.echo(r.ref)
+            say(r.ref)
         return
     if not rows:
-        click.echo(f"No images in the local store ({store.root}).")
+        say(f"No images in the local store ({store.root}).")
         return
     table(
         ["NAME", "TAG", "STATUS", "VERSION", "DIGEST", "SIZE", "SIGNED", "CREATED"],
@@ -111,9 +111,9 @@ def _list_remote(
         emit_json([r.to_json() for r in rows])
     elif quiet:
         for r in rows:
-            click.echo(r.ref)
+            say(r.ref)
     elif not rows:
-        click.echo(f"No tags in {repo}.")
+        say(f"No tags in {repo}.")
     else:
         table(
             ["TAG", "STATUS", "VERSION", "DIGEST", "SIZE", "SIGNED"],
@@ -167,7 +167,7 @@ def inspect(
         emit_json({**details.to_json(), **({"attestations": attestations} if attestations is not None else {})})
         return
     if quiet:
-        click.echo(details.digest)
+        say(details.digest)
         return
     a = details.annotations
     lines = [
@@ -184,26 +184,28 @@ def inspect(
     ]
     for label, value in lines:
         if value:
-            click.echo(f"{label + ':':<14}{value}")
+            say(f"{label + ':':<14}{value}")
     m = details.manifest
-    click.echo("\nOCI Image:")
-    click.echo(f"  Reference:  {details.ref} ({'local store' if details.local else 'registry'})")
-    click.echo(f"  Digest:     {m.digest}")
-    click.echo(f"  Media Type: {m.media_type}")
-    click.echo(f"  Created:    {a.get(oci.CREATED) or details.store_annotations.get(oci.PACKED_AT, '')}")
-    click.echo(f"  Platform:   {details.config.get('os', '?')}/{details.config.get('architecture', '?')}")
-    click.echo(f"  Config:     {m.config.digest} ({m.config.media_type}, {m.config.size} bytes)")
-    click.echo(f"  Size:       {details.size} bytes")
-    click.echo(f"  Layers:     {len(m.layers)}")
+    click.echo()
+    say("OCI Image:")
+    say(f"  Reference:  {details.ref} ({'local store' if details.local else 'registry'})")
+    say(f"  Digest:     {m.digest}")
+    say(f"  Media Type: {m.media_type}")
+    say(f"  Created:    {a.get(oci.CREATED) or details.store_annotations.get(oci.PACKED_AT, '')}")
+    say(f"  Platform:   {details.config.get('os', '?')}/{details.config.get('architecture', '?')}")
+    say(f"  Config:     {m.config.digest} ({m.config.media_type}, {m.config.size} bytes)")
+    say(f"  Size:       {details.size} bytes")
+    say(f"  Layers:     {len(m.layers)}")
     for layer in m.layers:
-        click.echo(f"    {layer.digest} ({layer.media_type}, {layer.size} bytes)")
-    click.echo("\nAnnotations:")
+        say(f"    {layer.digest} ({layer.media_type}, {layer.size} bytes)")
+    click.echo()
+    say("Annotations:")
     for key, value in sorted(a.items()):
-        click.echo(f"  {key}={value.strip()!s}" if "\n" not in value.strip() else f"  {key}={value.strip()!r}")
+        say(f"  {key}={value.strip()}")
     if attestations:
-        click.echo("\nAttestations (not verified here: skillctl verify --key, skillctl history):")
+        say("\nAttestations (not verified here: skillctl verify --key, skillctl history):")
         for item in attestations:
-            click.echo(f"  {item['predicateType'] or '?'} [{item['format']}] {item['where']}")
+            say(f"  {item['predicateType'] or '?'} [{item['format']}] {item['where']}")
 
 
 @click.command()
@@ -223,9 +225,9 @@ def tag(settings: Settings, source: str, target: str, fmt: str, quiet: bool) -> 
     if fmt == "json":
         emit_json({"source": source, "ref": name, "digest": digest})
     elif quiet:
-        click.echo(name)
+        say(name)
     else:
-        click.echo(f"Tagged {source} as {name}")
+        say(f"Tagged {source} as {name}")
 
 
 @click.command()
@@ -245,14 +247,14 @@ def rm(settings: Settings, refs: tuple[str, ...], force: bool, fmt: str, quiet: 
             raise UsageError("refusing to remove without confirmation", hint="pass -f/--force in scripts")
         question = f"Remove {refs[0]}?" if len(refs) == 1 else f"Remove {len(refs)} images?"
         if not click.confirm(question, default=False):
-            click.echo("Aborted.")
+            say("Aborted.")
             return
     result = remove_images(list(refs), store=settings.store())
     if fmt == "json":
         emit_json({"removed": result.removed, "missing": result.missing})
     else:
         for ref in result.removed:
-            click.echo(ref if quiet else f"Removed {ref}")
+            say(ref if quiet else f"Removed {ref}")
     if result.missing:
         raise NotFoundError(
             f"not in the local store: {', '.join(result.missing)}",
@@ -278,13 +280,13 @@ def prune(settings: Settings, dry_run: bool, fmt: str, quiet: bool) -> None:
         return
     verb = "Would remove" if dry_run else "Removed"
     for ref, status in result.untagged:
-        click.echo(ref if quiet else f"{verb} {ref} ({status})")
+        say(ref if quiet else f"{verb} {ref} ({status})")
     if quiet:
         return
     if not result.untagged and not result.blobs_removed and not result.dropped:
-        click.echo("Nothing to prune.")
+        say("Nothing to prune.")
         return
-    click.echo(
+    say(
         f"{'Would free' if dry_run else 'Freed'} {human_size(result.bytes_freed)} "
         f"({result.blobs_removed} unreferenced blobs, {result.dropped} untagged manifests)."
     )
@@ -326,10 +328,10 @@ def show_installed(
         return
     if quiet:
         for s in skills:
-            click.echo(s.name)
+            say(s.name)
         return
     if not skills:
-        click.echo("All installed skills are up to date." if upgradable else "No installed skills found.")
+        say("All installed skills are up to date." if upgradable else "No installed skills found.")
         return
     headers = (
         ["NAME", "VERSION", "STATE", "LATEST", "SOURCE", "TARGET"]
@@ -349,9 +351,7 @@ def show_installed(
             "upgrade them (skillctl upgrade --all -t AGENT)"
         )
     if offline:
-        click.echo(
-            "(states as recorded at install time; without --offline they are read from the registries)", err=True
-        )
+        say("(states as recorded at install time; without --offline they are read from the registries)", err=True)
 
 
 COMMANDS = [list_cmd, inspect, tag, rm, prune]

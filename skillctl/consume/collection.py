@@ -26,7 +26,7 @@ from skillctl.backends.base import Capability, RegistryOptions
 from skillctl.card.skillcard import load_schema, schema_message
 from skillctl.consume.gitsource import parse_source
 from skillctl.core import oci
-from skillctl.core.errors import InvalidSkillError, SkillctlError, UsageError
+from skillctl.core.errors import DeadlineExceeded, InvalidSkillError, SkillctlError, UsageError
 from skillctl.core.findings import Finding
 from skillctl.core.refs import parse_reference
 from skillctl.core.yamlsafe import TextLoader, decode_utf8, load_yaml, read_text
@@ -190,6 +190,7 @@ def push(
     from skillctl.registry.transfer import push as push_image
 
     store = store or Store()
+    opts = (opts or RegistryOptions()).started()
     collection = load_file(path)
     target = parse_reference(ref)
     if not target.is_remote:
@@ -202,9 +203,7 @@ def push(
             hint="add name: to each image entry (the name of the directory it installs into)",
         )
     build_artifact(store, collection, ref)
-    chosen = capable(
-        select(backend, env=(opts or RegistryOptions()).env), Capability.EXACT, operation="push OCI artifacts unchanged"
-    )
+    chosen = capable(select(backend, env=opts.env), Capability.EXACT, operation="push OCI artifacts unchanged")
     result = push_image(ref, store=store, backend=chosen.name, opts=opts)
     return collection, result.digest
 
@@ -252,6 +251,7 @@ def load(
     from skillctl.core.errors import NotFoundError
 
     store = store or Store()
+    opts = (opts or RegistryOptions()).started()
     ref = str(source)
     if not parse_reference(ref).is_remote:  # a registry reference is always re-read: its tag may have moved
         with contextlib.suppress(NotFoundError):
@@ -259,9 +259,7 @@ def load(
             return read_artifact(store, store.manifest(entry.digest), source=ref)
     from skillctl.registry.transfer import pull
 
-    chosen = capable(
-        select(backend, env=(opts or RegistryOptions()).env), Capability.EXACT, operation="pull OCI artifacts unchanged"
-    )
+    chosen = capable(select(backend, env=opts.env), Capability.EXACT, operation="pull OCI artifacts unchanged")
     result = pull(ref, store=store, backend=chosen.name, opts=opts)
     return read_artifact(store, store.manifest(result.digest), source=ref)
 
@@ -269,9 +267,11 @@ def load(
 def volume_script(collection: Collection, *, mount_root: str = "/skills") -> str:
     """podman commands creating one image volume per skill, and a run line mounting them read-only."""
     images_only(collection, what="collection volume")
+    from skillctl.consume.kube import check_mount_root
+
+    root = check_mount_root(mount_root)
     lines = [f"# collection {collection.name} {collection.version}"]
     mounts = []
-    root = mount_root.rstrip("/")
     for skill in collection.skills:
         image = shlex.quote(skill.image)
         volume = f"skill-{skill.name}"
@@ -321,6 +321,7 @@ def install(
     from skillctl.consume.install import read_receipt
 
     store = store or Store()
+    opts = (opts or RegistryOptions()).started()
     outcomes = []
     for skill in collection.skills:
         try:
@@ -352,6 +353,8 @@ def install(
                 no_verify=no_verify,
             )
             outcomes.append(SkillOutcome(skill.name, skill.image, "installed", result.digest))
+        except DeadlineExceeded:
+            raise  # the command is out of time, not this skill
         except SkillctlError as exc:
             outcomes.append(SkillOutcome(skill.label, skill.image or skill.source or "", "failed", str(exc)))
     return outcomes

@@ -123,7 +123,7 @@ def checkout(source: GitSource) -> Iterator[Checkout]:
     with tempfile.TemporaryDirectory(prefix="skillctl-git-") as tmp:
         # Cloned into a folder named after the repository: a skill at the root is named after it.
         work = Path(tmp) / source.repo_name
-        if source.ref and _SHA.match(source.ref):
+        if source.ref and _SHA.fullmatch(source.ref):
             git("clone", "--quiet", "--no-checkout", source.clone_url, str(work))
             git("checkout", "--quiet", source.ref, cwd=work)
         else:
@@ -140,11 +140,14 @@ def checkout(source: GitSource) -> Iterator[Checkout]:
 def skill_name(skill_dir: Path) -> str:
     """A discovered skill's name, as the Go tool resolves it: the frontmatter ``name``, else the folder's."""
     from skillctl.card.skillmd import parse_skill_document
+    from skillctl.core.fsutil import read_regular
+    from skillctl.core.yamlsafe import MAX_YAML_BYTES
 
     try:
-        text = (skill_dir / "SKILL.md").read_text(encoding="utf-8", errors="replace")
+        # A repository's SKILL.md can be a symlink to /dev/zero: only a regular file is read, and only so much.
+        text = read_regular(skill_dir / "SKILL.md", 16 * MAX_YAML_BYTES).decode("utf-8", errors="replace")
         fm = parse_skill_document(text).frontmatter or {}
-    except OSError:
+    except (OSError, SkillctlError):
         fm = {}
     name = fm.get("name")
     return name if isinstance(name, str) and name else skill_dir.name

@@ -29,8 +29,8 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 
 from skillctl.backends.base import RegistryOptions
 from skillctl.core import oci
-from skillctl.core.errors import NotFoundError, SkillctlError, UsageError
-from skillctl.core.fsutil import atomic_write, file_lock
+from skillctl.core.errors import DeadlineExceeded, NotFoundError, SkillctlError, UsageError
+from skillctl.core.fsutil import atomic_write, file_lock, read_regular
 from skillctl.core.refs import Reference, parse_reference
 from skillctl.core.states import canonical_tag, check_state, checked_states
 from skillctl.image.unpack import UnpackLimits, unpack_manifest
@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 
 Scope = Literal["user", "project"]
 RECEIPTS: Final = Path(".skillimage") / "receipts"
+MAX_RECEIPT: Final = 1024 * 1024
 # (user directory relative to $HOME, project directory relative to the working directory)
 TARGETS: Final = {
     "claude": (".claude/skills", ".claude/skills"),
@@ -145,9 +146,9 @@ def _pending_path(root: Path, name: str) -> Path:
 def _pending_applies(root: Path, name: str) -> dict[str, Any] | None:
     """The pending receipt of an install that was killed after swapping the files in, if it describes them."""
     try:
-        data = json.loads(_pending_path(root, name).read_text(encoding="utf-8"))
-        return data if (root / name).stat().st_ino == data.get("directoryInode") else None
-    except (OSError, ValueError):
+        data = json.loads(read_regular(_pending_path(root, name), MAX_RECEIPT))
+        return data if isinstance(data, dict) and (root / name).stat().st_ino == data.get("directoryInode") else None
+    except (OSError, ValueError, SkillctlError):
         return None
 
 
@@ -342,7 +343,7 @@ def install(
     from skillctl.trust.recorded import describe, key_record, verifier_from_record
 
     store = store or Store()
-    opts = opts or RegistryOptions()
+    opts = (opts or RegistryOptions()).started()
     if verify_key is not None and no_verify:
         raise UsageError("--verify-key and --no-verify contradict each other")
     parsed = parse_reference(ref)
@@ -434,11 +435,15 @@ def read_receipt(root: Path, name: str) -> Receipt | None:
         return Receipt.from_json(pending)
     go = _go_provenance(root, name)
     path = _receipt_path(root, name)
-    if path.is_file():
+    if path.exists():
         try:
-            receipt = Receipt.from_json(json.loads(path.read_text(encoding="utf-8")))
-        except (ValueError, KeyError, OSError):
-            log.warning("%s: unreadable receipt, ignored", path)
+            data = json.loads(read_regular(path, MAX_RECEIPT))
+            if not isinstance(data, dict):
+                raise TypeError("not a JSON object")
+            receipt = Receipt.from_json(data)
+        except (ValueError, KeyError, TypeError, OSError, SkillctlError) as exc:
+            # The next install of the skill writes a new one.
+            log.warning("%s: unreadable receipt, ignored (%s)", path, exc)
         else:
             # A Git install's skill.yaml holds the commit (the receipt's source ends in @commit).
             if go is None or go[1] in (receipt.digest, receipt.source.rpartition("@")[2]):
@@ -538,7 +543,7 @@ def refresh_states(
 
     from skillctl.registry.remote import StateCheck, state_now
 
-    opts = opts or RegistryOptions()
+    opts = (opts or RegistryOptions()).started()
     unreachable: dict[str, str] = {}
     guard = threading.Lock()
 
@@ -624,11 +629,14 @@ def check_upgrades(
     """Fill in ``latest`` for each skill with a registry source; return the ones that can be upgraded."""
     import semver
 
+    opts = (opts or RegistryOptions()).started()
     upgradable = []
     for skill in skills:
         states: dict[str, str] = {}
         try:
             found = newest_published(skill.source, backend=backend, opts=opts, states=states) if skill.source else None
+        except DeadlineExceeded:
+            raise  # the command is out of time, not this skill
         except SkillctlError as exc:
             if warnings is not None:
                 warnings.append(f"cannot check {skill.name}: {exc}")

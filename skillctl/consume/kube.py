@@ -19,7 +19,7 @@ from skillctl.backends.base import Capability, RegistryOptions
 from skillctl.core import oci
 from skillctl.core.errors import ConflictError, UsageError
 from skillctl.core.refs import Reference, parse_reference
-from skillctl.registry.client import read_manifest
+from skillctl.registry.client import read_image
 from skillctl.registry.selection import capable, select
 
 Kind = Literal["pod", "deployment", "patch"]
@@ -36,7 +36,7 @@ class SkillMount:
     @property
     def volume(self) -> str:
         label = f"skill-{self.name}"
-        if _DNS_LABEL.match(label):
+        if _DNS_LABEL.fullmatch(label):
             return label
         # Shortened or rewritten (dots, underscores): a hash of the name keeps distinct skills' volumes distinct.
         return dns_label(f"{label[:54]}-{hashlib.sha256(self.name.encode()).hexdigest()[:8]}")
@@ -44,7 +44,7 @@ class SkillMount:
 
 def dns_label(text: str) -> str:
     label = re.sub(r"[^a-z0-9-]+", "-", text.lower()).strip("-")[:63].strip("-")
-    if not _DNS_LABEL.match(label):
+    if not _DNS_LABEL.fullmatch(label):
         raise UsageError(f"{text!r} does not make a valid Kubernetes name")
     return label
 
@@ -65,7 +65,7 @@ def resolve_mounts(
         UsageError: a reference without a registry host (nodes pull from registries).
         ConflictError: two references would mount at the same path.
     """
-    opts = opts or RegistryOptions()
+    opts = (opts or RegistryOptions()).started()
     parsed: list[Reference] = []
     for text in refs:
         ref = parse_reference(text)
@@ -83,10 +83,26 @@ def resolve_mounts(
         reference = str(ref) if ref.digest or not pin else ""
         if not reference:
             reader = reader or capable(select(backend, env=opts.env), Capability.MANIFEST, operation="read manifests")
-            manifest = oci.Manifest.parse(read_manifest(ref.with_tag(ref.tag_or_default), reader.backend, opts))
+            manifest = oci.Manifest.parse(read_image(ref.with_tag(ref.tag_or_default), reader.backend, opts))
             reference = f"{ref.repository}@{manifest.digest}"
         mounts.append(SkillMount(name, reference, str(ref)))
     return mounts
+
+
+def check_mount_root(text: str) -> str:
+    """``--mount-root`` as an absolute path a pod spec and a shell command can carry.
+
+    Raises:
+        UsageError: empty, or holding control characters or bytes that are not UTF-8.
+    """
+    root = "/" + text.strip("/")
+    try:
+        root.encode("utf-8")
+    except UnicodeEncodeError:
+        raise UsageError(f"--mount-root {text!r}: not valid UTF-8") from None
+    if not text.strip("/") or any(ord(c) < 32 or 127 <= ord(c) < 160 for c in root):
+        raise UsageError(f"--mount-root {text!r}: give an absolute path such as /skills")
+    return root
 
 
 def _pull_policy(reference: str) -> str:
@@ -99,7 +115,7 @@ def pod_parts(mounts: Sequence[SkillMount], *, mount_root: str, container: str) 
     volumes = [
         {"name": m.volume, "image": {"reference": m.reference, "pullPolicy": _pull_policy(m.reference)}} for m in mounts
     ]
-    root = "/" + mount_root.strip("/")
+    root = check_mount_root(mount_root)
     mounts_spec = [{"name": m.volume, "mountPath": f"{root}/{m.name}", "readOnly": True} for m in mounts]
     return volumes, {"name": container, "volumeMounts": mounts_spec}
 
@@ -140,7 +156,7 @@ def manifest(
     label = dns_label(name)
     metadata: dict[str, Any] = {"name": label}
     if namespace:
-        if not _DNS_LABEL.match(namespace):
+        if not _DNS_LABEL.fullmatch(namespace):
             raise UsageError(f"{namespace!r} is not a Kubernetes namespace name (a DNS label)")
         metadata["namespace"] = namespace
     metadata["labels"] = {"app": label}
@@ -162,7 +178,7 @@ _SUBDOMAIN: Final = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z
 
 
 def _subdomain(text: str, *, what: str) -> str:
-    if len(text) > 253 or not _SUBDOMAIN.match(text):
+    if len(text) > 253 or not _SUBDOMAIN.fullmatch(text):
         raise UsageError(f"{text!r} is not a valid {what} name (a DNS subdomain: lowercase letters, digits, '-', '.')")
     return text
 

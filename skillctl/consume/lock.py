@@ -169,7 +169,7 @@ def _entry(item: Any, line: int, source: str) -> LockedSkill:
         raise bad(source, lines["repository"], exc.message) from None
     if not ref.is_remote or ref.tag or ref.digest:
         raise bad(source, lines["repository"], f"repository {repo!r} must be a registry repository without tag")
-    if not DIGEST_RE.match(digest):
+    if not DIGEST_RE.fullmatch(digest):
         raise bad(source, lines["digest"], f"digest {digest!r} is not sha256: followed by 64 lowercase hex digits")
     import semver
 
@@ -184,7 +184,7 @@ def _entry(item: Any, line: int, source: str) -> LockedSkill:
     skill = LockedSkill(name, ref.repository, version, tag, digest, state, line=line)
     if "content-digest" in item:
         skill.content_digest = _text(item, "content-digest", source)
-        if not DIGEST_RE.match(skill.content_digest):
+        if not DIGEST_RE.fullmatch(skill.content_digest):
             raise bad(source, lines["content-digest"], "content-digest is not sha256: followed by 64 hex digits")
     if "requested" in item:
         skill.requested = _text(item, "requested", source)
@@ -253,8 +253,8 @@ def parse_lock(text: str, path: Path, *, source: str = LOCK) -> Lock:
 
 
 def load_lock(path: Path) -> Lock | None:
-    """The lock at ``path``, None when there is none."""
-    if not path.is_file():
+    """The lock at ``path``, None when there is none (a fifo or a directory there is refused, not ignored)."""
+    if not path.exists():
         return None
     return parse_lock(read_text(path, source=str(path)), path, source=str(path))
 
@@ -295,6 +295,8 @@ def tree_digest(root: Path) -> str:
                 entry = f"L {rel} {os.readlink(path)}"
             elif stat.S_ISDIR(info.st_mode):
                 entry = f"D {rel}"
+            elif not stat.S_ISREG(info.st_mode):
+                entry = f"S {rel}"  # a fifo or device no install writes: never opened (it could block), only drift
             else:
                 digest = _card_digest(path) if rel == CARD_FILE else None
                 if digest is None:

@@ -223,7 +223,7 @@ def parse_manifest(text: str, root: Path, *, source: str = MANIFEST) -> Project:
         except UsageError as exc:
             raise bad(source, item.lines.get("version", line), exc.message) from None
         name = _string(item, "name", source)
-        if name is not None and not _NAME.match(name):
+        if name is not None and not _NAME.fullmatch(name):
             raise bad(source, item.lines["name"], f"name {name!r} must be lowercase letters, digits, '.', '_' or '-'")
         target_text = item.get("target")
         wanted = Wanted(
@@ -250,7 +250,7 @@ def load_project(root: str | Path | None = None, *, create_with: Target | None =
     """The project in ``root`` (default: the working directory); a new, empty one if ``create_with`` is given."""
     base = Path(root) if root is not None else Path.cwd()
     path = base / MANIFEST
-    if not path.is_file():
+    if not path.exists():  # anything else there (a fifo, a directory) is read and refused, never replaced
         if create_with is not None:
             return Project(base, create_with)
         raise NotFoundError(

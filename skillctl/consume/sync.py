@@ -42,6 +42,7 @@ from skillctl.core.errors import (
     SkillctlError,
     UsageError,
 )
+from skillctl.core.parallel import map_all
 from skillctl.core.refs import Reference, parse_reference
 from skillctl.core.semrange import caret, parse_range
 from skillctl.store.layout import Store
@@ -60,6 +61,9 @@ class Context:
     env: Mapping[str, str] | None = None
     # Also required of every locked image, pinned signers or not: a signature policy (``trust.verifiers``).
     policy: Callable[[str, str], str] | None = None
+
+    def __post_init__(self) -> None:
+        self.opts = self.opts.started()  # one deadline (--timeout) for everything done in this context
 
 
 @dataclass
@@ -681,8 +685,7 @@ def outdated(root: Path | None, ctx: Context) -> list[OutdatedRow]:
             entry.name, entry.version, wanted, latest, source.state_now(entry.repository, entry.version), entry.state
         )
 
-    with ThreadPoolExecutor(max_workers=max(1, min(ctx.workers, len(entries) or 1))) as pool:
-        return list(pool.map(one, entries))
+    return map_all(one, entries, min(ctx.workers, len(entries) or 1))
 
 
 def lock_mounts(path: Path, ctx: Context, *, verify: bool = True) -> list[tuple[str, str]]:
@@ -719,7 +722,5 @@ def lock_mounts(path: Path, ctx: Context, *, verify: bool = True) -> list[tuple[
                 )
 
         entries = sorted(lock.skills.values(), key=lambda e: e.name)
-        with ThreadPoolExecutor(max_workers=max(1, min(ctx.workers, len(entries) or 1))) as pool:
-            for future in [pool.submit(check_one, e) for e in entries]:
-                future.result()
+        map_all(check_one, entries, min(ctx.workers, len(entries) or 1))
     return [(e.name, e.ref) for e in sorted(lock.skills.values(), key=lambda e: e.name)]

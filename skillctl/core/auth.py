@@ -24,9 +24,10 @@ from typing import Any
 
 from skillctl.core import proc
 from skillctl.core.errors import AuthError, UsageError
-from skillctl.core.fsutil import atomic_write
+from skillctl.core.fsutil import atomic_write, owned_temp_dir, read_regular, sweep_owned
 
 log = logging.getLogger(__name__)
+MAX_AUTH_FILE = 16 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,7 @@ def candidate_files(authfile: str | Path | None = None, env: Mapping[str, str] |
 
 def _read(path: Path) -> dict[str, Any]:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(read_regular(path, MAX_AUTH_FILE, error=AuthError))
     except FileNotFoundError:
         return {}
     except (OSError, ValueError) as exc:
@@ -94,6 +95,8 @@ def _from_auths(auths: Mapping[str, Any], registry: str, repository: str, path: 
     )
     for key in candidates:
         entry = auths[key] or {}
+        if not isinstance(entry, dict):
+            raise AuthError(f"{path}: the entry for {key!r} is not a JSON object", hint="fix or remove the entry")
         if entry.get("identitytoken"):
             return Credentials("<token>", str(entry["identitytoken"]), str(path))
         if entry.get("auth"):
@@ -132,9 +135,12 @@ def lookup(
         raise AuthError(f"{explicit}: auth file does not exist", hint="check --authfile / REGISTRY_AUTH_FILE")
     for path in candidate_files(authfile, e):
         data = _read(path)
-        creds = _from_auths(data.get("auths") or {}, registry, repository or registry, path)
+        auths, helpers = data.get("auths") or {}, data.get("credHelpers") or {}
+        if not isinstance(auths, dict) or not isinstance(helpers, dict):
+            raise AuthError(f"{path}: 'auths' and 'credHelpers' must be JSON objects", hint="fix or remove the file")
+        creds = _from_auths(auths, registry, repository or registry, path)
         if creds is None:
-            helper = (data.get("credHelpers") or {}).get(registry) or data.get("credsStore")
+            helper = helpers.get(registry) or data.get("credsStore")
             creds = _from_helper(str(helper), registry, e) if helper else None
         if creds:
             log.info("credentials for %s from %s", registry, creds.source)
@@ -153,11 +159,18 @@ def login_file(authfile: str | Path | None = None, env: Mapping[str, str] | None
     return Path(e.get("XDG_CONFIG_HOME") or Path(e.get("HOME") or Path.home()) / ".config") / "containers" / "auth.json"
 
 
+def check_username(username: str) -> None:
+    """A user name the auth file can hold (``user:password`` in base64) and a terminal can show."""
+    if not username or ":" in username or any(ord(c) < 32 or ord(c) == 127 for c in username):
+        raise UsageError(f"invalid user name {username!r}: it must be non-empty, without ':' or control characters")
+
+
 def save_login(registry: str, username: str, password: str, path: Path) -> None:
-    if ":" in username:
-        raise UsageError("a username cannot contain ':'")
+    check_username(username)
     data = _read(path)
     auths = data.setdefault("auths", {})
+    if not isinstance(auths, dict):
+        raise AuthError(f"{path}: 'auths' is not a JSON object", hint="fix or remove the file")
     auths[registry] = {"auth": base64.b64encode(f"{username}:{password}".encode()).decode()}
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     atomic_write(path, (json.dumps(data, indent="\t") + "\n").encode(), mode=0o600)
@@ -166,6 +179,8 @@ def save_login(registry: str, username: str, password: str, path: Path) -> None:
 def remove_login(registry: str, path: Path) -> bool:
     data = _read(path)
     auths = data.get("auths") or {}
+    if not isinstance(auths, dict):
+        raise AuthError(f"{path}: 'auths' is not a JSON object", hint="fix or remove the file")
     keys = [k for k in auths if _host_key(k) == registry]
     if not keys:
         return False
@@ -175,15 +190,39 @@ def remove_login(registry: str, path: Path) -> bool:
     return True
 
 
+AUTH_DIR_PREFIX = "skillctl-auth-"
+
+
+def private_dir_parent(env: Mapping[str, str] | None = None) -> Path:
+    """Where private, short-lived credential files go: ``$XDG_RUNTIME_DIR/skillctl`` (a per-user tmpfs, emptied
+    at logout) when there is one, else the temporary directory."""
+    runtime = _env(env).get("XDG_RUNTIME_DIR")
+    if runtime and Path(runtime).is_dir():
+        parent = Path(runtime) / "skillctl"
+        try:
+            parent.mkdir(mode=0o700, exist_ok=True)
+            return parent
+        except OSError:
+            pass
+    return Path(tempfile.gettempdir())
+
+
+def sweep_private_dirs(env: Mapping[str, str] | None = None) -> int:
+    """Remove credential directories left by killed runs (their process is gone)."""
+    return sweep_owned(private_dir_parent(env), AUTH_DIR_PREFIX)
+
+
 @contextlib.contextmanager
-def docker_config_dir(registries: Mapping[str, Credentials | None]) -> Iterator[Path]:
+def docker_config_dir(
+    registries: Mapping[str, Credentials | None], env: Mapping[str, str] | None = None
+) -> Iterator[Path]:
     """A private ``DOCKER_CONFIG`` directory (0700, file 0600) holding these credentials; removed afterwards.
 
-    For tools such as crane that read only a Docker config.
+    For tools such as crane that read only a Docker config. The directory is named after this process,
+    so when a run is killed (SIGKILL cannot be caught) the next run removes it.
     """
-    tmp = Path(tempfile.mkdtemp(prefix="skillctl-auth-"))
+    tmp = owned_temp_dir(private_dir_parent(env), AUTH_DIR_PREFIX)
     try:
-        os.chmod(tmp, 0o700)
         auths = {
             # An identity token (user "<token>", as helpers and auth files give it) is not a password.
             reg: {"identitytoken": c.secret}

@@ -27,6 +27,7 @@ class ExitCode(enum.IntEnum):
     DRIFT = 11
     INTERNAL = 70
     INTERRUPTED = 130
+    TERMINATED = 143
 
 
 class SkillctlError(Exception):
@@ -109,14 +110,29 @@ class DriftError(SkillctlError):
         self.differences = list(differences)
 
 
-class StoreError(SkillctlError):
-    """The local store cannot be read or written."""
+class FileSystemError(SkillctlError):
+    """A file or directory cannot be read or written: disk full, read-only, permissions, a name too long."""
 
     exit_code = ExitCode.FAILURE
 
 
+class StoreError(FileSystemError):
+    """The local store cannot be read or written."""
+
+
 class TLSError(NetworkError):
     """Certificate verification or TLS/plain-HTTP mismatch."""
+
+
+class SecurityRefusal(TLSError):
+    """skillctl refused to send credentials or requests somewhere unsafe (plain HTTP, another scheme).
+
+    Final: no fallback to another backend or scheme may catch it, since the fallback would do what was refused.
+    """
+
+
+class DeadlineExceeded(NetworkError):
+    """The command's ``--timeout`` ran out (one deadline for the whole command, not per request)."""
 
 
 class ToolError(SkillctlError):

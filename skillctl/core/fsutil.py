@@ -6,12 +6,14 @@ import contextlib
 import fcntl
 import os
 import shutil
+import stat
 import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
-from skillctl.core.errors import StoreError
+from skillctl.core.errors import SkillctlError, StoreError, UsageError
 
 
 def fsync_dir(path: Path) -> None:
@@ -93,3 +95,88 @@ def file_lock(path: Path, *, shared: bool = False, timeout: float = 300.0, remov
         finally:
             if fd >= 0:
                 os.close(fd)
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this id exists (a reused id counts as alive: sweeping is conservative)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def owned_temp_dir(parent: Path, prefix: str, *, mode: int = 0o700) -> Path:
+    """A new directory ``parent/<prefix><pid>-XXXXXXXX``, after removing those of processes that are gone.
+
+    A process killed with SIGKILL cannot clean up; naming its directories after it lets the next run do so.
+    """
+    sweep_owned(parent, prefix)
+    path = Path(tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-", dir=parent))
+    os.chmod(path, mode)
+    return path
+
+
+def sweep_owned(parent: Path, prefix: str) -> int:
+    """Remove ``parent/<prefix><pid>-*`` directories whose process is gone; return how many."""
+    removed = 0
+    try:
+        candidates = list(parent.glob(f"{glob_escape(prefix)}*-*"))
+    except OSError:
+        return 0
+    for path in candidates:
+        pid = path.name[len(prefix) :].split("-", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not pid_alive(int(pid)) and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+            removed += 1
+    return removed
+
+
+def glob_escape(text: str) -> str:
+    """``text`` with glob metacharacters escaped (a skill name could hold ``[``)."""
+    return "".join(f"[{c}]" if c in "*?[" else c for c in text)
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "directory"
+    if stat.S_ISFIFO(mode):
+        return "fifo"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "device"
+    return "socket" if stat.S_ISSOCK(mode) else "special file"
+
+
+def open_regular(path: str | os.PathLike[str], *, error: type[SkillctlError] = UsageError) -> BinaryIO:
+    """Open a regular file for reading, refusing fifos, devices and sockets before they block or never end.
+
+    Raises:
+        ``error``: not a regular file.
+        OSError: it cannot be opened (missing, permissions).
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)  # a fifo would block here without O_NONBLOCK
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise error(f"{path}: is a {_kind(mode)}, not a regular file")
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def read_regular(path: str | os.PathLike[str], limit: int, *, error: type[SkillctlError] = UsageError) -> bytes:
+    """The bytes of a small regular file, at most ``limit`` (see :func:`open_regular`).
+
+    Raises:
+        ``error``: not a regular file, or larger than ``limit``.
+        OSError: it cannot be read.
+    """
+    with open_regular(path, error=error) as fh:
+        data = fh.read(limit + 1)
+    if len(data) > limit:
+        raise error(f"{path}: larger than {limit} bytes; is this the right file?")
+    return data

@@ -28,6 +28,9 @@ GZIP_LAYERS: Final = frozenset({LAYER_TAR_GZIP, DOCKER_LAYER_TAR_GZIP, REDHAT_LA
 """Layer media types that hold a gzip-compressed tar of the skill's files."""
 MEDIA_PROFILES: Final = {"standard": (CONFIG_V1, LAYER_TAR_GZIP), "redhat": (REDHAT_CONFIG, REDHAT_LAYER_TAR_GZIP)}
 """(config, layer) media types per profile, as the Go tool's ``--media-type`` names them."""
+DOCKER_MANIFEST_LIST: Final = "application/vnd.docker.distribution.manifest.list.v2+json"
+PLATFORM: Final = ("linux", "amd64")
+"""The platform an image index resolves to, as skopeo picks it on this architecture."""
 
 REF_NAME: Final = "org.opencontainers.image.ref.name"
 TITLE: Final = "org.opencontainers.image.title"
@@ -157,6 +160,39 @@ def is_image_manifest(raw: bytes) -> bool:
         return False
     media_type = data.get("mediaType") if isinstance(data, dict) else None
     return isinstance(data, dict) and media_type in (MANIFEST_V1, DOCKER_MANIFEST_V2, None) and "config" in data
+
+
+def is_index(raw: bytes) -> bool:
+    """Whether ``raw`` is an image index (OCI) or manifest list (Docker): one manifest per platform."""
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return False
+    if not isinstance(data, dict):
+        return False
+    return data.get("mediaType") in (INDEX_V1, DOCKER_MANIFEST_LIST) or (
+        "manifests" in data and "config" not in data and "layers" not in data
+    )
+
+
+def index_child(raw: bytes, platform: tuple[str, str] = PLATFORM) -> tuple[str | None, list[str]]:
+    """(digest of the image for ``platform``, or None; the platforms the index offers).
+
+    The rule skopeo applies: the first entry whose os and architecture match. Attestations and
+    other entries without a platform (``unknown/unknown``) are never chosen.
+    """
+    data = json.loads(raw)
+    offered: list[str] = []
+    for entry in data.get("manifests") or []:
+        if not isinstance(entry, dict):
+            continue
+        plat = entry.get("platform") if isinstance(entry.get("platform"), dict) else {}
+        pair = (str(plat.get("os", "")), str(plat.get("architecture", "")))
+        offered.append("/".join(pair) if all(pair) else "(no platform)")
+        digest = entry.get("digest")
+        if pair == platform and isinstance(digest, str) and entry.get("mediaType") != INDEX_V1:
+            return digest, offered
+    return None, offered
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ import os
 import re
 import shlex
 import shutil
+import signal
 import subprocess
 import time
 from collections.abc import Mapping, Sequence
@@ -48,6 +49,7 @@ _CLASSIFY: Final[list[tuple[re.Pattern[str], type[SkillctlError]]]] = [
     (
         re.compile(
             r"digest did not match|digest mismatch|does not match provided manifest digest|"
+            r"does not match requested digest|"
             r"error verifying (?:sha256 checksum|size)",
             re.I,
         ),
@@ -139,12 +141,17 @@ def run(
     secrets: Sequence[str] = (),
     check: bool = True,
     what: str | None = None,
+    max_file_bytes: int | None = None,
 ) -> ProcResult:
     """Run a tool; raise a typed :class:`SkillctlError` on failure when ``check``.
+
+    ``max_file_bytes`` caps every file the tool writes (``RLIMIT_FSIZE``, set by util-linux ``prlimit``
+    before the tool starts): a download cannot fill the disk with more than the registry declared.
 
     Raises:
         ToolNotFoundError: the program is not installed (with an install hint).
         ToolTimeoutError: it ran longer than ``timeout`` seconds.
+        IntegrityError: it tried to write a file larger than ``max_file_bytes``.
         AuthError, TLSError, NetworkError, NotFoundError, ToolError: classified from stderr.
     """
     args = [str(a) for a in argv]
@@ -153,12 +160,20 @@ def run(
     if exe is None:
         hint = INSTALL_HINTS.get(args[0])
         raise ToolNotFoundError(f"{args[0]} is not installed", hint=hint and f"install it: {hint}")
+    command = [exe, *args[1:]]
+    if max_file_bytes is not None:
+        prlimit = shutil.which("prlimit", path=path_var) or shutil.which("prlimit")
+        if prlimit is None:
+            raise ToolNotFoundError(
+                "prlimit is not installed; it caps what a download may write", hint="install util-linux"
+            )
+        command = [prlimit, f"--fsize={max_file_bytes}", "--", *command]
     shown = redact(args, secrets)
     log.info("running: %s", shown)
     start = time.monotonic()
     try:
         proc = subprocess.run(
-            [exe, *args[1:]],
+            command,
             input=input,
             capture_output=True,
             timeout=timeout,
@@ -178,6 +193,14 @@ def run(
             stderr = stderr.replace(secret, "***")
     log.debug("exit %s after %.2fs; stderr: %s", proc.returncode, seconds, stderr.strip()[-2000:])
     result = ProcResult([exe, *args[1:]], proc.returncode, proc.stdout, stderr.encode(), seconds)
+    if max_file_bytes is not None and (
+        proc.returncode in (-signal.SIGXFSZ, 128 + signal.SIGXFSZ) or "file too large" in stderr.lower()
+    ):
+        raise IntegrityError(
+            f"{what or args[0]}: stopped writing a file at {max_file_bytes} bytes: the registry sent more than "
+            "its manifest declares",
+            hint="the registry serves content that does not match its manifest; do not use it",
+        )
     if check and proc.returncode != 0:
         raise error_for(args, proc.returncode, stderr, what=what, secrets=secrets)
     return result

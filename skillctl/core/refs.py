@@ -15,13 +15,14 @@ from typing import Final
 from skillctl.core.errors import UsageError
 
 _COMPONENT: Final = r"[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*"
-_PATH_RE: Final = re.compile(rf"^{_COMPONENT}(?:/{_COMPONENT})*$")
+# Always used with fullmatch: ``$`` alone also matches before a final newline ("ns/evil\n").
+_PATH_RE: Final = re.compile(rf"{_COMPONENT}(?:/{_COMPONENT})*")
 _HOST_RE: Final = re.compile(
-    r"^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*"
-    r"|\[[0-9a-fA-F:]+\])(?::[0-9]+)?$"
+    r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*"
+    r"|\[[0-9a-fA-F:]+\])(?::[0-9]{1,5})?"
 )
-TAG_RE: Final = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
-DIGEST_RE: Final = re.compile(r"^sha256:[a-f0-9]{64}$")
+TAG_RE: Final = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+DIGEST_RE: Final = re.compile(r"sha256:[a-f0-9]{64}")
 DEFAULT_TAG: Final = "latest"
 _REF_HINT: Final = (
     "a reference looks like namespace/name:tag, registry.example.com/namespace/name:tag or name@sha256:..."
@@ -37,7 +38,26 @@ def is_attachment_tag(tag: str) -> bool:
 
 
 def is_digest(value: str) -> bool:
-    return bool(DIGEST_RE.match(value))
+    return bool(DIGEST_RE.fullmatch(value))
+
+
+def is_tag(value: str) -> bool:
+    """Whether ``value`` can be a tag (a registry may list tags no client can use)."""
+    return bool(TAG_RE.fullmatch(value))
+
+
+def parse_registry(text: str) -> str:
+    """A registry host (``host[:port]``) as ``login`` and ``logout`` take it; a leading scheme is dropped.
+
+    Raises:
+        UsageError: anything else (a path, spaces, control characters).
+    """
+    host = text.strip().removeprefix("https://").removeprefix("http://").rstrip("/")
+    if not host or len(host) > 255 or not _HOST_RE.fullmatch(host):
+        raise UsageError(
+            f"invalid registry {text!r}: expected a host name with an optional port, such as quay.io or localhost:5000"
+        )
+    return host
 
 
 def _looks_like_host(segment: str) -> bool:
@@ -113,16 +133,16 @@ def parse_reference(text: str, *, what: str = "reference") -> Reference:
     colon = name.rfind(":")
     if colon > slash:
         name, tag = name[:colon], name[colon + 1 :]
-        if not TAG_RE.match(tag):
+        if not TAG_RE.fullmatch(tag):
             raise UsageError(
                 f"invalid {what} {text!r}: tag {tag!r} must be 1-128 letters, digits, '_', '.' or '-'",
                 hint="semver build metadata ('+') is written as '_' in tags",
             )
     first, sep, rest = name.partition("/")
     path = rest if sep and _looks_like_host(first) else name
-    if sep and _looks_like_host(first) and not _HOST_RE.match(first):
+    if sep and _looks_like_host(first) and not _HOST_RE.fullmatch(first):
         raise UsageError(f"invalid {what} {text!r}: bad registry host {first!r}", hint=_REF_HINT)
-    if not _PATH_RE.match(path):
+    if not _PATH_RE.fullmatch(path):
         raise UsageError(
             f"invalid {what} {text!r}: repository path must be lowercase letters, digits and "
             "'.', '_', '-' separated by '/'",
@@ -136,6 +156,6 @@ def parse_reference(text: str, *, what: str = "reference") -> Reference:
 def version_tag(version: str, suffix: str = "") -> str:
     """The tag for a semver version: '+' is not allowed in tags, so it becomes '_' (as Helm does)."""
     tag = version.replace("+", "_") + suffix
-    if not TAG_RE.match(tag):
+    if not TAG_RE.fullmatch(tag):
         raise UsageError(f"version {version!r} gives the invalid tag {tag!r}")
     return tag

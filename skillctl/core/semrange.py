@@ -55,7 +55,7 @@ def _is_wild(part: str | None) -> bool:
 
 def _partial(text: str, source: str) -> tuple[list[int], str | None]:
     """``1.2`` -> ([1, 2], None); ``1.x`` -> ([1], None); ``1.2.3-rc.1`` -> ([1, 2, 3], "rc.1")."""
-    match = _PARTIAL.match(text)
+    match = _PARTIAL.fullmatch(text)
     if not match:
         raise UsageError(f"invalid version range {source!r}: {text!r} is not a version", hint=_HINT)
     parts: list[int] = []

@@ -15,6 +15,7 @@ from typing import Any, Final
 import yaml
 
 from skillctl.core.errors import InvalidSkillError, NotFoundError
+from skillctl.core.fsutil import open_regular
 
 MAX_YAML_BYTES: Final = 1024 * 1024
 MAX_DEPTH: Final = 64
@@ -101,12 +102,14 @@ def read_text(path: Path, *, limit: int = MAX_YAML_BYTES, source: str | None = N
     """Read a small UTF-8 text file with a size limit."""
     label = source or str(path)
     try:
-        with path.open("rb") as fh:
+        with open_regular(path, error=InvalidSkillError) as fh:
             data = fh.read(limit + 1)
     except FileNotFoundError:
         raise NotFoundError(f"{label}: no such file") from None
     except IsADirectoryError:
         raise InvalidSkillError(f"{label}: is a directory, expected a file") from None
+    except InvalidSkillError as exc:
+        raise InvalidSkillError(exc.message.replace(str(path), label, 1)) from None
     except OSError as exc:
         raise InvalidSkillError(f"{label}: cannot read: {exc.strerror}") from None
     if len(data) > limit:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Final, Literal
 
-from skillctl.card.content import IGNORE_FILE, content_rules
+from skillctl.card.content import IGNORE_FILE, content_rules, name_problem
 from skillctl.core.errors import UnsafeContentError
 
 GZIP_LEVEL: Final = 6
@@ -82,6 +82,10 @@ def collect_entries(root: Path, left_out: list[str] | None = None) -> list[Entry
             if reason:
                 if left_out is not None and reason.startswith("hidden") and rel != IGNORE_FILE:
                     left_out.append(rel + ("/" if is_dir else ""))
+                continue
+            problem = name_problem(name)
+            if problem:
+                problems.append(f"{str(path)!r}: {problem}")
                 continue
             if is_dir:
                 entries.append(Entry(rel, "dir", path, 0o755))
@@ -204,7 +208,12 @@ def write_layer(entries: list[Entry], out: BinaryIO, *, mtime: int = 0) -> Layer
                 tar.addfile(info)
                 continue
             with _open_exact(entry) as fh:
-                tar.addfile(info, fh)
+                try:
+                    tar.addfile(info, fh)
+                except OSError as exc:  # tarfile's "unexpected end of data": the file shrank
+                    if getattr(exc, "errno", None) is not None:
+                        raise
+                    raise UnsafeContentError(f"{entry.path}: changed while packing; run pack again") from None
     return LayerInfo(
         digest="sha256:" + compressed.hash.hexdigest(),
         diff_id="sha256:" + sink.hash.hexdigest(),

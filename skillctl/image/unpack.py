@@ -13,23 +13,34 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno
+import gzip
 import hashlib
+import io
 import os
 import posixpath
 import shutil
 import tarfile
 import tempfile
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Any, BinaryIO, Final
 
-from skillctl.core.errors import IntegrityError, UnsafeContentError
+from skillctl.card.content import name_problem
+from skillctl.core.errors import FileSystemError, IntegrityError, UnsafeContentError
+from skillctl.core.fsutil import owned_temp_dir
 from skillctl.core.oci import GZIP_LAYERS, Manifest
 from skillctl.core.refs import parse_reference
 from skillctl.store.layout import Store
 
 _CHUNK: Final = 1024 * 1024
+MAX_HEADER: Final = 1024 * 1024
+"""The largest PAX or GNU long-name header accepted (real ones hold a path: a few hundred bytes)."""
+_EXTENDED: Final = frozenset(
+    {tarfile.XHDTYPE, tarfile.XGLTYPE, tarfile.SOLARIS_XHDTYPE, tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK}
+)
+_ENTRY_OVERHEAD: Final = 4096  # a header block, an extended header and the padding of the data
 _GZIP_LAYERS: Final = GZIP_LAYERS
 
 
@@ -65,12 +76,10 @@ def verify_blob(path: Path, digest: str, size: int | None = None) -> None:
 
 
 def _check_name(raw: str) -> str:
-    try:
-        raw.encode("utf-8")
-    except UnicodeEncodeError:
-        raise UnsafeContentError(f"entry {raw!r}: name is not valid UTF-8") from None
-    if any(ord(c) < 32 or ord(c) == 127 for c in raw):
-        raise UnsafeContentError(f"entry {raw!r}: name contains control characters")
+    """The normalised name of an entry ("" for the root itself), after the rules ``pack`` applies too."""
+    problem = name_problem(raw)
+    if problem:
+        raise UnsafeContentError(f"entry {raw!r}: {problem}")
     if raw.startswith("/"):
         raise UnsafeContentError(f"entry {raw!r}: absolute path")
     name = posixpath.normpath(raw)
@@ -79,6 +88,43 @@ def _check_name(raw: str) -> str:
     if name.startswith("../") or name == ".." or "/../" in f"/{raw}/":
         raise UnsafeContentError(f"entry {raw!r}: escapes the target directory")
     return name
+
+
+class _BoundedTarInfo(tarfile.TarInfo):
+    """Refuses an extended header (PAX, GNU long name or link) larger than ``MAX_HEADER`` before tarfile
+    reads it into memory whole."""
+
+    def _proc_member(self, tarfile_: tarfile.TarFile) -> tarfile.TarInfo:
+        if self.type in _EXTENDED and self.size > MAX_HEADER:
+            raise UnsafeContentError(f"an extended tar header of {self.size} bytes (at most {MAX_HEADER} are accepted)")
+        return super()._proc_member(tarfile_)  # type: ignore[misc,no-any-return]
+
+
+class _Bounded(io.RawIOBase):
+    """The decompressed layer stream, cut off after ``limit`` bytes: whatever tarfile reads or skips
+    (headers, data of entries it passes over) counts."""
+
+    def __init__(self, raw: BinaryIO, limit: int, what: str) -> None:
+        self.raw, self.limit, self.what, self.total = raw, limit, what, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        n = self.raw.readinto(buffer)  # type: ignore[attr-defined]
+        self.total += n
+        if self.total > self.limit:
+            raise UnsafeContentError(
+                f"{self.what}: the tar stream is longer than {self.limit} bytes",
+                hint="a skill this big is refused against decompression bombs; if you trust it, "
+                "raise the limits with --max-size and --max-files",
+            )
+        return int(n)
+
+
+def stream_limit(limits: UnpackLimits) -> int:
+    """What a layer may decompress to: the content cap, and room for every entry's headers and padding."""
+    return limits.max_bytes + limits.max_files * _ENTRY_OVERHEAD + 1024 * 1024
 
 
 class _Extractor:
@@ -101,19 +147,24 @@ class _Extractor:
         return target
 
     def add(self, tar: tarfile.TarFile, member: tarfile.TarInfo) -> None:
+        # Every member counts, also those that create nothing (the root): tarfile reads past each one.
+        self.files += 1
+        if self.files > self.limits.max_files:
+            raise UnsafeContentError(
+                f"entry {member.name!r}: more than {self.limits.max_files} entries",
+                hint="a skill this big is refused against decompression bombs; if you trust it, "
+                "raise the limit with --max-files N (UnpackLimits.max_files in the library)",
+            )
         name = _check_name(member.name)
+        if member.size and not member.isreg():
+            raise UnsafeContentError(f"entry {member.name!r}: declares {member.size} bytes but is not a file")
         if not name:
+            if not member.isdir():
+                raise UnsafeContentError(f"entry {member.name!r}: names the skill's root but is not a directory")
             return
         if name in self.seen:
             raise UnsafeContentError(f"entry {name!r}: appears twice in the layer")
         self.seen.add(name)
-        self.files += 1
-        if self.files > self.limits.max_files:
-            raise UnsafeContentError(
-                f"entry {name!r}: more than {self.limits.max_files} entries",
-                hint="a skill this big is refused against decompression bombs; if you trust it, "
-                "raise the limit with --max-files N (UnpackLimits.max_files in the library)",
-            )
         if member.isdir():
             self._parent_ok(name + "/x")
             return
@@ -189,28 +240,57 @@ def unpack_manifest(
             raise UnsafeContentError(f"layer {layer.digest}: unsupported media type {layer.media_type!r}")
         verify_blob(store.blob_path(layer.digest), layer.digest, layer.size)
     dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.unpack-", dir=dest.parent))
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        # Named after this process: the next unpack into the same directory removes what a killed one left.
+        tmp = owned_temp_dir(dest.parent, f".{dest.name}.unpack-")
+    except OSError as exc:
+        raise _write_error(dest, exc) from None
     try:
         extractor = _Extractor(tmp, limits)
+        budget = stream_limit(limits)
         for layer in manifest.layers:
             try:
-                with tarfile.open(store.blob_path(layer.digest), mode="r|gz") as tar:
+                with (
+                    store.blob_path(layer.digest).open("rb") as blob,
+                    gzip.GzipFile(fileobj=blob, mode="rb") as gz,
+                    tarfile.open(
+                        fileobj=_Bounded(gz, budget, f"layer {layer.digest}"),  # type: ignore[arg-type]
+                        mode="r|",
+                        tarinfo=_BoundedTarInfo,
+                    ) as tar,
+                ):
                     for member in tar:
                         extractor.add(tar, member)
-            except (tarfile.TarError, EOFError, OSError) as exc:
-                if isinstance(exc, UnsafeContentError):
-                    raise
+                    budget -= tar.fileobj.tell()  # type: ignore[union-attr]
+            except UnsafeContentError:
+                raise
+            except OSError as exc:
+                if exc.errno is not None:  # the disk, not the layer (gzip's own errors carry no errno)
+                    raise _write_error(dest, exc) from None
+                raise UnsafeContentError(f"layer {layer.digest}: not a valid tar+gzip stream ({exc})") from None
+            except (tarfile.TarError, EOFError, zlib.error) as exc:
                 raise UnsafeContentError(f"layer {layer.digest}: not a valid tar+gzip stream ({exc})") from None
         extractor.check_symlinks()
-        os.chmod(tmp, 0o755)
-        if before_swap is not None:
-            before_swap(tmp)
-        _replace_dir(tmp, dest)
+        try:
+            os.chmod(tmp, 0o755)
+            if before_swap is not None:
+                before_swap(tmp)
+            _replace_dir(tmp, dest)
+        except OSError as exc:
+            raise _write_error(dest, exc) from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return UnpackResult(dest, manifest.digest, extractor.files, extractor.bytes)
+
+
+def _write_error(dest: Path, exc: OSError) -> FileSystemError:
+    where = exc.filename or dest.parent
+    return FileSystemError(
+        f"{dest.parent}: cannot write the skill ({exc.strerror or exc}: {where})",
+        hint="free space or fix the permissions of the target directory, then run the command again",
+    )
 
 
 def _exchange(a: Path, b: Path) -> bool:

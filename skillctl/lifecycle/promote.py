@@ -20,7 +20,6 @@ import re
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -29,6 +28,7 @@ from skillctl.backends.base import Capability, RegistryOptions, write_layout
 from skillctl.core import oci
 from skillctl.core.errors import IntegrityError, LifecycleError, NotFoundError, ToolError
 from skillctl.core.fsutil import file_lock
+from skillctl.core.parallel import map_all
 from skillctl.core.refs import Reference, is_attachment_tag, parse_reference, version_tag
 from skillctl.core.states import (
     RANK,
@@ -39,7 +39,8 @@ from skillctl.core.states import (
     tag_for_state,
     with_status,
 )
-from skillctl.registry.client import read_manifest
+from skillctl.registry.client import NoPlatformImage, read_image
+from skillctl.registry.remote import usable_tags
 from skillctl.registry.selection import Selection, capable, select
 from skillctl.registry.tags import remove_tag
 from skillctl.store.layout import PRIVATE_DIR, IndexEntry, Store
@@ -105,6 +106,7 @@ class LocalRepo:
         }
 
     def put(self, new: oci.Manifest, base: oci.Manifest, tag: str | None) -> None:
+        self.store.check_complete(base, what=f"{self.repository}@{base.digest}")
         with self.store.writing():
             self.store.put_blob(new.raw)
             if tag:
@@ -130,6 +132,7 @@ class LocalRepo:
         return None
 
     def retag(self, manifest: oci.Manifest, tag: str) -> None:
+        self.store.check_complete(manifest, what=f"{self.repository}@{manifest.digest}")
         with self.store.writing():
             self.store.set_tag(f"{self.repository}:{tag}", manifest.descriptor, dict(manifest.annotations))
 
@@ -155,22 +158,29 @@ class RemoteRepo:
     def _ref(self, tag: str | None = None, digest: str | None = None) -> Reference:
         return Reference(self.repository, tag, digest)
 
-    def manifest(self, ref: Reference) -> oci.Manifest | None:
+    def manifest(self, ref: Reference, *, strict: bool = True) -> oci.Manifest | None:
+        """``ref``'s image manifest, None when there is none; an index without our platform is an error
+        unless not ``strict`` (a snapshot skips it)."""
         try:
-            raw = _retrying(lambda: read_manifest(ref, self.reader.backend, self.opts))
+            raw = _retrying(lambda: read_image(ref, self.reader.backend, self.opts))
             return oci.Manifest.parse(raw, source=str(ref)) if oci.is_image_manifest(raw) else None
+        except NoPlatformImage:
+            if strict:
+                raise
+            return None
         except NotFoundError:
             return None
 
     def snapshot(self, only: Callable[[str], bool] | None = None) -> dict[str, oci.Manifest]:
         """Tags and their manifests; ``only`` limits which tags are read (one manifest read per tag)."""
         try:
-            listed = _retrying(lambda: self.lister.backend.list_tags(self._ref(), self.opts))
+            listed = usable_tags(
+                self.repository, _retrying(lambda: self.lister.backend.list_tags(self._ref(), self.opts))
+            )
             tags = [t for t in listed if not is_attachment_tag(t) and (only is None or only(t))]
         except NotFoundError:
             return {}
-        with ThreadPoolExecutor(max_workers=4) as pool:
-            found = dict(zip(tags, pool.map(lambda t: self.manifest(self._ref(t)), tags), strict=True))
+        found = dict(zip(tags, map_all(lambda t: self.manifest(self._ref(t), strict=False), tags, 4), strict=True))
         return {t: m for t, m in found.items() if m is not None}
 
     @contextlib.contextmanager
@@ -297,7 +307,7 @@ def promote(
     state = parse_state(to)
     parsed = parse_reference(ref)
     store = store or Store()
-    opts = opts or RegistryOptions()
+    opts = (opts or RegistryOptions()).started()
     if local:
         store.init()
         with file_lock(store.root / PRIVATE_DIR / "promote.lock"):

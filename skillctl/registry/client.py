@@ -1,31 +1,47 @@
-"""A small, read-only registry API client: fetch a manifest over HTTPS with the user's credentials.
+"""A small, read-only registry API client: manifests, the catalog and the login check, over one HTTP path.
 
 skillctl writes through the container tools; this reads back what they wrote
 (an independent check, and a cheap one: no extra process per read). It speaks
 Basic auth and the Bearer token flow with credentials from the same auth files
-the tools use. Anything it cannot handle makes the caller fall back to the
-backend, so it never decides alone that a registry is unreachable.
+the tools use, and it is the only place skillctl itself sends credentials, so
+the rules live here once: redirects never carry credentials to another origin
+or from HTTPS to HTTP, a token service must be HTTPS when TLS is verified, and
+such a refusal (:class:`SecurityRefusal`) is final. Anything else it cannot
+handle makes the caller fall back to the backend, so it never decides alone
+that a registry is unreachable. Every request runs against the command's
+deadline (see :mod:`skillctl.core.deadline`), headers and body included.
 """
 
 from __future__ import annotations
 
 import base64
-import functools
 import hashlib
+import http.client
 import json
 import logging
 import re
+import socket
 import ssl
 import urllib.error
 import urllib.parse
 import urllib.request
 from email.message import Message
-from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
-from skillctl.backends.base import Backend, RegistryOptions
-from skillctl.core import auth
-from skillctl.core.errors import AuthError, IntegrityError, NetworkError, NotFoundError, SkillctlError
+from skillctl.backends.base import Backend, RegistryOptions, add_registry_check
+from skillctl.core import auth, oci, tls
+from skillctl.core.deadline import Deadline, within
+from skillctl.core.errors import (
+    AuthError,
+    DeadlineExceeded,
+    IntegrityError,
+    NetworkError,
+    NotFoundError,
+    SecurityRefusal,
+    SkillctlError,
+    TLSError,
+    UnsupportedOperation,
+)
 from skillctl.core.refs import Reference
 
 log = logging.getLogger(__name__)
@@ -35,40 +51,45 @@ MANIFEST_ACCEPT: Final = ", ".join(
         "application/vnd.oci.image.manifest.v1+json",
         "application/vnd.oci.image.index.v1+json",
         "application/vnd.docker.distribution.manifest.v2+json",
+        "application/vnd.docker.distribution.manifest.list.v2+json",
     ]
 )
 MAX_MANIFEST: Final = 4 * 1024 * 1024
+MAX_CATALOG_PAGES: Final = 1000
+_TOKEN_RE: Final = re.compile(r"[\x21-\x7e]+")
+
+
+class TokenServiceError(AuthError):
+    """The token service answered 200 with something that is not a token: no backend does better."""
+
+
+class NoPlatformImage(NotFoundError):
+    """An image index without an image for the platform skillctl resolves indexes to."""
 
 
 def ssl_context(opts: RegistryOptions, registry: str | None = None) -> ssl.SSLContext:
     """Verification on unless ``tls_verify`` is off; the registry's CA directory (``--cert-dir``, else its
     certs.d directory) adds CAs (``*.crt``) and client keys (``*.cert``/``*.key``)."""
     cert_dir = opts.cert_dir_for(registry)
-    return _context(opts.tls_verify, str(cert_dir) if cert_dir else None)
+    return tls.client_context(opts.tls_verify, str(cert_dir) if cert_dir else None)
 
 
-@functools.lru_cache(maxsize=16)
-def _context(verify: bool, cert_dir: str | None) -> ssl.SSLContext:
-    # Built once per setting: loading the system CAs costs more than a loopback request.
-    if not verify:
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
-        return ctx
-    ctx = ssl.create_default_context()
-    if cert_dir:
-        for ca in sorted(Path(cert_dir).glob("*.crt")):
-            ctx.load_verify_locations(cafile=str(ca))
-        for cert in sorted(Path(cert_dir).glob("*.cert")):
-            key = cert.with_suffix(".key")
-            ctx.load_cert_chain(str(cert), str(key) if key.exists() else None)
-    return ctx
+def tls_hint(registry: str) -> str:
+    return (
+        f"put the registry's CA in ~/.config/containers/certs.d/{registry}/ca.crt (or pass --cert-dir DIR), "
+        "or --tls-verify=false for a local registry"
+    )
 
 
 def challenge(header: str) -> tuple[str, dict[str, str]]:
     """``Bearer realm="…",service="…"`` -> ("bearer", {"realm": …, "service": …})."""
     scheme, _, rest = header.partition(" ")
     return scheme.lower(), dict(re.findall(r'(\w+)="([^"]*)"', rest))
+
+
+def _origin(url: str) -> tuple[str, str]:
+    parts = urllib.parse.urlsplit(url)
+    return parts.scheme, parts.netloc
 
 
 class _SafeRedirects(urllib.request.HTTPRedirectHandler):
@@ -79,40 +100,200 @@ class _SafeRedirects(urllib.request.HTTPRedirectHandler):
         if new is None:
             return None
         old, target = urllib.parse.urlsplit(req.full_url), urllib.parse.urlsplit(newurl)
+        if target.scheme not in ("https", "http"):
+            raise SecurityRefusal(f"the registry redirected {req.full_url} to {newurl!r}; refusing")
         if old.scheme == "https" and target.scheme != "https":
-            raise AuthError(f"the registry redirected {req.full_url} to plain HTTP; refusing")
+            raise SecurityRefusal(f"the registry redirected {req.full_url} to plain HTTP ({newurl}); refusing")
         if (old.scheme, old.netloc) != (target.scheme, target.netloc):
             new.headers.pop("Authorization", None)
             new.unredirected_hdrs.pop("Authorization", None)
         return new
 
 
-def _open(url: str, ctx: ssl.SSLContext, timeout: float, headers: dict[str, str]) -> tuple[int, Message, bytes]:
-    """(status, headers, body) for any status; header lookups are case-insensitive."""
-    if not url.startswith(("https://", "http://")):
-        raise AuthError(f"the registry sent an unusable URL {url!r}")
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """For requests that carry a password to check it: a redirect is answered, not followed."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):  # type: ignore[no-untyped-def]
+        return None
+
+
+class _Watch:
+    """The sockets one request opens, each shut down by the deadline; released when the request ends."""
+
+    def __init__(self, deadline: Deadline) -> None:
+        self.deadline = deadline
+        self.socks: list[socket.socket] = []
+
+    def connection(self, base: type[http.client.HTTPConnection]) -> Any:
+        watch = self
+
+        class Watched(base):  # type: ignore[valid-type,misc]
+            def __init__(self, *args: Any, **kwargs: Any) -> None:
+                super().__init__(*args, **kwargs)
+                self._create_connection = watch.create_connection
+
+        return Watched
+
+    def create_connection(self, address: Any, *args: Any, **kwargs: Any) -> socket.socket:
+        sock = socket.create_connection(address, *args, **kwargs)
+        # A duplicate descriptor of the same socket: TLS wrapping detaches the original object, but
+        # shutting the duplicate down ends the connection all the same (handshake included).
+        guard = sock.dup()
+        self.socks.append(guard)
+        self.deadline.watch(guard)
+        return sock
+
+    def release(self) -> None:
+        for sock in self.socks:
+            self.deadline.unwatch(sock)
+            sock.close()
+
+
+class _HTTPS(urllib.request.HTTPSHandler):
+    def __init__(self, ctx: ssl.SSLContext, watch: _Watch) -> None:
+        super().__init__(context=ctx)
+        self._ctx, self._watch = ctx, watch
+
+    def https_open(self, req: urllib.request.Request) -> Any:
+        return self.do_open(self._watch.connection(http.client.HTTPSConnection), req, context=self._ctx)
+
+
+class _HTTP(urllib.request.HTTPHandler):
+    def __init__(self, watch: _Watch) -> None:
+        super().__init__()
+        self._watch = watch
+
+    def http_open(self, req: urllib.request.Request) -> Any:
+        return self.do_open(self._watch.connection(http.client.HTTPConnection), req)
+
+
+def _read_body(response: Any, deadline: Deadline, limit: int, url: str) -> bytes:
+    """At most ``limit + 1`` bytes, one receive at a time, within the deadline."""
+    chunks: list[bytes] = []
+    total = 0
+    while total <= limit:
+        chunk = response.read1(min(65536, limit + 1 - total))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        total += len(chunk)
+        deadline.remaining(f"reading {url}")
+    deadline.remaining(f"reading {url}")  # a socket shut down by the deadline looks like the end of the body
+    return b"".join(chunks)
+
+
+def _open(
+    url: str,
+    ctx: ssl.SSLContext,
+    deadline: Deadline,
+    headers: dict[str, str],
+    *,
+    follow: bool = True,
+    limit: int = MAX_MANIFEST,
+) -> tuple[int, Message, bytes]:
+    """(status, headers, body) for any status; header lookups are case-insensitive.
+
+    Raises:
+        SecurityRefusal: an unusable URL or redirect (final).
+        DeadlineExceeded: the deadline passed, during the connection, the headers or the body.
+        OSError: anything else on the way (callers try another scheme or the backend).
+    """
+    if urllib.parse.urlsplit(url).scheme not in ("https", "http"):
+        raise SecurityRefusal(f"the registry sent an unusable URL {url!r}; refusing")
     request = urllib.request.Request(url, headers=headers)  # noqa: S310 - scheme checked above
-    opener = urllib.request.build_opener(urllib.request.HTTPSHandler(context=ctx), _SafeRedirects())
+    watch = _Watch(deadline)
+    opener = urllib.request.build_opener(
+        _HTTPS(ctx, watch), _HTTP(watch), _SafeRedirects() if follow else _NoRedirects()
+    )
     try:
-        with opener.open(request, timeout=timeout) as response:
-            return response.status, response.headers, response.read(MAX_MANIFEST + 1)
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.headers, b""
+        try:
+            response = opener.open(request, timeout=deadline.remaining(f"GET {url}"))
+        except urllib.error.HTTPError as exc:
+            exc.close()
+            return exc.code, exc.headers, b""
+        with response:
+            return response.status, response.headers, _read_body(response, deadline, limit, url)
+    except (OSError, http.client.HTTPException, ValueError) as exc:
+        if deadline.expired:
+            raise DeadlineExceeded(f"GET {url}: --timeout of {deadline.seconds:g}s reached") from None
+        if isinstance(exc, OSError):
+            raise
+        raise OSError(f"{url}: {exc}") from None  # a malformed answer, or a header we cannot send
+    finally:
+        watch.release()
+
+
+def _basic(creds: auth.Credentials) -> str:
+    return "Basic " + base64.b64encode(f"{creds.username}:{creds.secret}".encode()).decode()
 
 
 def _token(
-    params: dict[str, str], scope: str, creds: auth.Credentials | None, ctx: ssl.SSLContext, timeout: float
+    registry: str,
+    params: dict[str, str],
+    scope: str,
+    creds: auth.Credentials | None,
+    opts: RegistryOptions,
+    deadline: Deadline,
 ) -> str:
+    """A Bearer token from the realm the registry names; credentials go there only over HTTPS (unless
+    --tls-verify=false allows plain HTTP), and are never handed on by a redirect.
+
+    Raises:
+        SecurityRefusal: the realm is not HTTPS (or not HTTP at all).
+        AuthError: the token service refused, or answered something that is not a token.
+    """
+    realm = params["realm"]
+    check_realm(registry, realm, opts)
     query = {"service": params.get("service", ""), "scope": scope}
     headers = {}
     if creds:
         query["account"] = creds.username
-        headers["Authorization"] = "Basic " + base64.b64encode(f"{creds.username}:{creds.secret}".encode()).decode()
-    status, _, body = _open(f"{params['realm']}?{urllib.parse.urlencode(query)}", ctx, timeout, headers)
+        headers["Authorization"] = _basic(creds)
+    url = realm + ("&" if "?" in realm else "?") + urllib.parse.urlencode(query)
+    # The token service gets the registry's TLS settings, as the containers tools give it.
+    status, _, body = _open(url, ssl_context(opts, registry), deadline, headers, follow=not creds)
+    if creds and 300 <= status < 400:
+        raise SecurityRefusal(f"{registry}: the token service redirected a request carrying credentials; refusing")
     if status != 200:
-        raise AuthError(f"the registry's token service answered HTTP {status}")
-    data = json.loads(body)
-    return str(data.get("token") or data.get("access_token") or "")
+        raise AuthError(f"{registry}: the registry's token service answered HTTP {status}")
+    try:
+        data = json.loads(body)
+    except ValueError:
+        data = None
+    token = (data.get("token") or data.get("access_token")) if isinstance(data, dict) else None
+    if not isinstance(token, str) or not _TOKEN_RE.fullmatch(token):
+        raise TokenServiceError(f"{registry}: the registry's token service answered without a usable token")
+    return token
+
+
+def check_realm(registry: str, realm: str, opts: RegistryOptions) -> None:
+    """A token service may get credentials only over HTTPS (plain HTTP only with ``--tls-verify=false``).
+
+    Raises:
+        SecurityRefusal: it may not.
+    """
+    scheme = urllib.parse.urlsplit(realm).scheme
+    if scheme not in ("https", "http") or (scheme == "http" and opts.tls_verify):
+        raise SecurityRefusal(
+            f"{registry}: the token service {realm!r} is not HTTPS; refusing to send credentials there",
+            hint="a registry reached with TLS verification must name an HTTPS token service; "
+            "--tls-verify=false allows plain HTTP for a lab registry",
+        )
+
+
+def _authorization(
+    registry: str, header: str, creds: auth.Credentials | None, scope: str, opts: RegistryOptions, deadline: Deadline
+) -> str:
+    kind, params = challenge(header)
+    if kind == "basic" and creds:
+        return _basic(creds)
+    if kind == "bearer" and params.get("realm"):
+        return f"Bearer {_token(registry, params, scope, creds, opts, deadline)}"
+    raise AuthError(f"{registry}: authentication required")
+
+
+def _schemes(opts: RegistryOptions) -> list[str]:
+    return ["https"] if opts.tls_verify else ["https", "http"]
 
 
 def _get(
@@ -120,31 +301,89 @@ def _get(
 ) -> tuple[int, Message, bytes]:
     """An authenticated GET of ``/v2/...``: Basic or Bearer with the user's credentials, TLS as configured."""
     ctx = ssl_context(opts, registry)
-    timeout = min(opts.timeout, 60)
+    deadline = within(opts.deadline, opts.timeout)
     last: Exception | None = None
-    for scheme in ["https"] if opts.tls_verify else ["https", "http"]:
+    for scheme in _schemes(opts):
         url = f"{scheme}://{registry}{path}"
         headers = {"Accept": accept}
         try:
-            status, response_headers, body = _open(url, ctx, timeout, headers)
-        except (OSError, ssl.SSLError) as exc:
+            status, response_headers, body = _open(url, ctx, deadline, headers)
+        except OSError as exc:
             last = exc
             continue
         if status == 401:
-            kind, params = challenge(response_headers.get("WWW-Authenticate", ""))
             creds = auth.lookup(registry, repository=repository, authfile=opts.authfile, env=opts.env)
-            if kind == "basic" and creds:
-                secret = base64.b64encode(f"{creds.username}:{creds.secret}".encode()).decode()
-                headers["Authorization"] = f"Basic {secret}"
-            elif kind == "bearer" and params.get("realm"):
-                if opts.tls_verify and not params["realm"].startswith("https://"):
-                    raise AuthError(f"{registry}: the token service {params['realm']!r} is not HTTPS; refusing")
-                headers["Authorization"] = f"Bearer {_token(params, scope, creds, ctx, timeout)}"
-            else:
-                raise AuthError(f"{registry}: authentication required")
-            status, response_headers, body = _open(url, ctx, timeout, headers)
+            header = response_headers.get("WWW-Authenticate", "")
+            headers["Authorization"] = _authorization(registry, header, creds, scope, opts, deadline)
+            status, response_headers, body = _open(url, ctx, deadline, headers)
         return status, response_headers, body
     raise OSError(f"{registry}: unreachable ({last})")
+
+
+def _tls_failure(exc: BaseException) -> BaseException | None:
+    reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+    return reason if isinstance(reason, ssl.SSLError) else None
+
+
+def check_credentials(registry: str, username: str, password: str, opts: RegistryOptions) -> bool:
+    """True when the registry accepted the credentials, False when it asks for none.
+
+    The same rules as every read: the password goes only to the registry itself or its HTTPS token
+    service, and a credential check that is redirected elsewhere is refused, not followed.
+
+    Raises:
+        AuthError: the registry rejected them.
+        SecurityRefusal: the check would send them somewhere unsafe.
+        TLSError / NetworkError: the registry could not be reached safely.
+    """
+    ctx = ssl_context(opts, registry)
+    deadline = within(opts.deadline, opts.timeout)
+    creds = auth.Credentials(username, password, "login")
+    last: Exception | None = None
+    for scheme in _schemes(opts):
+        base = f"{scheme}://{registry}/v2/"
+        try:
+            status, headers, _ = _open(base, ctx, deadline, {})
+        except OSError as exc:
+            failure = _tls_failure(exc)
+            if failure is not None and opts.tls_verify:
+                raise TLSError(
+                    f"{registry}: TLS failed ({getattr(failure, 'reason', None) or failure})", hint=tls_hint(registry)
+                ) from None
+            last = exc
+            continue
+        if status == 200:
+            return False
+        kind, params = challenge(headers.get("WWW-Authenticate", ""))
+        if status != 401 or kind not in ("basic", "bearer") or (kind == "bearer" and not params.get("realm")):
+            raise AuthError(
+                f"{registry}: GET /v2/ answered HTTP {status} without a usable challenge; is this a registry?",
+                hint="check the address; nothing was saved",
+            )
+        try:
+            if kind == "bearer":
+                _token(registry, params, "", creds, opts, deadline)
+                return True
+            status, _, _ = _open(base, ctx, deadline, {"Authorization": _basic(creds)}, follow=False)
+        except AuthError as exc:
+            if isinstance(exc, SecurityRefusal):
+                raise
+            raise AuthError(
+                f"{registry}: invalid username or password ({exc})",
+                hint="check the user name and the password or token; nothing was saved",
+            ) from None
+        if 300 <= status < 400:
+            raise SecurityRefusal(
+                f"{registry}: the registry redirected the credential check (HTTP {status}); "
+                "the password was not sent on, and nothing was saved"
+            )
+        if status == 200:
+            return True
+        raise AuthError(
+            f"{registry}: invalid username or password (HTTP {status})",
+            hint="check the user name and the password or token; nothing was saved",
+        )
+    raise NetworkError(f"{registry}: cannot reach the registry ({last})", hint="check the address and port")
 
 
 def fetch_manifest(ref: Reference, opts: RegistryOptions) -> bytes:
@@ -152,6 +391,7 @@ def fetch_manifest(ref: Reference, opts: RegistryOptions) -> bytes:
 
     Raises:
         NotFoundError: the registry has no such manifest.
+        SecurityRefusal / DeadlineExceeded: final.
         AuthError / OSError / ValueError: anything else; callers fall back to a backend.
     """
     assert ref.registry is not None
@@ -173,17 +413,36 @@ def fetch_manifest(ref: Reference, opts: RegistryOptions) -> bytes:
     return body
 
 
+def _next_page(registry: str, link: str) -> str:
+    """The path of the next catalog page from a ``Link`` header; only a catalog path on the same registry."""
+    match = re.search(r"<([^>]+)>", link or "")
+    if not match:
+        return ""
+    target = urllib.parse.urlsplit(match.group(1))
+    if (target.scheme or target.netloc) and target.netloc != registry:
+        raise SecurityRefusal(f"{registry}: the catalog links to another host ({match.group(1)!r}); refusing")
+    if target.path != "/v2/_catalog":
+        raise AuthError(f"{registry}: the catalog's next page is not a catalog ({match.group(1)!r})")
+    return target.path + (f"?{target.query}" if target.query else "")
+
+
 def list_repositories(registry: str, opts: RegistryOptions, *, prefix: str = "", limit: int = 100_000) -> list[str]:
     """Repository paths from the registry's catalog (``/v2/_catalog``, paginated), those under ``prefix``.
+
+    Paging stops at an empty page, at a page already read, after ``MAX_CATALOG_PAGES`` pages or
+    ``limit`` repositories, and at the deadline: a catalog cannot keep skillctl reading forever.
 
     Raises:
         UnsupportedOperation: the registry offers no catalog (it is optional in the distribution spec).
     """
-    from skillctl.core.errors import UnsupportedOperation
-
     repos: list[str] = []
     path = "/v2/_catalog?n=1000"
+    seen: set[str] = set()
     while path and len(repos) < limit:
+        if path in seen or len(seen) >= MAX_CATALOG_PAGES:
+            log.warning("%s: the catalog pages loop or never end; stopped after %d pages", registry, len(seen))
+            break
+        seen.add(path)
         try:
             status, headers, body = _get(registry, path, scope="registry:catalog:*", repository=registry, opts=opts)
         except OSError as exc:
@@ -196,33 +455,106 @@ def list_repositories(registry: str, opts: RegistryOptions, *, prefix: str = "",
         if status != 200:
             raise AuthError(f"{registry}: the catalog answered HTTP {status}")
         try:
-            repos.extend(str(r) for r in json.loads(body).get("repositories") or [])
-        except (ValueError, AttributeError):
+            page = json.loads(body).get("repositories") or []
+            if not isinstance(page, list):
+                raise TypeError
+        except (ValueError, AttributeError, TypeError):
             raise AuthError(f"{registry}: the catalog is not JSON") from None
-        match = re.search(r"<([^>]+)>", headers.get("Link", "") or "")
-        path = match.group(1) if match else ""
+        if not page:
+            break
+        repos.extend(str(r) for r in page)
+        path = _next_page(registry, headers.get("Link", "") or "")
     wanted = prefix.strip("/")
-    return sorted(r for r in repos if not wanted or r == wanted or r.startswith(wanted + "/"))
+    return sorted({r for r in repos if not wanted or r == wanted or r.startswith(wanted + "/")})
+
+
+_FINAL: Final = (NotFoundError, IntegrityError, SecurityRefusal, DeadlineExceeded, TokenServiceError)
 
 
 def read_manifest(ref: Reference, fallback: Backend, opts: RegistryOptions, *, how: list[str] | None = None) -> bytes:
     """``ref``'s manifest over the registry API, or through ``fallback`` when the API read fails.
 
     One in-process HTTP request instead of a tool process per manifest matters where
-    skillctl reads many (listing versions, promotion, mirroring).
+    skillctl reads many (listing versions, promotion, mirroring). Not found, a digest
+    mismatch, a security refusal and the deadline are answers, not failures: no fallback.
     """
     try:
         raw = fetch_manifest(ref, opts)
         if how is not None:
             how.append("over the registry API")
         return raw
-    except (NotFoundError, IntegrityError):
+    except _FINAL:
         raise
     except (SkillctlError, OSError, ValueError) as exc:
         log.info("reading %s over the registry API failed (%s); using %s", ref, exc, fallback.name)
     if how is not None:
         how.append(f"with {fallback.name}")
-    return fallback.manifest(ref, opts)
+    raw = fallback.manifest(ref, opts)
+    if ref.digest and oci.sha256_digest(raw) != ref.digest:
+        raise IntegrityError(f"{ref}: {fallback.name} read a manifest that does not match its digest")
+    return raw
+
+
+def read_image(ref: Reference, fallback: Backend, opts: RegistryOptions, *, how: list[str] | None = None) -> bytes:
+    """The image manifest ``ref`` names; an image index resolves to its linux/amd64 image, as skopeo does.
+
+    Every command that reads an image goes through here, so an index means the same everywhere.
+
+    Raises:
+        NotFoundError: no such manifest, or an index without a linux/amd64 image.
+    """
+    raw = read_manifest(ref, fallback, opts, how=how)
+    if not oci.is_index(raw):
+        return raw
+    child, offered = oci.index_child(raw)
+    if child is None:
+        raise NoPlatformImage(
+            f"{ref}: an image index without a {'/'.join(oci.PLATFORM)} image (it has: {', '.join(offered) or 'none'})",
+            hint="skill images are single-platform; push the skill's own manifest",
+        )
+    log.info("%s is an image index; using its %s image %s", ref, "/".join(oci.PLATFORM), child)
+    return read_manifest(ref.with_digest(child), fallback, opts)
+
+
+_PREFLIGHT: dict[tuple[str, str | None], SecurityRefusal | None] = {}
+
+
+def preflight(registry: str, opts: RegistryOptions) -> None:
+    """Refuse a registry that names a plain-HTTP token service, before a backend tool is handed credentials.
+
+    The tools would send the password there (skopeo does); the client refuses, and this makes the refusal
+    hold for every backend. One unauthenticated ``GET /v2/`` per registry and process; a registry that
+    cannot be reached here is left to the tool to report. With ``--tls-verify=false`` plain HTTP is allowed.
+    """
+    if not opts.tls_verify:
+        return
+    cert_dir = opts.cert_dir_for(registry)
+    key = (registry, str(cert_dir) if cert_dir else None)
+    if key not in _PREFLIGHT:
+        _PREFLIGHT[key] = _preflight(registry, opts)
+    refusal = _PREFLIGHT[key]
+    if refusal is not None:
+        raise SecurityRefusal(refusal.message, hint=refusal.hint)
+
+
+def _preflight(registry: str, opts: RegistryOptions) -> SecurityRefusal | None:
+    deadline = within(opts.deadline, opts.timeout)
+    try:
+        status, headers, _ = _open(f"https://{registry}/v2/", ssl_context(opts, registry), deadline, {})
+    except SecurityRefusal as exc:
+        return exc
+    except OSError:
+        return None
+    kind, params = challenge(headers.get("WWW-Authenticate", "") or "")
+    if status == 401 and kind == "bearer":
+        try:
+            check_realm(registry, params.get("realm", ""), opts)
+        except SecurityRefusal as exc:
+            return exc
+    return None
+
+
+add_registry_check(preflight)
 
 
 def fetch_referrers(repo: Reference, digest: str, opts: RegistryOptions) -> bytes | None:
@@ -242,6 +574,8 @@ def fetch_referrers(repo: Reference, digest: str, opts: RegistryOptions) -> byte
             opts=opts,
             accept="application/vnd.oci.image.index.v1+json",
         )
+    except (SecurityRefusal, DeadlineExceeded):
+        raise  # the fallback tag would be read the same way: these are answers
     except (OSError, ValueError, SkillctlError) as exc:
         log.info("the referrers API of %s could not be asked (%s); using the fallback tag", repo.registry, exc)
         return None

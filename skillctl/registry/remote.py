@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import json
-from concurrent.futures import ThreadPoolExecutor
+import logging
 from dataclasses import dataclass
 from typing import Any
 
 from skillctl.backends.base import Backend, Capability, RegistryOptions
 from skillctl.core import oci
-from skillctl.core.errors import NotFoundError, SkillctlError, UsageError
-from skillctl.core.refs import Reference, is_attachment_tag, parse_reference
+from skillctl.core.errors import IntegrityError, NotFoundError, SkillctlError, UsageError
+from skillctl.core.parallel import map_all
+from skillctl.core.refs import Reference, is_attachment_tag, is_digest, is_tag, parse_reference
 from skillctl.core.states import RANK, checked_states, release_version, with_status
-from skillctl.registry.client import read_manifest
+from skillctl.registry.client import MAX_MANIFEST, read_image, read_manifest
 from skillctl.registry.selection import capable, select
 from skillctl.store.images import ImageDetails
+
+log = logging.getLogger(__name__)
 
 
 def later_state(repository: str, manifest: oci.Manifest, reader: Backend, opts: RegistryOptions) -> oci.Manifest | None:
@@ -32,11 +35,7 @@ def later_state(repository: str, manifest: oci.Manifest, reader: Backend, opts: 
             return False
         return True
 
-    if len(candidates) < 2:
-        found = [held(c) for c in candidates]
-    else:
-        with ThreadPoolExecutor(max_workers=len(candidates)) as pool:
-            found = list(pool.map(held, candidates))
+    found = map_all(held, candidates, len(candidates))
     return next((c for c, yes in zip(candidates, found, strict=True) if yes), None)
 
 
@@ -47,13 +46,33 @@ def _require_remote(ref: Reference) -> None:
 
 def inspect_remote(ref: str, *, backend: str | None = None, opts: RegistryOptions | None = None) -> ImageDetails:
     """Manifest, config and annotations of a registry reference (no layer is downloaded)."""
-    opts = opts or RegistryOptions()
+    opts = (opts or RegistryOptions()).started()
     parsed = parse_reference(ref)
     _require_remote(parsed)
     reader = capable(select(backend, env=opts.env), Capability.MANIFEST, operation="read manifests")
-    manifest = oci.Manifest.parse(read_manifest(parsed, reader.backend, opts), source=str(parsed))
-    config = json.loads(reader.backend.config(parsed.with_digest(manifest.digest), opts) or b"{}")
+    manifest = oci.Manifest.parse(read_image(parsed, reader.backend, opts), source=str(parsed))
+    config = read_config(parsed.with_digest(manifest.digest), manifest, reader.backend, opts)
     return ImageDetails(ref=str(parsed), manifest=manifest, config=config, local=False)
+
+
+def read_config(ref: Reference, manifest: oci.Manifest, backend: Backend, opts: RegistryOptions) -> dict[str, Any]:
+    """The image config ``manifest`` names, checked against its digest and parsed as a JSON object.
+
+    Raises:
+        IntegrityError: the registry's config is not what the manifest names, or not an image config.
+    """
+    raw = backend.config(ref, opts) or b"{}"
+    if len(raw) > MAX_MANIFEST:
+        raise IntegrityError(f"{ref}: the registry's config is larger than {MAX_MANIFEST} bytes")
+    if raw != b"{}" and oci.sha256_digest(raw) != manifest.config.digest:
+        raise IntegrityError(f"{ref}: the registry's config does not match its digest {manifest.config.digest}")
+    try:
+        config = json.loads(raw)
+    except ValueError:
+        config = None
+    if not isinstance(config, dict):
+        raise IntegrityError(f"{ref}: the registry's image config is not a JSON object")
+    return config
 
 
 @dataclass(frozen=True)
@@ -87,24 +106,24 @@ def list_remote(
     With ``archived``, also the archived manifests the repository keeps by digest only: found from the
     content of the remaining tags (an archived manifest's digest is computable) and from signature tags.
     """
-    opts = opts or RegistryOptions()
+    opts = (opts or RegistryOptions()).started()
     parsed = parse_reference(repo)
     _require_remote(parsed)
     chosen = select(backend, env=opts.env)
     lister = capable(chosen, Capability.TAGS, operation="list tags")
     reader = capable(chosen, Capability.MANIFEST, operation="read manifests")
-    all_tags = lister.backend.list_tags(parsed, opts)
+    all_tags = usable_tags(parsed.repository, lister.backend.list_tags(parsed, opts))
     signature_tags = {t for t in all_tags if is_attachment_tag(t)}
     tags = [t for t in all_tags if t not in signature_tags]
 
     def row(tag: str, digest: str | None = None) -> tuple[RemoteTag, oci.Manifest] | None:
         ref = Reference(parsed.repository, tag or None, digest)
         try:
-            raw = read_manifest(ref, reader.backend, opts)
+            raw = read_image(ref, reader.backend, opts)
         except NotFoundError:
-            return None  # deleted between listing and reading (or never there)
+            return None  # deleted between listing and reading (or never there), or an index without our platform
         if not oci.is_image_manifest(raw):
-            return None  # an index or a referrers tag: not a skill version
+            return None  # a referrers tag or another artifact: not a skill version
         m = oci.Manifest.parse(raw, source=str(ref))
         found = RemoteTag(
             parsed.repository,
@@ -117,16 +136,25 @@ def list_remote(
         )
         return found, m
 
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        found = [r for r in pool.map(row, sorted(tags)) if r is not None]
-        rows = [r for r, _ in found]
-        if archived:
-            tagged = {r.digest for r in rows}
-            candidates = {with_status(m, "archived").digest for _, m in found if m.annotations.get(oci.STATUS)}
-            candidates |= {t.split(".", 1)[0].replace("-", ":", 1) for t in signature_tags}
-            extra = pool.map(lambda d: row("", d), sorted(candidates - tagged))
-            rows += sorted((r for r, _ in filter(None, extra) if r.status == "archived"), key=lambda r: r.version)
+    found = [r for r in map_all(row, sorted(tags), workers) if r is not None]
+    rows = [r for r, _ in found]
+    if archived:
+        tagged = {r.digest for r in rows}
+        candidates = {with_status(m, "archived").digest for _, m in found if m.annotations.get(oci.STATUS)}
+        candidates |= {d for t in signature_tags if is_digest(d := t.split(".", 1)[0].replace("-", ":", 1))}
+        extra = map_all(lambda d: row("", d), sorted(candidates - tagged), workers)
+        rows += sorted((r for r, _ in filter(None, extra) if r.status == "archived"), key=lambda r: r.version)
     return rows
+
+
+def usable_tags(repository: str, tags: list[str]) -> list[str]:
+    """The tags a client can name; a registry may list others (control characters, 500 characters):
+    those are skipped with a warning rather than sent back in a URL."""
+    good = [t for t in tags if isinstance(t, str) and is_tag(t)]
+    for tag in tags:
+        if not (isinstance(tag, str) and is_tag(tag)):
+            log.warning("%s: skipping the tag %r, which is not a valid tag", repository, tag)
+    return good
 
 
 def explain_missing(ref: Reference, *, backend: str | None, opts: RegistryOptions) -> NotFoundError:

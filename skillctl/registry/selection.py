@@ -48,6 +48,9 @@ def backend_names() -> list[str]:
 
 @functools.cache
 def load(name: str) -> Backend:
+    # The client registers its security preflight with the backends (see backends.base.add_registry_check).
+    import skillctl.registry.client  # noqa: F401
+
     ep = _entry_points().get(name)
     if ep is None:
         raise UsageError(f"unknown backend {name!r}", hint=f"choose one of: {', '.join(backend_names())}")

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable, Sequence
 
 from skillctl.backends.base import Capability, RegistryOptions
-from skillctl.core.errors import SkillctlError
+from skillctl.core.errors import DeadlineExceeded, SecurityRefusal, SkillctlError
 from skillctl.core.refs import Reference
 from skillctl.registry.selection import Selection, capable
 
@@ -41,6 +41,8 @@ def remove_tag(
         try:
             tag_deleter.backend.delete(ref, opts)
             return None
+        except (DeadlineExceeded, SecurityRefusal):
+            raise
         except SkillctlError as exc:
             log.info("tag deletion refused (%s); trying deletion by digest", exc)
     others = sharing()
@@ -52,6 +54,8 @@ def remove_tag(
     deleter = capable(candidates[0], Capability.DELETE, operation="delete manifests")
     try:
         deleter.backend.delete(Reference(ref.repository, None, digest), opts)
+    except (DeadlineExceeded, SecurityRefusal):
+        raise
     except SkillctlError as exc:
         if "UNSUPPORTED" in str(exc) or "405" in str(exc):
             return f"kept tag {ref.tag}: {DELETES_DISABLED}"

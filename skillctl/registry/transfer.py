@@ -10,6 +10,7 @@ backend's layout into the store only after every blob is verified.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -20,6 +21,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Final
 
 from skillctl.backends.base import Capability, RegistryOptions, write_layout
 from skillctl.core import oci
@@ -28,7 +30,7 @@ from skillctl.core.fsutil import fsync_dir
 from skillctl.core.refs import Reference, parse_reference
 from skillctl.core.states import canonical_tag, check_state
 from skillctl.image.unpack import UnpackLimits, UnpackResult, unpack_manifest, verify_blob
-from skillctl.registry.client import read_manifest
+from skillctl.registry.client import NoPlatformImage, read_image, read_manifest
 from skillctl.registry.remote import explain_missing, later_state
 from skillctl.registry.selection import capable, select
 from skillctl.store.layout import IndexEntry, Store
@@ -212,7 +214,7 @@ def push(
         IntegrityError: the registry holds different content than was pushed.
     """
     store = store or Store()
-    opts = opts or RegistryOptions()
+    opts = (opts or RegistryOptions()).started()
     src_ref = parse_reference(ref)
     dest_ref = parse_reference(dest) if dest else src_ref
     if not dest_ref.is_remote:
@@ -277,6 +279,20 @@ class PullResult:
     verified_by: str | None = None
 
 
+DOWNLOAD_SLACK: Final = 1024 * 1024
+
+
+def download_cap(manifest: oci.Manifest, limits: UnpackLimits | None, *, exact: bool) -> int:
+    """The most a backend may write to one file while downloading ``manifest``: its largest declared blob.
+
+    A backend that keeps layers unpacked in its own storage (podman, buildah) writes the skill's files
+    there, so for it the unpack cap applies as well.
+    """
+    declared = max([manifest.config.size, *(layer.size for layer in manifest.layers), 0])
+    cap = declared + DOWNLOAD_SLACK
+    return cap if exact else max(cap, (limits or UnpackLimits()).max_bytes + DOWNLOAD_SLACK)
+
+
 def pull(
     ref: str,
     *,
@@ -295,7 +311,7 @@ def pull(
         IntegrityError: what arrived does not match the registry's manifest.
     """
     store = store or Store()
-    opts = opts or RegistryOptions()
+    opts = (opts or RegistryOptions()).started()
     src = parse_reference(ref)
     if not src.is_remote:
         raise UsageError(
@@ -305,40 +321,39 @@ def pull(
     chosen = capable(select(backend, env=opts.env), Capability.PULL, operation="pull")
     exact = Capability.EXACT in chosen.backend.capabilities
     notes: list[str] = []
-    remote: oci.Manifest | None = None
+    # The registry's manifest first, for every backend: the download is pinned to its digest (an index
+    # resolves to its linux/amd64 image, the same for every backend), and its sizes bound what the
+    # backend may write to the disk.
+    reader = capable(chosen, Capability.MANIFEST, operation="read manifests")
     try:
-        if not exact:
-            # The layout will hold a re-serialised, re-compressed copy: read the registry's own manifest first.
-            reader = capable(chosen, Capability.MANIFEST, operation="read manifests")
-            remote = oci.Manifest.parse(read_manifest(src, reader.backend, opts), digest=src.digest, source=f"{src}")
-    except NotFoundError:
-        if src.digest:
+        remote = oci.Manifest.parse(read_image(src, reader.backend, opts), source=f"{src}")
+    except NotFoundError as exc:
+        if src.digest or isinstance(exc, NoPlatformImage):
             raise
         raise explain_missing(src, backend=backend, opts=opts) from None
+    # Archived or badly signed images are refused before anything is downloaded.
+    later = None
+    if not canonical_tag(src.tag, remote):  # a -draft/-testing tag or a digest: the version may have moved on
+        later = later_state(src.repository, remote, reader.backend, opts)
+    check_state(str(src), remote, allow_archived=allow_archived, warnings=notes, later=later)
+    verified_by = verify(str(src), remote.digest) if verify is not None else None
+    download = dataclasses.replace(opts, max_file_bytes=download_cap(remote, limits, exact=exact))
     store.init()
     # As a writer from the download to the tag: a concurrent prune removes neither the download nor its blobs.
     with store.writing(), tempfile.TemporaryDirectory(prefix="pull-", dir=store.tmp_dir) as tmp:
         layout = Path(tmp) / "layout"
-        pinned = src.with_digest(remote.digest) if remote is not None and src.tag else src
         try:
-            chosen.backend.pull(pinned, layout, opts)
+            chosen.backend.pull(src.with_digest(remote.digest), layout, download)
         except NotFoundError:
             if src.digest:
                 raise
-            raise explain_missing(src, backend=backend, opts=opts) from None
+            raise IntegrityError(
+                f"{src}: the registry serves {remote.digest} for this tag but not by that digest "
+                "(its storage was changed or damaged, or the tag moved just now)",
+            ) from None
         arrived = layout_manifest(layout)
-        if remote is None:
-            # A byte-exact backend wrote the registry's manifest itself.
-            remote = arrived
-            if src.digest and arrived.digest != src.digest:
-                raise IntegrityError(f"{src}: the registry sent {arrived.digest}")
-        # Nothing is in the store yet: refuse archived or badly signed images before anything is written.
-        later = None
-        if not canonical_tag(src.tag, remote):  # a -draft/-testing tag or a digest: the version may have moved on
-            reader = capable(chosen, Capability.MANIFEST, operation="read manifests")
-            later = later_state(src.repository, remote, reader.backend, opts)
-        check_state(str(src), remote, allow_archived=allow_archived, warnings=notes, later=later)
-        verified_by = verify(str(src), remote.digest) if verify is not None else None
+        if exact and arrived.digest != remote.digest:
+            raise IntegrityError(f"{src}: the registry sent {arrived.digest}, not {remote.digest}")
         manifest = import_layout(store, layout, None, move_blobs=True)
         if manifest.digest != remote.digest:
             problems = _same_content(remote, manifest)

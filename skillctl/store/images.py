@@ -143,7 +143,13 @@ def inspect_image(ref: str, *, store: Store | None = None) -> ImageDetails:
     store = store or Store()
     entry = store.resolve(ref)
     manifest = store.manifest(entry.digest)
-    config = json.loads(store.read_blob(manifest.config.digest))
+    store.check_complete(manifest, what=entry.ref_name or ref)
+    try:
+        config = json.loads(store.read_blob(manifest.config.digest))
+    except ValueError:
+        config = None
+    if not isinstance(config, dict):
+        raise IntegrityError(f"{entry.ref_name or ref}: the image config is not a JSON object")
     return ImageDetails(
         ref=entry.ref_name or ref, manifest=manifest, config=config, store_annotations=entry.annotations
     )
@@ -153,6 +159,7 @@ def tag_image(source: str, target: str, *, store: Store | None = None) -> tuple[
     """Give a local image another name; returns (target reference, digest)."""
     store = store or Store()
     entry = store.resolve(source)
+    store.check_complete(store.manifest(entry.digest), what=entry.ref_name or source)
     dest = parse_reference(target, what="target reference")
     if dest.digest:
         raise UsageError(f"{target}: a tag target cannot be a digest", hint="give a name and tag, e.g. ns/name:1.0.0")

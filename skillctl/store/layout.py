@@ -137,7 +137,7 @@ class Store:
         return self.root / PRIVATE_DIR / "tmp"
 
     def blob_path(self, digest: str) -> Path:
-        if not DIGEST_RE.match(digest):
+        if not DIGEST_RE.fullmatch(digest):
             raise IntegrityError(f"unsupported or malformed digest {digest!r}")
         return self.blobs_dir / digest.split(":", 1)[1]
 
@@ -151,21 +151,40 @@ class Store:
             self.blobs_dir.mkdir(parents=True, exist_ok=True)
             self.tmp_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise StoreError(f"{self.root}: cannot create the store ({exc.strerror})") from None
+            raise StoreError(f"{self.root}: cannot create the store ({exc.strerror}: {exc.filename})") from None
         if self.exists() and (self.root / LAYOUT_FILE).is_file():
             return
-        with file_lock(self.root / PRIVATE_DIR / "index.lock"):
-            if not (self.root / LAYOUT_FILE).is_file():
-                atomic_write(self.root / LAYOUT_FILE, b'{"imageLayoutVersion":"1.0.0"}')
-            if not self.exists():
-                self._write_index([])
+        try:
+            with file_lock(self.root / PRIVATE_DIR / "index.lock"):
+                if not (self.root / LAYOUT_FILE).is_file():
+                    atomic_write(self.root / LAYOUT_FILE, b'{"imageLayoutVersion":"1.0.0"}')
+                if not self.exists():
+                    self._write_index([])
+        except OSError as exc:
+            raise StoreError(
+                f"{self.root}: not a usable store ({exc.strerror}: {exc.filename})",
+                hint="the store was changed by hand or by another tool; restore it, or use another --store",
+            ) from None
 
     @contextlib.contextmanager
     def writing(self) -> Iterator[Store]:
-        """Hold off garbage collection while blobs are written and tagged."""
+        """Hold off garbage collection while blobs are written and tagged.
+
+        Raises:
+            StoreError: the store cannot be written (read-only, full, permissions), naming the file.
+        """
         self.init()
-        with file_lock(self.root / PRIVATE_DIR / "gc.lock", shared=True):
-            yield self
+        try:
+            with file_lock(self.root / PRIVATE_DIR / "gc.lock", shared=True):
+                yield self
+        except OSError as exc:
+            raise self._write_error(exc) from None
+
+    def _write_error(self, exc: OSError) -> StoreError:
+        return StoreError(
+            f"{self.root}: cannot write the store ({exc.strerror or exc}: {exc.filename or self.root})",
+            hint="free space or fix the permissions of the store (--store), then run the command again",
+        )
 
     # -- blobs -----------------------------------------------------------------
     def has_blob(self, digest: str) -> bool:
@@ -178,9 +197,9 @@ class Store:
             with path.open("rb") as fh:
                 data = fh.read(limit + 1)
         except FileNotFoundError:
-            raise NotFoundError(
+            raise IntegrityError(
                 f"{self.root}: blob {digest} is missing from the store",
-                hint="the store is incomplete; pack or pull the image again",
+                hint="the store is damaged; remove the image ('skillctl rm'), then pack or pull it again",
             ) from None
         if len(data) > limit:
             raise IntegrityError(f"{self.root}: blob {digest} is larger than {limit} bytes")
@@ -216,6 +235,20 @@ class Store:
     def manifest(self, digest: str) -> oci.Manifest:
         return oci.Manifest.parse(self.read_blob(digest), digest=digest, source=f"{self.root}: {digest}")
 
+    def check_complete(self, manifest: oci.Manifest, *, what: str = "") -> None:
+        """Every blob ``manifest`` names is in the store: operations on a damaged entry must not spread it.
+
+        Raises:
+            IntegrityError: a config or layer blob is missing.
+        """
+        missing = [d.digest for d in (manifest.config, *manifest.layers) if not self.has_blob(d.digest)]
+        if missing:
+            raise IntegrityError(
+                f"{what or manifest.digest}: the store is damaged: {', '.join(missing)} "
+                f"{'is' if len(missing) == 1 else 'are'} missing",
+                hint="remove the image ('skillctl rm'), then pack or pull it again",
+            )
+
     # -- index -----------------------------------------------------------------
     def entries(self) -> list[IndexEntry]:
         path = self.root / INDEX_FILE
@@ -245,13 +278,16 @@ class Store:
         ``mutate`` gets the current entries and returns the new list, or None to leave the index untouched.
         """
         self.init()
-        with file_lock(self.root / PRIVATE_DIR / "index.lock"):
-            current = self.entries()
-            updated = mutate(list(current))
-            if updated is not None:
-                self._write_index(updated)
-                return updated
-            return current
+        try:
+            with file_lock(self.root / PRIVATE_DIR / "index.lock"):
+                current = self.entries()
+                updated = mutate(list(current))
+                if updated is not None:
+                    self._write_index(updated)
+                    return updated
+                return current
+        except OSError as exc:
+            raise self._write_error(exc) from None
 
     def tagged(self) -> dict[str, IndexEntry]:
         return {e.ref_name: e for e in self.entries() if e.ref_name}

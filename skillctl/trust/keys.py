@@ -16,11 +16,12 @@ from pathlib import Path
 from typing import Any, Final
 
 from skillctl.core.errors import ConflictError, NotFoundError, UsageError
-from skillctl.core.fsutil import atomic_write
+from skillctl.core.fsutil import atomic_write, read_regular
 
 PRIVATE_PEM: Final = "ENCRYPTED SIGSTORE PRIVATE KEY"
 LEGACY_PRIVATE_PEM: Final = "ENCRYPTED COSIGN PRIVATE KEY"
 _SCRYPT: Final = {"N": 32768, "r": 8, "p": 1}
+MAX_KEY_FILE: Final = 64 * 1024
 
 
 def pem(kind: str, data: bytes) -> bytes:
@@ -76,7 +77,7 @@ def load_private_key(path: str | Path, passphrase: bytes) -> Any:
 
     p = Path(path)
     try:
-        kind, body = unpem(p.read_bytes(), str(p))
+        kind, body = unpem(read_regular(p, MAX_KEY_FILE), str(p))
     except OSError as exc:
         raise NotFoundError(f"{p}: cannot read the key ({exc.strerror})") from None
     if kind not in (PRIVATE_PEM, LEGACY_PRIVATE_PEM):
@@ -106,7 +107,7 @@ def parse_public_key(data: bytes, source: str) -> Any:
 def load_public_key(path: str | Path) -> Any:
     p = Path(path)
     try:
-        data = p.read_bytes()
+        data = read_regular(p, MAX_KEY_FILE)
     except OSError as exc:
         raise NotFoundError(f"{p}: cannot read the public key ({exc.strerror})") from None
     return parse_public_key(data, str(p))
@@ -134,7 +135,7 @@ def fingerprint(key: Any) -> str:
 def passphrase(file: str | Path | None = None, env: Mapping[str, str] | None = None) -> bytes | None:
     """The key passphrase from a file, or ``$COSIGN_PASSWORD``; None when neither is set (prompt then)."""
     if file:
-        return Path(file).read_bytes().rstrip(b"\r\n")
+        return read_regular(Path(file), MAX_KEY_FILE).rstrip(b"\r\n")
     value = (os.environ if env is None else env).get("COSIGN_PASSWORD")
     return value.encode() if value is not None else None
 

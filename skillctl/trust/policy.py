@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from skillctl.core.errors import IntegrityError, SkillctlError, UsageError
+from skillctl.core.fsutil import read_regular
 from skillctl.core.refs import Reference, parse_reference
 from skillctl.trust import evidence as ev
 from skillctl.trust import keyless, trustroot
@@ -32,6 +33,8 @@ from skillctl.trust.transparency import LogKey
 
 SYSTEM_POLICY: Final = Path("/etc/containers/policy.json")
 KNOWN: Final = frozenset({"insecureAcceptAnything", "reject", "signedBy", "sigstoreSigned"})
+MAX_POLICY_FILE: Final = 4 * 1024 * 1024
+"""A policy, and each key, certificate or Rekor key file it names (real ones: a few KiB)."""
 
 
 class PolicyError(IntegrityError):
@@ -69,7 +72,7 @@ def _read(base: Path, value: Any, where: str) -> bytes:
     path = Path(str(value))
     path = path if path.is_absolute() else base / path
     try:
-        return path.read_bytes()
+        return read_regular(path, MAX_POLICY_FILE, error=PolicyError)
     except OSError as exc:
         raise PolicyError(f"{where}: cannot read {path} ({exc.strerror})") from None
 
@@ -232,7 +235,7 @@ def parse(data: bytes, source: str, base: Path | None = None) -> Policy:
 def load(path: str | Path) -> Policy:
     p = Path(path)
     try:
-        data = p.read_bytes()
+        data = read_regular(p, MAX_POLICY_FILE)  # a fifo or device given as the policy: a usage error
     except OSError as exc:
         raise PolicyError(f"{p}: cannot read the signature policy ({exc.strerror})") from None
     return parse(data, str(p), p.parent)

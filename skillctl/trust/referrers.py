@@ -6,6 +6,7 @@ cosign v3 do. Reads go over the registry API; writes through a backend, as every
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import tempfile
 from dataclasses import dataclass
@@ -15,8 +16,8 @@ from typing import Any, Final
 from skillctl.backends.base import Capability, RegistryOptions, write_layout
 from skillctl.core import oci
 from skillctl.core.errors import ConflictError, IntegrityError, NotFoundError
-from skillctl.core.refs import Reference
-from skillctl.registry.client import fetch_referrers, read_manifest
+from skillctl.core.refs import Reference, is_digest
+from skillctl.registry.client import MAX_MANIFEST, fetch_referrers, read_manifest
 from skillctl.registry.selection import capable, select
 
 EMPTY_CONFIG: Final = "application/vnd.oci.empty.v1+json"
@@ -69,6 +70,27 @@ def list_referrers(
     return found
 
 
+def _parse(raw: bytes, source: str) -> dict[str, Any]:
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):
+        raise IntegrityError(f"{source}: not an artifact manifest (not a JSON object)")
+    return data
+
+
+def _blob_descriptors(manifest: dict[str, Any], source: str) -> list[dict[str, Any]]:
+    """The config and layer descriptors of a referrer's manifest, each with a digest and a size; a registry's
+    manifest that has other shapes is refused, not crashed on."""
+    layers = manifest.get("layers") or []
+    found = [manifest.get("config"), *(layers if isinstance(layers, list) else [None])]
+    for desc in found:
+        if not (isinstance(desc, dict) and is_digest(str(desc.get("digest"))) and type(desc.get("size")) is int):
+            raise IntegrityError(f"{source}: not an artifact manifest (a blob without a digest and a size)")
+    return found  # type: ignore[return-value]
+
+
 def fetch_artifact(
     repo: Reference, digest: str, *, backend: str | None, opts: RegistryOptions, max_blob: int | None = None
 ) -> tuple[dict[str, Any], dict[str, bytes]]:
@@ -80,14 +102,15 @@ def fetch_artifact(
     from skillctl.image.unpack import verify_blob
 
     chosen = select(backend, env=opts.env)
+    source = f"{repo.repository}@{digest}"
     if max_blob is not None:
         reader = capable(chosen, Capability.MANIFEST, operation="read manifests")
-        declared = json.loads(read_manifest(Reference(repo.repository, None, digest), reader.backend, opts))
-        for desc in [declared.get("config") or {}, *(declared.get("layers") or [])]:
-            if not isinstance(desc.get("size"), int) or desc["size"] > max_blob:
-                raise IntegrityError(
-                    f"{repo.repository}@{digest}: a blob of {desc.get('size')} bytes is not a signature"
-                )
+        declared = _parse(read_manifest(Reference(repo.repository, None, digest), reader.backend, opts), source)
+        for desc in _blob_descriptors(declared, source):
+            if desc["size"] > max_blob:
+                raise IntegrityError(f"{source}: a blob of {desc['size']} bytes is not a signature")
+        # Whatever the backend writes is bounded by what the manifest declares, as for a pull.
+        opts = dataclasses.replace(opts, max_file_bytes=max_blob + MAX_MANIFEST)
     puller = capable(chosen, Capability.EXACT, operation="pull artifacts unchanged")
     with tempfile.TemporaryDirectory(prefix="skillctl-ref-") as tmp:
         layout = Path(tmp) / "layout"
@@ -95,10 +118,10 @@ def fetch_artifact(
         blobs_dir = layout / "blobs" / "sha256"
         raw = (blobs_dir / digest[7:]).read_bytes()
         if oci.sha256_digest(raw) != digest:
-            raise IntegrityError(f"{repo.repository}@{digest}: the registry sent another manifest")
-        manifest = json.loads(raw)
+            raise IntegrityError(f"{source}: the registry sent another manifest")
+        manifest = _parse(raw, source)
         blobs = {digest: raw}
-        for desc in [manifest.get("config") or {}, *(manifest.get("layers") or [])]:
+        for desc in _blob_descriptors(manifest, source):
             path = blobs_dir / str(desc.get("digest", ""))[7:]
             verify_blob(path, desc["digest"], desc.get("size"))
             blobs[desc["digest"]] = path.read_bytes()

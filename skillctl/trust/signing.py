@@ -21,9 +21,9 @@ from typing import Any, Final
 
 from skillctl.backends.base import Capability, RegistryOptions
 from skillctl.core import oci
-from skillctl.core.errors import SkillctlError, UsageError
+from skillctl.core.errors import DeadlineExceeded, SecurityRefusal, SkillctlError, UsageError
 from skillctl.core.refs import Reference, parse_reference
-from skillctl.registry.client import read_manifest
+from skillctl.registry.client import read_image
 from skillctl.registry.selection import capable, select
 from skillctl.trust import bundle as bundles
 from skillctl.trust import evidence as ev
@@ -80,7 +80,8 @@ def _formats(choice: str) -> tuple[str, ...]:
 
 def _registry_manifest(ref: Reference, *, backend: str | None, opts: RegistryOptions) -> oci.Manifest:
     reader = capable(select(backend, env=opts.env), Capability.MANIFEST, operation="read manifests")
-    return oci.Manifest.parse(read_manifest(ref, reader.backend, opts), digest=ref.digest, source=str(ref))
+    # An index resolves to its linux/amd64 image, as everywhere (its digest is checked by the read).
+    return oci.Manifest.parse(read_image(ref, reader.backend, opts), source=str(ref))
 
 
 def key_bundle(key: Any, digest: str) -> bytes:
@@ -130,7 +131,7 @@ def sign(
 
     Signatures and referrers already attached (by any key or tool) are kept.
     """
-    opts = opts or RegistryOptions()
+    opts = (opts or RegistryOptions()).started()
     formats = _formats(signature_format)
     parsed = parse_reference(ref)
     if not parsed.is_remote:
@@ -191,8 +192,10 @@ def verify_with(
     Raises:
         SignatureError: unsigned, or no signature is accepted; the message says why each one was not (exit 10).
     """
-    opts = opts or RegistryOptions()
+    opts = (opts or RegistryOptions()).started()
     parsed = parse_reference(ref)
+    if not parsed.is_remote:
+        raise UsageError(f"{ref}: signatures live in registries; verify a registry reference (registry/ns/name:tag)")
     digest = digest or _registry_manifest(parsed, backend=backend, opts=opts).digest
     found = ev.collect(parsed, digest, backend=backend, opts=opts)
     if not found:
@@ -254,13 +257,15 @@ def verify(
 
 
 Verifier = Callable[[str, str], str]
+_PASS_THROUGH: Final = (SignatureError, SecurityRefusal, DeadlineExceeded)
+"""Kept as they are by the verifiers: a refusal and the command's deadline are no signature problem."""
 
 
 def _verifier(trust: ev.Trust, label: str, *, backend: str | None, opts: RegistryOptions) -> Verifier:
     def check(ref: str, digest: str) -> str:
         try:
             result = verify_with(ref, trust, label, backend=backend, opts=opts, digest=digest)
-        except SignatureError:
+        except _PASS_THROUGH:
             raise
         except SkillctlError as exc:
             raise SignatureError(f"{ref}: cannot verify the signature ({exc})") from None
@@ -288,7 +293,7 @@ def verify_or_raise(ref: str, public_key: str | Path | None, **kwargs: Any) -> V
         return None
     try:
         return verify(ref, public_key, **kwargs)
-    except SignatureError:
+    except _PASS_THROUGH:
         raise
     except SkillctlError as exc:
         raise SignatureError(f"{ref}: cannot verify the signature ({exc})") from None

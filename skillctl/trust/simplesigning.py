@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import dataclasses
 import json
 import tempfile
 from collections.abc import Iterator
@@ -23,7 +24,7 @@ from skillctl.core.errors import IntegrityError, NotFoundError
 from skillctl.core.refs import Reference
 from skillctl.registry.client import read_manifest
 from skillctl.registry.selection import capable, select
-from skillctl.trust.bundle import TlogEntry
+from skillctl.trust.bundle import MAX_BUNDLE, TlogEntry
 
 SIMPLE_SIGNING: Final = "application/vnd.dev.cosign.simplesigning.v1+json"
 SIGNATURE_ANNOTATION: Final = "dev.cosignproject.cosign/signature"
@@ -88,10 +89,12 @@ class SignatureImage:
 @contextlib.contextmanager
 def _pulled(ref: Reference, *, backend: str | None, opts: RegistryOptions) -> Iterator[Path | None]:
     puller = capable(select(backend, env=opts.env), Capability.EXACT, operation="pull signatures unchanged")
+    # A signature is a few hundred bytes: no file of the download may grow past what a bundle may be.
+    capped = dataclasses.replace(opts, max_file_bytes=MAX_BUNDLE)
     with tempfile.TemporaryDirectory(prefix="skillctl-sig-") as tmp:
         layout = Path(tmp) / "layout"
         try:
-            puller.backend.pull(ref, layout, opts)
+            puller.backend.pull(ref, layout, capped)
         except NotFoundError:
             yield None
             return
@@ -129,16 +132,20 @@ def fetch_tag(
     with _pulled(ref, backend=backend, opts=opts) as layout:
         if layout is None:
             return SignatureImage(None)
-        index = json.loads((layout / "index.json").read_bytes())
-        entry = index["manifests"][0]
-        blobs = layout / "blobs" / "sha256"
-        manifest = oci.Manifest.parse((blobs / entry["digest"][7:]).read_bytes(), digest=entry["digest"])
-        raw = json.loads(manifest.raw)
-        image = SignatureImage(manifest)
-        for layer in raw.get("layers") or []:
-            path = blobs / layer["digest"][7:]
-            verify_blob(path, layer["digest"], layer["size"])
-            image.layers.append((layer, path.read_bytes()))
+        try:
+            index = json.loads((layout / "index.json").read_bytes())
+            entry = index["manifests"][0]
+            blobs = layout / "blobs" / "sha256"
+            manifest = oci.Manifest.parse((blobs / entry["digest"][7:]).read_bytes(), digest=entry["digest"])
+            raw = json.loads(manifest.raw)
+            image = SignatureImage(manifest)
+            for layer in raw.get("layers") or []:
+                path = blobs / layer["digest"][7:]
+                verify_blob(path, layer["digest"], layer["size"])
+                image.layers.append((layer, path.read_bytes()))
+        except (KeyError, IndexError, TypeError, AttributeError, ValueError) as exc:
+            # A byte-exact copy of what the registry holds under the tag: its shape is the registry's to get wrong.
+            raise IntegrityError(f"{ref}: not a signature image ({type(exc).__name__}: {exc})") from None
         return image
 
 

@@ -9,10 +9,13 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from skillctl.core.errors import NotFoundError, UsageError
+from skillctl.core.fsutil import read_regular
 from skillctl.trust.transparency import LogKey
+
+MAX_TRUSTED_ROOT: Final = 4 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -98,7 +101,7 @@ def parse(data: bytes, source: str) -> TrustedRoot:
 def load(path: str | Path) -> TrustedRoot:
     p = Path(path)
     try:
-        data = p.read_bytes()
+        data = read_regular(p, MAX_TRUSTED_ROOT)
     except OSError as exc:
         raise NotFoundError(f"{p}: cannot read the trusted root ({exc.strerror})") from None
     return parse(data, str(p))

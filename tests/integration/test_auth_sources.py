@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import json
-import logging
 import os
 import stat
 import subprocess
@@ -278,8 +277,10 @@ def test_crane_gets_a_private_docker_config(
         assert call["registry_auth_file"] is None
         assert not call["dir"].exists(), "the private DOCKER_CONFIG must be removed afterwards"
         assert not call["bundle"].exists()
-        assert call["dir"].parent == private_tmp
+        # In the per-user runtime directory (a tmpfs), where the next run sweeps what a killed one left.
+        assert call["dir"].parent == isolated_env / "run" / "skillctl"
     assert list(private_tmp.iterdir()) == [], "every temporary file of the crane backend must be gone"
+    assert list((isolated_env / "run" / "skillctl").iterdir()) == []
 
 
 @pytest.mark.parametrize("outcome", ["success", "failure"])
@@ -289,12 +290,12 @@ def test_no_password_on_command_lines_or_in_logs(
     spy: Spy,
     tls_registry: Registry,
     tmp_path: Path,
-    caplog: pytest.LogCaptureFixture,
+    skillctl_log: pytest.LogCaptureFixture,
 ) -> None:
     """``-vv`` shows every command, never a password; the same holds when the registry rejects it."""
     assert tls_registry.username and tls_registry.password
     password = tls_registry.password if outcome == "success" else f"wrong-{tls_registry.password}"
-    caplog.set_level(logging.DEBUG)
+    caplog = skillctl_log
     runner = CliRunner()
     store_args = ["--store", str(tmp_path / "store")]
     skill = unique_skill(tmp_path / "src" / "demo")

@@ -26,6 +26,7 @@ from skillctl.backends.base import Capability, RegistryOptions
 from skillctl.core import oci
 from skillctl.core.errors import (
     AuthError,
+    DeadlineExceeded,
     ExitCode,
     IntegrityError,
     NetworkError,
@@ -34,7 +35,6 @@ from skillctl.core.errors import (
     TLSError,
     ToolError,
     ToolNotFoundError,
-    ToolTimeoutError,
     UnsupportedOperation,
     UsageError,
 )
@@ -466,8 +466,9 @@ def silent_registry() -> Iterator[str]:
 
 
 def test_every_call_has_a_timeout(backend: str, silent_registry: str, store: skillctl.Store, image: PackResult) -> None:
+    """The timeout is one deadline for the whole push (podman spends part of it loading its storage)."""
     start = time.monotonic()
-    with pytest.raises(ToolTimeoutError) as exc:
+    with pytest.raises(DeadlineExceeded) as exc:
         transfer.push(
             image.ref,
             f"{silent_registry}/x/demo:1.0.0-draft",
@@ -477,7 +478,7 @@ def test_every_call_has_a_timeout(backend: str, silent_registry: str, store: ski
         )
     assert time.monotonic() - start < 20
     assert exc.value.exit_code == ExitCode.NETWORK
-    assert "did not finish within 2s" in str(exc.value)
+    assert "--timeout of 2s reached" in str(exc.value)
 
 
 def test_read_back_catches_a_backend_that_wrote_something_else(

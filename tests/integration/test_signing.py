@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import json
-import logging
 import os
 import subprocess
 from dataclasses import dataclass
@@ -486,9 +485,11 @@ def test_a_forged_signature_is_refused(registry: Registry, keys: Keys, tmp_path:
 
 # -- the passphrase in a whole signing run -------------------------------------------------------
 def test_passphrase_never_reaches_a_tool_or_the_logs(
-    registry: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    registry: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, skillctl_log: pytest.LogCaptureFixture
 ) -> None:
     from skillctl.core import proc
+
+    caplog = skillctl_log
 
     secret = "pp-" + os.urandom(6).hex()
     private, public = generate_key_pair(tmp_path / "k", secret.encode())
@@ -500,7 +501,6 @@ def test_passphrase_never_reaches_a_tool_or_the_logs(
         return real_run(argv, *args, **kwargs)
 
     monkeypatch.setattr(proc.subprocess, "run", spy)
-    caplog.set_level(logging.DEBUG)
     store = tmp_path / "store"
     ok(cli_run(store, "pack", unique_skill(tmp_path / "src", "demo")))
     repo = registry.repo("demo")
@@ -530,6 +530,7 @@ def test_passphrase_never_reaches_a_tool_or_the_logs(
         assert stdin is None or secret.encode() not in stdin
         if env is not None:
             assert secret not in {v for k, v in env.items() if k != "COSIGN_PASSWORD"}
+    assert "running: " in caplog.text, "the -vv log was not captured"
     assert secret not in caplog.text
     for result in outputs:
         assert secret not in result.stdout + result.stderr

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import json
-import logging
 import os
 import pty
 import select
@@ -364,10 +363,12 @@ def test_keygen_prompts_on_a_terminal_without_echo(tmp_path: Path) -> None:
 
 # -- the passphrase never leaks ------------------------------------------------------------------
 def test_passphrase_is_never_on_argv_or_in_logs(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, skillctl_log: pytest.LogCaptureFixture
 ) -> None:
     """sign with the key from the environment, then from a file; every tool call is recorded."""
     from skillctl.core import proc
+
+    caplog = skillctl_log
 
     require_tool("skopeo")
     secret = "s3cret-passphrase-" + os.urandom(4).hex()
@@ -382,7 +383,6 @@ def test_passphrase_is_never_on_argv_or_in_logs(
         return real_run(argv, *args, **kwargs)
 
     monkeypatch.setattr(proc.subprocess, "run", spy)
-    caplog.set_level(logging.DEBUG)
     down = f"127.0.0.1:{free_port()}/org/skill:1.0.0"  # nothing listens: the manifest read fails after the key
     outputs = []
     for extra, env in (([], {"COSIGN_PASSWORD": secret}), (["--passphrase-file", str(pw_file)], None)):
@@ -396,6 +396,7 @@ def test_passphrase_is_never_on_argv_or_in_logs(
     for argv, stdin in calls:
         assert not any(secret in arg for arg in argv), argv
         assert stdin is None or secret.encode() not in stdin
+    assert "running: " in caplog.text, "the -vv log was not captured"
     assert secret not in caplog.text
     assert all(secret not in out for out in outputs)
 
