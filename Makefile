@@ -4,6 +4,7 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
+RUNTIME := $(VENV)/.runtime-installed
 STAMP  := $(VENV)/.deps-installed
 PYTEST_ARGS ?=
 TOOLS  := PYTHON=$(PYTHON) bash .ci/install-tools
@@ -11,7 +12,7 @@ TOOLS  := PYTHON=$(PYTHON) bash .ci/install-tools
 # (`kubelet`: run on demand).
 TEST_MARKERS := not peer and not kubelet
 
-.PHONY: setup tools tools-demo tools-interop install demo test interop lint fmt bench fresh-check clean
+.PHONY: setup tools tools-demo tools-interop install install-runtime demo test interop lint fmt bench fresh-check clean
 
 setup: tools install
 
@@ -24,18 +25,27 @@ tools-demo:
 tools-interop:
 	@$(TOOLS) interop
 
-$(STAMP): pyproject.toml
+# A venv with skillctl's runtime dependencies, and hatchling to build it: all the demo needs.
+$(RUNTIME): pyproject.toml
 	@$(TOOLS) venv
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q ".[dev]"
+	$(BIN)/pip install -q "hatchling>=1.21"
+	$(BIN)/pip install -q --no-build-isolation .
+	@touch $@
+
+# Plus the test and lint tools.
+$(STAMP): $(RUNTIME)
+	$(BIN)/pip install -q --no-build-isolation ".[dev]"
 	@touch $@
 
 # The package is installed, not linked: the tests run against what a user gets.
 install: $(STAMP)
 	@$(BIN)/pip install -q --no-deps --no-build-isolation --force-reinstall .
 
-demo: tools-demo install
+install-runtime: $(RUNTIME)
+	@$(BIN)/pip install -q --no-deps --no-build-isolation --force-reinstall .
+
+demo: tools-demo install-runtime
 	@PATH="$(CURDIR)/$(BIN):$$PATH" bash examples/demo.sh
 
 test: tools install
