@@ -21,7 +21,7 @@ from skillctl.core.errors import NotFoundError, SkillctlError, UsageError
 from skillctl.core.refs import parse_reference
 
 
-@click.command()
+@click.command(short_help="Install a skill into an agent's skills directory.")
 @click.argument("ref")
 @target_options
 @click.option("--allow-archived", is_flag=True, help="Install even an archived version.")
@@ -81,7 +81,7 @@ def install(
     click.echo(f"Installed {result.ref} {result.version} to {result.path}{was}")
 
 
-@click.command()
+@click.command(short_help="Upgrade installed skills to their newest published release.")
 @click.argument("name", required=False)
 @click.option("-a", "--all", "all_", is_flag=True, help="Upgrade every installed skill that has a newer release.")
 @target_options
@@ -145,7 +145,7 @@ def upgrade(
         raise SkillctlError(warnings[0])
 
 
-@click.command()
+@click.command(short_help="Remove an installed skill and its receipt.")
 @click.argument("name")
 @target_options
 @output_options

@@ -25,7 +25,7 @@ from skillctl.core.errors import UsageError
 from skillctl.core.refs import parse_reference
 
 
-@click.command()
+@click.command(short_help="Push a local image to a registry.")
 @click.argument("ref")
 @click.argument("dest", required=False)
 @sign_key_option
@@ -86,7 +86,7 @@ def push(
         click.echo(f"Signed: {signed.signature_ref}")
 
 
-@click.command()
+@click.command(short_help="Pull a skill image into the store (unpack it with -o).")
 @click.argument("ref")
 @click.option(
     "-o",
@@ -160,7 +160,7 @@ def pull(
         click.echo(f"Unpacked to {result.unpacked.path}")
 
 
-@click.command()
+@click.command(short_help="Check a registry's credentials and save them.")
 @click.argument("registry_host", metavar="REGISTRY")
 @click.option("-u", "--username", help="User name (prompted when missing).")
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
@@ -202,7 +202,7 @@ def login(
     )
 
 
-@click.command()
+@click.command(short_help="Remove a registry's credentials from the auth file.")
 @click.argument("registry_host", metavar="REGISTRY")
 @registry_options
 def logout(registry_host: str, registry: Any, backend: str | None) -> None:

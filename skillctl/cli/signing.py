@@ -11,7 +11,7 @@ from skillctl.cli.options import output_options, passphrase_option, read_passphr
 from skillctl.cli.output import emit_json
 
 
-@click.command()
+@click.command(short_help="Make a signing key pair offline (cosign.key, cosign.pub).")
 @click.option("--output-dir", type=click.Path(path_type=Path, file_okay=False), default=".", show_default=True)
 @click.option("--force", is_flag=True, help="Overwrite an existing key pair.")
 @passphrase_option
@@ -24,7 +24,7 @@ def keygen(output_dir: Path, force: bool, passphrase_file: Path | None) -> None:
     click.echo(f"Public key written to {pub}")
 
 
-@click.command()
+@click.command(short_help="Sign a registry image by digest, in cosign's layout.")
 @click.argument("ref")
 @click.option("--key", type=click.Path(path_type=Path, dir_okay=False, exists=True), required=True)
 @passphrase_option
@@ -46,7 +46,7 @@ def sign(
         click.echo(f"Signature: {result.signature_ref} ({result.signatures} signature(s))")
 
 
-@click.command()
+@click.command(short_help="Require a valid signature by a key on a registry image.")
 @click.argument("ref")
 @click.option(
     "--key",

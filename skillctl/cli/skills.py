@@ -12,7 +12,7 @@ from skillctl.cli.output import emit_json, human_size, warn
 from skillctl.core.errors import InvalidSkillError
 
 
-@click.command()
+@click.command(short_help="Validate a skill directory and its SKILL.md.")
 @click.argument("path", type=click.Path(path_type=Path))
 @click.option("--strict", is_flag=True, help="Treat warnings as errors.")
 @output_options
@@ -50,7 +50,7 @@ def validate(path: Path, strict: bool, fmt: str, quiet: bool) -> None:
         raise error
 
 
-@click.command()
+@click.command(short_help="Create a new skill, or a skill.yaml for a SKILL.md.")
 @click.argument("directory", type=click.Path(path_type=Path, file_okay=False), default=".")
 @click.option("--name", help="Skill name (default: SKILL.md frontmatter, else the directory name).")
 @click.option("--namespace", help="Namespace (default: frontmatter metadata.namespace, else 'local').")
@@ -106,7 +106,7 @@ def init(
         click.echo(f"  wrote {path}")
 
 
-@click.command()
+@click.command(short_help="Pack a skill into an OCI image in the local store.")
 @click.argument("path", type=click.Path(path_type=Path))
 @click.option("--tag", "-t", help="Tag (default <version>-draft), or a whole reference such as reg/ns/name:tag.")
 @click.option("--strict", is_flag=True, help="Refuse to pack when validation gives warnings.")

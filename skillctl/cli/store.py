@@ -15,7 +15,7 @@ from skillctl.core import oci
 from skillctl.core.errors import NotFoundError, UsageError
 
 
-@click.command(name="list")
+@click.command(name="list", short_help="List the local store, a registry REPO or installed skills.")
 @click.argument("repo", required=False)
 @click.option("--no-trunc", is_flag=True, help="Full digests and raw timestamps.")
 @click.option("-a", "--all", "show_all", is_flag=True, help="Also show untagged (digest-only) manifests.")
@@ -114,7 +114,7 @@ def _list_remote(repo: str, registry: Any, backend: str | None, *, no_trunc: boo
         )
 
 
-@click.command()
+@click.command(short_help="Show an image's metadata, digests and annotations.")
 @click.argument("ref")
 @click.option("--remote", is_flag=True, help="Read the registry even when the local store has REF.")
 @registry_options
@@ -180,7 +180,7 @@ def inspect(
         click.echo(f"  {key}={value.strip()!s}" if "\n" not in value.strip() else f"  {key}={value.strip()!r}")
 
 
-@click.command()
+@click.command(short_help="Give a local image another name.")
 @click.argument("source")
 @click.argument("target")
 @output_options
@@ -202,7 +202,7 @@ def tag(settings: Settings, source: str, target: str, fmt: str, quiet: bool) -> 
         click.echo(f"Tagged {source} as {name}")
 
 
-@click.command()
+@click.command(short_help="Remove tags from the local store.")
 @click.argument("refs", nargs=-1, required=True)
 @click.option("-f", "--force", is_flag=True, help="Do not ask for confirmation.")
 @output_options
@@ -234,7 +234,7 @@ def rm(settings: Settings, refs: tuple[str, ...], force: bool, fmt: str, quiet: 
         )
 
 
-@click.command()
+@click.command(short_help="Drop superseded tags and delete unreferenced blobs.")
 @click.option("--dry-run", is_flag=True, help="Show what would be removed, change nothing.")
 @output_options
 @click.pass_obj
