@@ -168,7 +168,9 @@ def inspect(
     click.echo(f"  Reference:  {details.ref} ({'local store' if details.local else 'registry'})")
     click.echo(f"  Digest:     {m.digest}")
     click.echo(f"  Media Type: {m.media_type}")
-    click.echo(f"  Created:    {a.get(oci.CREATED) or details.store_annotations.get(oci.PACKED_AT, '')}")
+    # Images are reproducible: no creation time unless SOURCE_DATE_EPOCH set one; the store keeps when it packed.
+    created = a.get(oci.CREATED) or details.store_annotations.get(oci.PACKED_AT, "")
+    click.echo(f"  Created:    {created or 'not recorded (pack with SOURCE_DATE_EPOCH set to record one)'}")
     click.echo(f"  Platform:   {details.config.get('os', '?')}/{details.config.get('architecture', '?')}")
     click.echo(f"  Config:     {m.config.digest} ({m.config.media_type}, {m.config.size} bytes)")
     click.echo(f"  Size:       {details.size} bytes")
