@@ -1,6 +1,7 @@
 # skillctl developer tasks. On a fresh Debian 12 machine (root or sudo), each target installs what it needs first
 # (.ci/install-tools, by tier): `make demo` only Debian packages and the Python package; `make test` also the
-# Go-built crane and cosign; `make interop` also the Go skillctl (skillctl-go); `make lint` only the Python package.
+# Go-built crane, cosign, containerd and crictl; `make interop` also the Go skillctl (skillctl-go); `make e2e-kube`
+# a kubelet; `make lint` only the Python package.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -8,11 +9,9 @@ RUNTIME := $(VENV)/.runtime-installed
 STAMP  := $(VENV)/.deps-installed
 PYTEST_ARGS ?=
 TOOLS  := PYTHON=$(PYTHON) bash .ci/install-tools
-# The project's own suite leaves out the tests that need a peer implementation (`peer`: make interop) or a kubelet
-# (`kubelet`: run on demand).
-TEST_MARKERS := not peer and not kubelet
 
-.PHONY: setup tools tools-demo tools-interop install install-runtime demo test interop lint fmt bench fresh-check clean
+.PHONY: setup tools tools-demo tools-interop tools-kubelet install install-runtime demo test interop e2e-kube lint fmt \
+	bench fresh-check clean
 
 setup: tools install
 
@@ -25,6 +24,9 @@ tools-demo:
 tools-interop:
 	@$(TOOLS) interop
 
+tools-kubelet:
+	@$(TOOLS) kubelet
+
 # A venv with skillctl's runtime dependencies, and hatchling to build it: all the demo needs.
 $(RUNTIME): pyproject.toml
 	@$(TOOLS) venv
@@ -33,9 +35,9 @@ $(RUNTIME): pyproject.toml
 	$(BIN)/pip install -q --no-build-isolation .
 	@touch $@
 
-# Plus the test and lint tools.
+# Plus the test and lint tools, and what `skillctl serve` and `skillctl mcp` load.
 $(STAMP): $(RUNTIME)
-	$(BIN)/pip install -q --no-build-isolation ".[dev]"
+	$(BIN)/pip install -q --no-build-isolation ".[dev,serve]"
 	@touch $@
 
 # The package is installed, not linked: the tests run against what a user gets.
@@ -48,12 +50,19 @@ install-runtime: $(RUNTIME)
 demo: tools-demo install-runtime
 	@PATH="$(CURDIR)/$(BIN):$$PATH" bash examples/demo.sh
 
+# The project's own suite: pyproject.toml's addopts leave out the tests marked `peer` and `kubelet` (below).
 test: tools install
-	$(BIN)/pytest -m "$(TEST_MARKERS)" $(PYTEST_ARGS)
+	$(BIN)/pytest $(PYTEST_ARGS)
 
-# Side by side with the Go skillctl, built from its source tarball ($$SKILLCTL_PEERS, see .ci/install-tools).
+# The interop suite (tests/peer, marked `peer`): side by side with the Go skillctl, built from its source tarball
+# ($$SKILLCTL_PEERS, see .ci/install-tools).
 interop: tools-interop install
-	$(BIN)/pytest -m peer $(PYTEST_ARGS)
+	$(BIN)/pytest -m peer tests/peer $(PYTEST_ARGS)
+
+# On demand: skill images as image volumes of static Pods on a standalone kubelet (tests marked `kubelet`).
+# The first run builds the kubelet with Go (several minutes); root, and it restores the host state it changes.
+e2e-kube: tools-kubelet install
+	$(BIN)/pytest -m kubelet $(PYTEST_ARGS)
 
 # The layering is checked on the installed package (where backends/ is skillctl.backends), not the source tree.
 # Needs no external tool: it works on a fresh clone before anything else has run.

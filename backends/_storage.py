@@ -37,10 +37,11 @@ class StorageBackend(CLIBackend):
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 
-    def _flags(self, opts: RegistryOptions) -> list[str]:
+    def _flags(self, opts: RegistryOptions, ref: Reference) -> list[str]:
         args = [f"--tls-verify={'true' if opts.tls_verify else 'false'}"]
-        if opts.cert_dir:
-            args.append(f"--cert-dir={opts.cert_dir}")
+        cert_dir = opts.cert_dir_for(ref.registry)
+        if cert_dir:
+            args.append(f"--cert-dir={cert_dir}")
         if opts.authfile:
             # podman and buildah fail on a missing --authfile; skopeo treats it as empty. Be explicit.
             if not Path(opts.authfile).exists():
@@ -68,7 +69,7 @@ class StorageBackend(CLIBackend):
                 "--quiet",
                 "--format=oci",
                 f"--digestfile={digestfile}",
-                *self._flags(opts),
+                *self._flags(opts, dest),
                 image_id,
                 f"docker://{dest}",
             ]
@@ -77,7 +78,7 @@ class StorageBackend(CLIBackend):
 
     def pull(self, src: Reference, layout: Path, opts: RegistryOptions) -> None:
         with self._helper_credentials(opts, src) as opts, self._storage() as (base, _):
-            argv = [*base, "pull", *self.pull_policy, "-q", *self._flags(opts), f"docker://{src}"]
+            argv = [*base, "pull", *self.pull_policy, "-q", *self._flags(opts, src), f"docker://{src}"]
             image_id = self._run(argv, opts, what=f"pull {src}").text.strip().splitlines()[-1]
             self._run(
                 [*base, "push", "--quiet", "--format=oci", image_id, f"oci:{layout}:{LAYOUT_TAG}"],

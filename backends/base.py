@@ -37,11 +37,16 @@ class Capability(enum.Enum):
     EXACT = "exact"  # push and pull keep manifest and blob bytes, so digests survive
     ANNOTATE = "annotate"  # push a layout holding only a new manifest and its config (blobs already remote)
     DELETE_TAG = "delete-tag"  # delete(repo:tag) removes only that tag where the registry supports it
+    REFERRERS = "referrers"  # push and copy an OCI 1.1 index (a referrers fallback tag) byte for byte
 
 
 @dataclass(frozen=True)
 class RegistryOptions:
-    """How to reach registries: TLS, CA directory, auth file, timeout."""
+    """How to reach registries: TLS, CA directory, auth file, timeout.
+
+    ``cert_dir`` applies to every registry; without it each registry's certs.d directory is used
+    (see ``skillctl.core.certs``): ask ``cert_dir_for(registry)``, never read ``cert_dir`` directly.
+    """
 
     tls_verify: bool = True
     cert_dir: Path | None = None
@@ -53,6 +58,14 @@ class RegistryOptions:
         env = dict(os.environ if self.env is None else self.env)
         env["LC_ALL"] = "C"
         return env
+
+    def cert_dir_for(self, registry: str | None) -> Path | None:
+        """The CA and client-key directory for ``registry``: ``cert_dir`` when given, else its certs.d directory."""
+        if self.cert_dir:
+            return Path(self.cert_dir)
+        from skillctl.core.certs import cert_dir_for
+
+        return cert_dir_for(registry, self.env)
 
 
 @runtime_checkable
@@ -171,10 +184,12 @@ class CLIBackend:
 _SYSTEM_BUNDLES: Final = (Path("/etc/ssl/certs/ca-certificates.crt"), Path("/etc/pki/tls/certs/ca-bundle.crt"))
 
 
-def write_ca_bundle(cert_dir: Path, dest: Path) -> Path:
-    """The system CAs plus ``cert_dir/*.crt`` in one file, for tools that take only ``SSL_CERT_FILE``."""
+def write_ca_bundle(cert_dirs: Path | Sequence[Path], dest: Path) -> Path:
+    """The system CAs plus each ``cert_dir/*.crt`` in one file, for tools that take only ``SSL_CERT_FILE``."""
+    dirs = [cert_dirs] if isinstance(cert_dirs, Path | str) else list(cert_dirs)
     parts = [p.read_bytes() for p in _SYSTEM_BUNDLES if p.exists()]
-    parts += [p.read_bytes() for p in sorted(Path(cert_dir).glob("*.crt"))]
+    for directory in dict.fromkeys(Path(d) for d in dirs):
+        parts += [p.read_bytes() for p in sorted(directory.glob("*.crt"))]
     dest.write_bytes(b"\n".join(parts))
     return dest
 

@@ -1,7 +1,8 @@
 """crane (go-containerregistry): byte-exact like skopeo, but reads only a Docker config and one CA bundle.
 
 Credentials are handed over in a private temporary ``DOCKER_CONFIG`` (0600,
-removed afterwards); a ``--cert-dir`` becomes an ``SSL_CERT_FILE`` bundle.
+removed afterwards); the registries' CA directories (``--cert-dir`` or certs.d) become an
+``SSL_CERT_FILE`` bundle.
 """
 
 from __future__ import annotations
@@ -81,8 +82,10 @@ class CraneBackend(CLIBackend):
         with auth.docker_config_dir(creds) as config_dir:
             env["DOCKER_CONFIG"] = str(config_dir)
             env.pop("REGISTRY_AUTH_FILE", None)
-            if opts.cert_dir:
-                env["SSL_CERT_FILE"] = str(write_ca_bundle(Path(opts.cert_dir), config_dir / "ca-bundle.crt"))
+            cert_dirs = [d for d in (opts.cert_dir_for(r.registry) for r in refs) if d is not None]
+            if cert_dirs:
+                # crane takes one CA bundle for every registry of the call (and no client keys).
+                env["SSL_CERT_FILE"] = str(write_ca_bundle(cert_dirs, config_dir / "ca-bundle.crt"))
             yield env
 
     def _flags(self, opts: RegistryOptions) -> list[str]:

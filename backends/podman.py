@@ -19,10 +19,11 @@ class PodmanBackend(StorageBackend):
     def list_tags(self, repo: Reference, opts: RegistryOptions) -> list[str]:
         # The default limit is 25 tags. podman 4.3 search has no --cert-dir: a private CA goes in SSL_CERT_FILE.
         with self._helper_credentials(opts, repo) as opts, tempfile.TemporaryDirectory(prefix="skillctl-") as tmp:
-            flags = [f for f in self._flags(opts) if not f.startswith("--cert-dir=")]
+            flags = [f for f in self._flags(opts, repo) if not f.startswith("--cert-dir=")]
             argv = [self.tool, "search", "--list-tags", "--limit=100000", "--format=json", *flags, repo.repository]
             env = opts.environ()
-            if opts.cert_dir:
-                env["SSL_CERT_FILE"] = str(write_ca_bundle(Path(opts.cert_dir), Path(tmp) / "ca-bundle.crt"))
+            cert_dir = opts.cert_dir_for(repo.registry)
+            if cert_dir:
+                env["SSL_CERT_FILE"] = str(write_ca_bundle(cert_dir, Path(tmp) / "ca-bundle.crt"))
             out = self._run(argv, opts, what=f"list tags of {repo.repository}", env=env).stdout
         return parse_search_tags(out)

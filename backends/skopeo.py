@@ -14,7 +14,6 @@ from skillctl.backends.base import LAYOUT_TAG, Capability, CLIBackend, RegistryO
 from skillctl.core.errors import UsageError
 from skillctl.core.refs import Reference
 
-_DEFAULT_POLICY: Final = Path("/etc/containers/policy.json")
 _ACCEPT_ALL: Final = '{"default":[{"type":"insecureAcceptAnything"}]}'
 
 
@@ -32,11 +31,12 @@ def _docker(ref: Reference) -> str:
     return f"docker://{ref}"
 
 
-def _flags(opts: RegistryOptions, prefix: str = "") -> list[str]:
-    """TLS, CA and auth flags; ``prefix`` is ``src-`` or ``dest-`` for copy."""
+def _flags(opts: RegistryOptions, ref: Reference, prefix: str = "") -> list[str]:
+    """TLS, CA and auth flags for ``ref``'s registry; ``prefix`` is ``src-`` or ``dest-`` for copy."""
     args = [f"--{prefix}tls-verify={'true' if opts.tls_verify else 'false'}"]
-    if opts.cert_dir:
-        args.append(f"--{prefix}cert-dir={opts.cert_dir}")
+    cert_dir = opts.cert_dir_for(ref.registry)
+    if cert_dir:
+        args.append(f"--{prefix}cert-dir={cert_dir}")
     if opts.authfile:
         args.append(f"--{prefix}authfile={opts.authfile}")
     return args
@@ -45,12 +45,17 @@ def _flags(opts: RegistryOptions, prefix: str = "") -> list[str]:
 class SkopeoBackend(CLIBackend):
     name: ClassVar[str] = "skopeo"
     tool: ClassVar[str] = "skopeo"
-    capabilities: ClassVar[frozenset[Capability]] = frozenset(Capability) - {Capability.DELETE_TAG}
+    # skopeo 1.9 re-serialises an index whose entries carry artifactType (OCI 1.1), which --preserve-digests
+    # refuses: a referrers fallback tag goes through crane.
+    capabilities: ClassVar[frozenset[Capability]] = frozenset(Capability) - {
+        Capability.DELETE_TAG,
+        Capability.REFERRERS,
+    }
 
     def _global(self) -> list[str]:
-        # skopeo refuses to run without a trust policy; the containers-common default accepts anything.
-        if _DEFAULT_POLICY.exists():
-            return [self.tool]
+        # skillctl applies the signature policy itself (trust.policy: both signature formats, and where skopeo
+        # is built without sigstore, as on Debian 12, whose skopeo refuses every image under a sigstoreSigned
+        # scope). skopeo gets an accept-anything policy so it does not apply one a second time.
         return [self.tool, f"--policy={_fallback_policy()}"]
 
     def push_argv(self, layout: Path, dest: Reference, opts: RegistryOptions, digestfile: Path) -> list[str]:
@@ -58,9 +63,10 @@ class SkopeoBackend(CLIBackend):
             *self._global(),
             "copy",
             "--quiet",
+            "--all",  # an index (a referrers fallback tag) goes whole; a skill image is one manifest anyway
             "--preserve-digests",
             f"--digestfile={digestfile}",
-            *_flags(opts, "dest-"),
+            *_flags(opts, dest, "dest-"),
             f"oci:{layout}:{LAYOUT_TAG}",
             _docker(dest),
         ]
@@ -72,12 +78,15 @@ class SkopeoBackend(CLIBackend):
             return read_digest_file(digestfile)
 
     def pull_argv(self, src: Reference, layout: Path, opts: RegistryOptions) -> list[str]:
+        # An OCI layout holds no signatures: with registries.d's use-sigstore-attachments (what podman needs to
+        # apply sigstoreSigned policies) skopeo would try to copy them there and fail. skillctl verifies them itself.
         return [
             *self._global(),
             "copy",
             "--quiet",
             "--preserve-digests",
-            *_flags(opts, "src-"),
+            "--remove-signatures",
+            *_flags(opts, src, "src-"),
             _docker(src),
             f"oci:{layout}:{LAYOUT_TAG}",
         ]
@@ -88,17 +97,17 @@ class SkopeoBackend(CLIBackend):
 
     def manifest(self, ref: Reference, opts: RegistryOptions) -> bytes:
         with self._helper_credentials(opts, ref) as opts:
-            argv = [*self._global(), "inspect", "--raw", *_flags(opts), _docker(ref)]
+            argv = [*self._global(), "inspect", "--raw", *_flags(opts, ref), _docker(ref)]
             return self._run(argv, opts, what=f"read manifest of {ref}").stdout
 
     def config(self, ref: Reference, opts: RegistryOptions) -> bytes:
         with self._helper_credentials(opts, ref) as opts:
-            argv = [*self._global(), "inspect", "--config", "--raw", *_flags(opts), _docker(ref)]
+            argv = [*self._global(), "inspect", "--config", "--raw", *_flags(opts, ref), _docker(ref)]
             return self._run(argv, opts, what=f"read config of {ref}").stdout
 
     def list_tags(self, repo: Reference, opts: RegistryOptions) -> list[str]:
         with self._helper_credentials(opts, repo) as opts:
-            argv = [*self._global(), "list-tags", *_flags(opts), f"docker://{repo.repository}"]
+            argv = [*self._global(), "list-tags", *_flags(opts, repo), f"docker://{repo.repository}"]
             out = self._run(argv, opts, what=f"list tags of {repo.repository}").stdout
         return [str(t) for t in json.loads(out).get("Tags") or []]
 
@@ -107,10 +116,11 @@ class SkopeoBackend(CLIBackend):
             *self._global(),
             "copy",
             "--quiet",
+            "--all",
             "--preserve-digests",
             f"--digestfile={digestfile}",
-            *_flags(opts, "src-"),
-            *_flags(opts, "dest-"),
+            *_flags(opts, src, "src-"),
+            *_flags(opts, dest, "dest-"),
             _docker(src),
             _docker(dest),
         ]
@@ -126,5 +136,5 @@ class SkopeoBackend(CLIBackend):
             # skopeo resolves a tag and deletes the manifest, taking every other tag on it along.
             raise UsageError(f"{ref}: the skopeo backend deletes by digest only")
         with self._helper_credentials(opts, ref) as opts:
-            argv = [*self._global(), "delete", *_flags(opts), _docker(ref)]
+            argv = [*self._global(), "delete", *_flags(opts, ref), _docker(ref)]
             self._run(argv, opts, what=f"delete {ref}")

@@ -32,6 +32,8 @@ class Row:
 
 
 def fmt_time(seconds: float, unit: str) -> str:
+    if unit == "MB":  # not a time: a size in MB, as the memory rows report it
+        return f"{seconds:.0f} MB"
     return f"{seconds * 1000:.1f} ms" if unit == "ms" else f"{seconds:.2f} s"
 
 

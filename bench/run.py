@@ -30,8 +30,10 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import catalog as catalog_bench
 import mirror as mirror_bench
 import promote as promote_bench
+import sync as sync_bench
 import transfer
 from benchdata import MiB, make_big_skill, make_small_skill, make_store_with_images
 from benchutil import Row, fmt_time, log, run_quiet, time_call
@@ -52,7 +54,7 @@ class Sizes:
 
 FULL = Sizes(startup_runs=30, pack_bytes=100 * MiB, pack_runs=3, images=1000, list_runs=5, transfer=transfer.FULL)
 QUICK = Sizes(startup_runs=5, pack_bytes=10 * MiB, pack_runs=1, images=100, list_runs=2, transfer=transfer.QUICK)
-BENCHMARKS = ("startup", "pack", "list", "push", "pull", "promote", "mirror")
+BENCHMARKS = ("startup", "pack", "list", "push", "pull", "promote", "mirror", "sync", "catalog")
 
 
 def console_script() -> Path:
@@ -210,7 +212,7 @@ def machine_facts(which: set[str], load_start: tuple[float, float, float]) -> li
         f"Python {platform.python_version()} ({sys.executable})",
         f"{platform.system()} {platform.release()} {platform.machine()}; {os.cpu_count()} CPUs (nproc) {cpu}".rstrip(),
         f"{version('tar')}; {version('gzip')}",
-        *([transfer.tool_versions()] if which & {"push", "pull", "promote", "mirror"} else []),
+        *([transfer.tool_versions()] if which & {"push", "pull", "promote", "mirror", "sync"} else []),
         f"temporary files in {tempfile.gettempdir()}",
         "load average (1, 5, 15 min) at the start "
         + ", ".join(f"{x:.2f}" for x in load_start)
@@ -294,6 +296,12 @@ def main(argv: list[str] | None = None) -> int:
             rows.extend(promote_bench.run_promote(work, promote_sizes, notes))
         if "mirror" in which:
             rows.extend(mirror_bench.run_mirror(work, mirror_bench.QUICK if args.quick else mirror_bench.FULL, notes))
+        if "sync" in which:
+            rows.extend(sync_bench.run_sync(work, sync_bench.QUICK if args.quick else sync_bench.FULL, notes))
+        if "catalog" in which:
+            rows.extend(
+                catalog_bench.run_catalog(work, catalog_bench.QUICK if args.quick else catalog_bench.FULL, notes)
+            )
     report = render(rows, machine_facts(which, load_start), notes, args.quick, extra)
     print(report, end="")
     RESULTS_DIR.mkdir(exist_ok=True)

@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # The main job, end to end, on a throwaway local store and a throwaway loopback registry:
-# validate -> pack -> list -> inspect -> push -> remote list -> remote inspect -> promote -> kube -> pull -o.
+# validate -> pack -> list -> inspect -> push -> remote list -> remote inspect -> promote -> kube -> pull -o,
+# then the catalog: `skillctl serve` over the same registry, its URL and a curl of its API.
 # Run it with `make demo` (which installs everything first).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 work=$(mktemp -d -t skillctl-demo-XXXXXX)
 registry_pid=""
+serve_pid=""
 cleanup() {
+  [ -n "$serve_pid" ] && kill "$serve_pid" 2>/dev/null || true
   [ -n "$registry_pid" ] && kill "$registry_pid" 2>/dev/null || true
   rm -rf "$work"
 }
@@ -64,5 +67,25 @@ step skillctl kube "$reg/ops/log-triage:0.3.0" --image registry.example/agent:1 
 step skillctl pull "$reg/ops/log-triage:0.3.0" -o "$work/skills" --tls-verify=false
 step ls -l "$work/skills/log-triage" "$work/skills/log-triage/scripts"
 step skopeo inspect --raw "oci:$SKILLCTL_STORE:examples/hello-world:1.0.0-draft"
+
+printf '\n\033[1m$ %s\033[0m\n' "skillctl serve --registry $reg --tls-verify=false &"
+skillctl serve --registry "$reg" --tls-verify=false --port 0 >"$work/serve.log" 2>&1 &
+serve_pid=$!
+url=""
+for _ in $(seq 100); do
+  url=$(grep -o 'http://[0-9.:]*' "$work/serve.log" | head -n1 || true)
+  [ -n "$url" ] && curl -fs "$url/readyz" >/dev/null 2>&1 && break
+  sleep 0.2
+done
+[ -n "$url" ] || { cat "$work/serve.log"; exit 1; }
+head -n2 "$work/serve.log"
+echo "The catalog's web UI is at $url (open it in a browser while the demo waits 5 seconds)."
+step curl -s "$url/api/v1/skills?status=published"
 echo
-echo "Demo done: the store and the registry were temporary and are removed now."
+step curl -s "$url/api/v1/skills/examples/ops/log-triage/versions/0.3.0/files"
+echo
+sleep 5
+kill "$serve_pid" && wait "$serve_pid" 2>/dev/null || true
+serve_pid=""
+echo
+echo "Demo done: the store, the registry and the catalog were temporary and are removed now."

@@ -24,6 +24,7 @@ ISOLATED_VARS = (
     "SSL_CERT_FILE",
     "SSL_CERT_DIR",
     "COSIGN_PASSWORD",
+    "SKILLCTL_CERT_DIR",
 )
 
 
@@ -34,12 +35,13 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         raise pytest.UsageError(f"skillctl is imported from the source tree ({installed}); run 'make test'")
 
 
-@pytest.fixture(autouse=True)
-def isolated_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
-    home = tmp_path_factory.mktemp("home")
-    for var in ISOLATED_VARS:
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("HOME", str(home))
+def isolation(home: Path) -> dict[str, str | None]:
+    """The environment changes that give a test its own HOME and XDG dirs (created) and none of the user's settings.
+
+    ``None`` means "unset"; the mapping suits ``CliRunner.invoke(env=...)`` in fixtures wider than one test.
+    """
+    env: dict[str, str | None] = dict.fromkeys(ISOLATED_VARS)
+    env["HOME"] = str(home)
     for var, sub in (
         ("XDG_DATA_HOME", ".local/share"),
         ("XDG_CONFIG_HOME", ".config"),
@@ -48,7 +50,23 @@ def isolated_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.M
         ("XDG_RUNTIME_DIR", "run"),
     ):
         (home / sub).mkdir(parents=True, exist_ok=True)
-        monkeypatch.setenv(var, str(home / sub))
+        env[var] = str(home / sub)
+    # Never the machine's /etc/containers: the system certs.d roots are the test's own (empty) directory, and the
+    # system signature policy a file that does not exist (no policy, as on a machine without containers-common).
+    (home / "system-certs.d").mkdir(exist_ok=True)
+    env["SKILLCTL_SYSTEM_CERTS_D"] = str(home / "system-certs.d")
+    env["SKILLCTL_SYSTEM_POLICY"] = str(home / "system-policy.json")
+    return env
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    home = tmp_path_factory.mktemp("home")
+    for var, value in isolation(home).items():
+        if value is None:
+            monkeypatch.delenv(var, raising=False)
+        else:
+            monkeypatch.setenv(var, value)
     return home
 
 

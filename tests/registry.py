@@ -186,6 +186,21 @@ class Registry:
         assert status == 201, f"PUT manifest {repo}:{reference}: HTTP {status} {body[:300]!r}"
         return "sha256:" + hashlib.sha256(raw).hexdigest()
 
+    def put_blob(self, repo: str, data: bytes) -> str:
+        """Upload ``data`` as a blob of repository ``HOST/path`` (a monolithic upload); returns its digest."""
+        path = repo.partition("/")[2]
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        status, headers, body = self.request("POST", f"/v2/{path}/blobs/uploads/", data=b"")
+        assert status == 202, f"POST blob upload {repo}: HTTP {status} {body[:300]!r}"
+        location = headers["Location"]
+        if location.startswith(("http://", "https://")):
+            location = "/" + location.split("/", 3)[3]
+        location += ("&" if "?" in location else "?") + "digest=" + digest
+        headers = {"Content-Type": "application/octet-stream"}
+        status, _, body = self.request("PUT", location, headers=headers, data=data)
+        assert status == 201, f"PUT blob {digest} to {repo}: HTTP {status} {body[:300]!r}"
+        return digest
+
     def digest(self, ref: str) -> str | None:
         raw = self.manifest(ref)
         return None if raw is None else "sha256:" + hashlib.sha256(raw).hexdigest()

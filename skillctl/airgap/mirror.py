@@ -1,9 +1,9 @@
 """Air gaps: mirror registry to registry, and save/load bundles that carry skills across.
 
-``mirror`` copies every tag of each repository (lifecycle tags and cosign
-signature tags alike), by digest, skipping what the destination already holds,
-in parallel; with ``archived`` it also copies the digest-only manifests that
-signatures reveal. ``save`` writes one OCI archive (an image layout in a tar,
+``mirror`` makes each destination repository follow its source by the rules of
+``reconcile`` (copies by digest, in parallel; removals; ``latest``; destination
+changes that are further along kept and reported); with ``archived`` it also
+copies the digest-only manifests that signatures reveal. ``save`` writes one OCI archive (an image layout in a tar,
 references as the store writes them); ``load`` restores it into the store, or
 pushes it to a registry under the same repository paths.
 """
@@ -18,18 +18,31 @@ import shutil
 import tarfile
 import tempfile
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
+from skillctl.airgap.reconcile import (
+    LATEST,
+    Decision,
+    Tagged,
+    current_state,
+    lifecycle_managed,
+    plan,
+    plan_latest,
+    planned_view,
+    status,
+    subject_of,
+)
 from skillctl.backends.base import Capability, RegistryOptions, write_layout
 from skillctl.core import oci
 from skillctl.core.errors import IntegrityError, NotFoundError, SkillctlError, UnsafeContentError, UsageError
 from skillctl.core.refs import Reference, is_attachment_tag, parse_reference
 from skillctl.registry.client import read_manifest
 from skillctl.registry.selection import Selection, capable, select
+from skillctl.registry.tags import remove_tag
 from skillctl.store.layout import Store
 
 MAX_BUNDLE_ENTRY: Final = 2 * 1024 * 1024 * 1024
@@ -50,7 +63,7 @@ class Copied:
     source: str
     dest: str
     digest: str
-    action: str  # copied, skipped, failed
+    action: str  # copied, skipped, removed, kept, failed
     detail: str = ""
 
     def to_json(self) -> dict[str, str]:
@@ -75,33 +88,76 @@ def _blobs_of(raw: bytes) -> frozenset[str]:
         return frozenset()
 
 
-def _tags_with_digests(
-    reader: Selection,
-    lister: Selection,
-    repo: str,
-    opts: RegistryOptions,
-    workers: int,
-    blobs: dict[str, frozenset[str]] | None = None,
-) -> dict[str, str]:
-    """Each tag's manifest digest; ``blobs`` (when given) collects what each digest refers to."""
-    try:
-        tags = lister.backend.list_tags(Reference(repo), opts)
-    except NotFoundError:
-        return {}
+class _Side:
+    """One repository on one registry: its tags read once, manifests by digest looked up once each."""
 
-    def digest(tag: str) -> str | None:
+    def __init__(self, repository: str, reader: Selection, opts: RegistryOptions) -> None:
+        self.repository = repository
+        self.reader = reader
+        self.opts = opts
+        self.tags: dict[str, Tagged] = {}
+        self._known: dict[str, bool] = {}
+        self._guard = threading.Lock()
+
+    def read(self, lister: Selection, workers: int) -> _Side:
         try:
-            raw = read_manifest(Reference(repo, tag), reader.backend, opts)
+            names = lister.backend.list_tags(Reference(self.repository), self.opts)
         except NotFoundError:
-            return None
-        found = oci.sha256_digest(raw)
-        if blobs is not None:
-            blobs[found] = _blobs_of(raw)
+            return self
+
+        def one(tag: str) -> Tagged | None:
+            ref = Reference(self.repository, tag)
+            try:
+                return Tagged.parse(read_manifest(ref, self.reader.backend, self.opts), source=str(ref))
+            except NotFoundError:
+                return None  # deleted between listing and reading
+
+        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+            found = dict(zip(names, pool.map(one, names), strict=True))
+        self.tags = {t: v for t, v in found.items() if v is not None}
+        with self._guard:
+            self._known.update({v.digest: True for v in self.tags.values()})
+        return self
+
+    def live_tags(self, lister: Selection) -> dict[str, str]:
+        """Tags and digests as the registry holds them now (re-read: earlier steps changed them)."""
+        try:
+            names = lister.backend.list_tags(Reference(self.repository), self.opts)
+        except NotFoundError:
+            return {}
+        live = {}
+        for tag in names:
+            with contextlib.suppress(NotFoundError):
+                live[tag] = oci.sha256_digest(
+                    read_manifest(Reference(self.repository, tag), self.reader.backend, self.opts)
+                )
+        return live
+
+    def has(self, digest: str) -> bool:
+        with self._guard:
+            if digest in self._known:
+                return self._known[digest]
+        try:
+            read_manifest(Reference(self.repository, None, digest), self.reader.backend, self.opts)
+            found = True
+        except NotFoundError:
+            found = False
+        with self._guard:
+            self._known[digest] = found
         return found
 
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        found = dict(zip(tags, pool.map(digest, tags), strict=True))
-    return {t: d for t, d in found.items() if d}
+    def holds(self, digest: str) -> None:
+        """Record that the repository holds ``digest`` now (after a copy)."""
+        with self._guard:
+            self._known[digest] = True
+
+    def manifest(self, digest: str) -> oci.Manifest | None:
+        ref = Reference(self.repository, None, digest)
+        try:
+            raw = read_manifest(ref, self.reader.backend, self.opts)
+        except NotFoundError:
+            return None
+        return oci.Manifest.parse(raw, digest=digest, source=str(ref)) if oci.is_image_manifest(raw) else None
 
 
 class _BlobLocks:
@@ -146,23 +202,42 @@ def expand_sources(sources: Iterable[str], opts: RegistryOptions) -> list[str]:
     return list(dict.fromkeys(repos))
 
 
+@dataclass
+class _Pair:
+    """One source repository, its destination, and what the rules decided for it."""
+
+    src: _Side
+    dst: _Side
+    decisions: list[Decision] = field(default_factory=list)
+    archived: list[str] = field(default_factory=list)  # digest-only manifests to copy (--archived)
+
+
 def mirror(
     sources: Iterable[str],
     destination: str,
     *,
     archived: bool = False,
+    force: bool = False,
     backend: str | None = None,
     opts: RegistryOptions | None = None,
     workers: int = 4,
+    verify: Callable[[str, str], str] | None = None,
 ) -> MirrorResult:
-    """Copy each source repository (``reg/ns/name``) to ``destination``, keeping digests."""
+    """Make each destination repository follow its source (``reg/ns/name``), keeping digests.
+
+    The rules are in :mod:`skillctl.airgap.reconcile`: tags the source holds are copied, tags it removed
+    are removed, ``latest`` follows the lifecycle rule, and a destination that is further along in a
+    version's lifecycle is kept and reported unless ``force``. Running it again changes nothing more.
+
+    ``verify`` (a ``trust.verifiers`` verifier: a signature policy, a key) checks each version before it is
+    copied; a refused version is reported as failed and its signatures and referrers are not copied.
+    """
     opts = opts or RegistryOptions()
     chosen = select(backend, env=opts.env)
     copier = capable(chosen, Capability.COPY, operation="copy between registries keeping digests")
     reader = capable(chosen, Capability.MANIFEST, operation="read manifests")
     lister = capable(chosen, Capability.TAGS, operation="list tags")
-    jobs: list[tuple[Reference, Reference, str]] = []
-    blobs: dict[str, frozenset[str]] = {}
+    pairs: list[_Pair] = []
     for text in expand_sources(sources, opts):
         src_repo = parse_reference(text)
         if src_repo.tag or src_repo.digest:
@@ -173,78 +248,194 @@ def mirror(
         if not src_repo.is_remote:
             raise UsageError(f"{text}: not a registry repository")
         dst_repo = rebase(Reference(src_repo.repository), destination)
-        src_tags = _tags_with_digests(reader, lister, src_repo.repository, opts, workers, blobs)
-        dst_tags = _tags_with_digests(reader, lister, dst_repo.repository, opts, workers)
-        if not src_tags:
+        src = _Side(src_repo.repository, reader, opts).read(lister, workers)
+        if not src.tags:
             raise NotFoundError(f"{src_repo.repository}: no tags to mirror")
-        # Versions first, signatures after, so a reader never sees a signature for a missing manifest.
-        for tag in sorted(src_tags, key=lambda t: (is_attachment_tag(t), t)):
-            jobs.append(
-                (
-                    Reference(src_repo.repository, tag, src_tags[tag]),
-                    Reference(dst_repo.repository, tag),
-                    "skip" if dst_tags.get(tag) == src_tags[tag] else "copy",
-                )
-            )
+        dst = _Side(dst_repo.repository, reader, opts).read(lister, workers)
+        pair = _Pair(src, dst, plan(src.tags, dst.tags, src_has=src.has, dst_has=dst.has, force=force))
         if archived:
-            tagged = set(src_tags.values())
-            for tag in src_tags:
-                if is_attachment_tag(tag):
-                    digest = tag.split(".", 1)[0].replace("-", ":", 1)
-                    if digest not in tagged:
-                        jobs.append(
-                            (
-                                Reference(src_repo.repository, None, digest),
-                                Reference(dst_repo.repository, None, digest),
-                                "copy-digest",
-                            )
-                        )
+            tagged = {t.digest for t in src.tags.values()}
+            for tag in src.tags:
+                subject = subject_of(tag)
+                if is_attachment_tag(tag) and subject not in tagged and src.has(subject):
+                    pair.archived.append(subject)
+            pair.archived = list(dict.fromkeys(pair.archived))
+        pairs.append(pair)
 
     locks = _BlobLocks()
-
-    def run(job: tuple[Reference, Reference, str]) -> Copied:
-        src, dst, kind = job
-        digest = src.digest or ""
-        if kind == "skip":
-            return Copied(str(Reference(src.repository, src.tag)), str(dst), digest, "skipped", "already there")
-        try:
-            source = Reference(src.repository, None, src.digest)
-            shared = blobs.get(digest)
-            if kind == "copy-digest":
-                # Archived manifests are found by digest only: skip one the destination already holds.
-                with contextlib.suppress(NotFoundError):
-                    if oci.sha256_digest(read_manifest(dst, reader.backend, opts)) == digest:
-                        return Copied(str(source), str(dst), digest, "skipped", "already there")
-                shared = _blobs_of(read_manifest(source, reader.backend, opts))
-            with locks.held(dst.repository, {digest, *(shared or ())}):
-                got = copier.backend.copy(source, dst, opts)
-            if got and digest and got != digest:
-                raise IntegrityError(f"{dst}: arrived as {got}, not {digest}")
-            label = str(Reference(src.repository, src.tag)) if src.tag else str(source)
-            return Copied(label, str(dst), digest, "copied")
-        except SkillctlError as exc:
-            return Copied(str(src), str(dst), digest, "failed", str(exc))
-
     result = MirrorResult()
-    versions = [j for j in jobs if not (j[0].tag and is_attachment_tag(j[0].tag))]
-    attachments = [j for j in jobs if j not in versions]
+    refused: set[str] = set()  # digests the signature check refused: their signatures and referrers stay behind
+
+    def copy(pair: _Pair, digest: str, tag: str | None) -> None:
+        """``digest`` (from the source, else the destination repository itself) to ``tag``, or by digest."""
+        origin = pair.src if pair.src.has(digest) else pair.dst
+        source = Reference(origin.repository, None, digest)
+        dest = Reference(pair.dst.repository, tag, None if tag else digest)
+        known = next((t.raw for t in origin.tags.values() if t.digest == digest), None)
+        shared = _blobs_of(known if known is not None else read_manifest(source, reader.backend, opts))
+        # A referrers fallback tag is an OCI 1.1 index: only some backends copy one unchanged.
+        how = copier
+        if tag and _is_referrers_tag(tag):
+            how = capable(chosen, Capability.REFERRERS, operation="copy a referrers index unchanged")
+        with locks.held(pair.dst.repository, {digest, *shared}):
+            got = how.backend.copy(source, dest, opts)
+        if got and got != digest:
+            raise IntegrityError(f"{dest}: arrived as {got}, not {digest}")
+        pair.dst.holds(digest)
+
+    def item(pair: _Pair, decision: Decision, action: str, detail: str | None = None) -> Copied:
+        tag = decision.tag
+        src = f"{pair.src.repository}:{tag}" if tag else f"{pair.src.repository}@{decision.digest}"
+        dst = f"{pair.dst.repository}:{tag}" if tag else f"{pair.dst.repository}@{decision.digest}"
+        return Copied(src, dst, decision.digest, action, decision.detail if detail is None else detail)
+
+    def carry_out_copy(job: tuple[_Pair, Decision]) -> Copied:
+        pair, decision = job
+        if decision.action != "copy":
+            return item(pair, decision, {"skip": "skipped", "keep": "kept"}[decision.action])
+        if _is_signature(decision) and subject_of(decision.tag or "") in refused:
+            return item(pair, decision, "skipped", "its image was refused by the signature check")
+        try:
+            if verify is not None and not _is_signature(decision) and pair.src.has(decision.digest):
+                label = f"{pair.src.repository}:{decision.tag}" if decision.tag else pair.src.repository
+                try:
+                    verify(label if decision.tag else f"{label}@{decision.digest}", decision.digest)
+                except SkillctlError:
+                    refused.add(decision.digest)
+                    raise
+            copy(pair, decision.digest, decision.tag)
+            return item(pair, decision, "copied")
+        except SkillctlError as exc:
+            return item(pair, decision, "failed", str(exc))
+
+    def remove(pair: _Pair, decision: Decision, moving: set[str]) -> Copied:
+        """Remove a destination tag; when the registry refuses, point it at the source's state of that content."""
+        assert decision.tag is not None
+        live = pair.dst.live_tags(lister)
+        if live.get(decision.tag) != decision.digest:
+            if decision.tag not in live:
+                return item(pair, decision, "removed")  # went with a manifest deleted just before
+            return item(pair, decision, "failed", "the tag changed on the destination while mirroring; run again")
+        why = remove_tag(
+            Reference(pair.dst.repository, decision.tag),
+            decision.digest,
+            candidates=(copier, reader, lister),
+            sharing=lambda: sorted(t for t, d in live.items() if d == decision.digest and t not in moving),
+            opts=opts,
+        )
+        if why is None:
+            return item(pair, decision, "removed")
+        if decision.fallback:
+            try:
+                copy(pair, decision.fallback, decision.tag)
+            except SkillctlError as exc:
+                return item(pair, decision, "failed", f"{why}; pointing it at {decision.fallback} failed: {exc}")
+            state = status(pair.src.manifest(decision.fallback) or pair.dst.manifest(decision.fallback))
+            return item(pair, decision, "kept", f"{why}; it points at the {state or 'current'} manifest now")
+        return item(pair, decision, "kept", why)
+
+    def reconcile_rest(pair: _Pair, done: list[Decision]) -> list[Copied]:
+        """Removals and ``latest`` of one repository, one after the other (they can share manifests)."""
+        out: list[Copied] = []
+        removals = [d for d in pair.decisions if d.action == "remove"]
+        latest = None
+        if lifecycle_managed(pair.src.tags.values()):
+            view = planned_view(pair.dst.tags, pair.src.tags, [*done, *removals])
+            latest = plan_latest(view, pair.dst.tags.get(LATEST))
+            if latest is not None and latest.action == "remove":
+                current = pair.dst.tags[LATEST].manifest
+                if current is not None:
+                    both = [*view.values(), *pair.src.tags.values()]
+                    now = current_state(current, both, lambda d: pair.dst.has(d) or pair.src.has(d))
+                    if now is not None and now.digest != latest.digest:
+                        latest = Decision(LATEST, "remove", latest.digest, latest.detail, now.digest)
+        moving = {d.tag for d in removals if d.tag} | ({LATEST} if latest and latest.action != "skip" else set())
+        for decision in removals + ([latest] if latest and latest.action == "remove" else []):
+            out.append(remove(pair, decision, moving))
+        if latest is not None and latest.action != "remove":
+            out.append(carry_out_copy((pair, latest)))
+        return out
+
+    versions = [(p, d) for p in pairs for d in p.decisions if d.action != "remove" and not _is_signature(d)]
+    signatures = [(p, d) for p in pairs for d in p.decisions if _is_signature(d)]
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        result.items.extend(pool.map(run, versions))
-        result.items.extend(pool.map(run, attachments))
+        copied = list(pool.map(carry_out_copy, versions))
+        result.items.extend(copied)
+        succeeded: dict[int, list[Decision]] = {}
+        for (pair, decision), outcome in zip(versions, copied, strict=True):
+            if outcome.action == "copied":
+                succeeded.setdefault(id(pair), []).append(decision)
+        for items in pool.map(lambda p: reconcile_rest(p, succeeded.get(id(p), [])), pairs):
+            result.items.extend(items)
+        result.items.extend(pool.map(carry_out_copy, signatures))
+        archived_jobs = [
+            (p, Decision(None, "skip" if p.dst.has(d) else "copy", d, "already there"))
+            for p in pairs
+            for d in p.archived
+        ]
+        result.items.extend(pool.map(carry_out_copy, archived_jobs))
     return result
+
+
+def _is_signature(decision: Decision) -> bool:
+    return decision.tag is not None and is_attachment_tag(decision.tag)
+
+
+def _is_referrers_tag(tag: str) -> bool:
+    return bool(re.fullmatch(r"sha256-[0-9a-f]{64}", tag))
 
 
 # -- save / load -------------------------------------------------------------------------------
 
 
+@dataclass
+class _Referrers:
+    """An image's referrers index as saved: the index bytes, and every manifest and blob it needs."""
+
+    name: str
+    index: bytes
+    blobs: dict[str, bytes]
+
+
+def _referrers_of(repo: Reference, digest: str, *, backend: str | None, opts: RegistryOptions) -> _Referrers | None:
+    """The referrers (bundles, attestations, other tools' artifacts) of ``digest``, to carry along."""
+    from skillctl.trust import referrers
+
+    listed = referrers.list_referrers(repo, digest, backend=backend, opts=opts)
+    if not listed.descriptors:
+        return None
+    index = (
+        listed.index
+        or json.dumps(
+            {"schemaVersion": 2, "mediaType": oci.INDEX_V1, "manifests": listed.descriptors}, separators=(",", ":")
+        ).encode()
+    )
+    blobs: dict[str, bytes] = {}
+    for desc in listed.descriptors:
+        _, found = referrers.fetch_artifact(repo, desc["digest"], backend=backend, opts=opts)
+        blobs.update(found)
+    tag = Reference(repo.repository, referrers.fallback_tag(digest))
+    return _Referrers(tag.store_name, index, blobs)
+
+
 def _entries_for(
-    ref: str, store: Store, *, all_tags: bool, signatures: bool, backend: str | None, opts: RegistryOptions
-) -> list[str]:
-    """Store reference names to save for one argument (pulling registry references first)."""
+    ref: str,
+    store: Store,
+    *,
+    all_tags: bool,
+    signatures: bool,
+    backend: str | None,
+    opts: RegistryOptions,
+    archived: bool = False,
+    verify: Callable[[str, str], str] | None = None,
+) -> tuple[list[str], list[_Referrers]]:
+    """Store reference names to save for one argument (pulling registry references first), and referrers."""
+    from skillctl.registry.remote import list_remote
     from skillctl.registry.transfer import pull
 
     parsed = parse_reference(ref)
     names: list[str] = []
+    found: list[_Referrers] = []
     if parsed.is_remote:
         chosen = select(backend, env=opts.env)
         tags = (
@@ -255,19 +446,28 @@ def _entries_for(
             )
         )
         refs = [str(parsed)] if parsed.digest else [f"{parsed.repository}:{t}" for t in tags]
+        if archived:  # the archived versions, kept by digest only, travel too
+            refs += [
+                r.ref for r in list_remote(parsed.repository, backend=backend, opts=opts, archived=True) if not r.tag
+            ]
         for one in refs:
             if is_attachment_tag(one.rsplit(":", 1)[-1]):
                 continue
-            result = pull(one, store=store, backend=backend, opts=opts, allow_archived=True)
+            result = pull(one, store=store, backend=backend, opts=opts, allow_archived=True, verify=verify)
             names.append(parse_reference(one).store_name)
             if signatures:
-                sig = Reference(parsed.repository, result.remote_digest.replace(":", "-") + ".sig")
-                with contextlib.suppress(NotFoundError):
-                    pull(str(sig), store=store, backend=backend, opts=opts, allow_archived=True)
-                    names.append(sig.store_name)
-        return names
+                # cosign's .sig (signatures) and .att (attestations) images travel as store images.
+                for suffix in (".sig", ".att"):
+                    sig = Reference(parsed.repository, result.remote_digest.replace(":", "-") + suffix)
+                    with contextlib.suppress(NotFoundError):
+                        pull(str(sig), store=store, backend=backend, opts=opts, allow_archived=True)
+                        names.append(sig.store_name)
+                extra = _referrers_of(parsed, result.remote_digest, backend=backend, opts=opts)
+                if extra is not None:
+                    found.append(extra)
+        return names, found
     entry = store.resolve(parsed)
-    return [entry.ref_name or str(parsed)]
+    return [entry.ref_name or str(parsed)], found
 
 
 def _tar_add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
@@ -287,13 +487,31 @@ def save(
     signatures: bool = True,
     backend: str | None = None,
     opts: RegistryOptions | None = None,
+    archived: bool = False,
+    verify: Callable[[str, str], str] | None = None,
 ) -> list[str]:
-    """Write one OCI archive holding every image (and signature) named; returns the references saved."""
+    """Write one OCI archive holding every image (and signature) named; returns the references saved.
+
+    ``archived`` adds each named repository's archived manifests (kept by digest only) and their signatures.
+    ``verify`` (``trust.verifiers``) checks each registry image before it is pulled into the store.
+    """
     store = store or Store()
     opts = opts or RegistryOptions()
     names: list[str] = []
+    extras: dict[str, _Referrers] = {}
     for ref in refs:
-        names.extend(_entries_for(ref, store, all_tags=all_tags, signatures=signatures, backend=backend, opts=opts))
+        more, found = _entries_for(
+            ref,
+            store,
+            all_tags=all_tags,
+            signatures=signatures,
+            backend=backend,
+            opts=opts,
+            archived=archived,
+            verify=verify,
+        )
+        names.extend(more)
+        extras.update((r.name, r) for r in found)
     names = list(dict.fromkeys(names))
     entries = []
     blobs: set[str] = set()
@@ -302,6 +520,21 @@ def save(
         manifest = store.manifest(entry.digest)
         blobs.update(d.digest for d in (manifest.descriptor, manifest.config, *manifest.layers))
         entries.append({**entry.descriptor.to_json(), "annotations": {oci.REF_NAME: name}})
+    # Referrers indexes (Sigstore bundles, attestations) are not store images: they go from memory to the archive.
+    loose: dict[str, bytes] = {}
+    for extra in extras.values():
+        digest = oci.sha256_digest(extra.index)
+        loose[digest] = extra.index
+        loose.update(extra.blobs)
+        entries.append(
+            {
+                "mediaType": oci.INDEX_V1,
+                "digest": digest,
+                "size": len(extra.index),
+                "annotations": {oci.REF_NAME: extra.name},
+            }
+        )
+        names.append(extra.name)
     out = Path(output)
     if not out.parent.is_dir():
         raise NotFoundError(f"{out.parent}: no such directory for the bundle", hint="create it first, or choose -o")
@@ -316,6 +549,8 @@ def save(
                 info.mtime, info.uid, info.gid, info.uname, info.gname, info.mode = 0, 0, 0, "", "", 0o644
                 with store.blob_path(digest).open("rb") as fh:
                     tar.addfile(info, fh)
+            for digest in sorted(set(loose) - blobs):
+                _tar_add_bytes(tar, f"blobs/sha256/{digest[7:]}", loose[digest])
         os.replace(tmp, out)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -361,6 +596,7 @@ class Loaded:
     ref: str
     digest: str
     dest: str
+    note: str = ""
 
 
 def load(
@@ -382,6 +618,7 @@ def load(
         entries: list[dict[str, Any]] = index.get("manifests") or []
         # Every image is checked complete before the first one is loaded: a bad bundle loads nothing.
         images: list[tuple[str, oci.Manifest]] = []
+        indexes: list[tuple[str, str, dict[str, Path]]] = []  # referrers fallback tags
         for entry in entries:
             name = (entry.get("annotations") or {}).get(oci.REF_NAME)
             if not name:
@@ -392,6 +629,9 @@ def load(
             blob = root / "blobs/sha256" / digest[7:]
             if not blob.is_file():
                 raise IntegrityError(f"{bundle}: {name}: manifest {digest} is missing from the bundle")
+            if entry.get("mediaType") == oci.INDEX_V1:
+                indexes.append((name, digest, _referrers_layout_blobs(root, blob, name, bundle)))
+                continue
             manifest = oci.Manifest.parse(blob.read_bytes(), digest=digest, source=name)
             for desc in (manifest.config, *manifest.layers):
                 if not _SHA256.fullmatch(desc.digest):
@@ -416,4 +656,40 @@ def load(
             if digest and digest != manifest.digest:
                 raise IntegrityError(f"{dest}: arrived as {digest}, not {manifest.digest}")
             loaded.append(Loaded(name, manifest.digest, str(dest)))
+        for name, digest, blobs in indexes:
+            if push is None:
+                # The store holds images; a referrers index only means something next to its image in a registry.
+                loaded.append(Loaded(name, digest, "", "not loaded: referrers go to a registry (load --push)"))
+                continue
+            dest = rebase(parse_reference(name), push)
+            indexer = capable(select(backend, env=opts.env), Capability.REFERRERS, operation="push a referrers index")
+            one = root / ".one"
+            shutil.rmtree(one, ignore_errors=True)
+            write_layout(one, blobs.pop(digest).read_bytes(), blobs, media_type=oci.INDEX_V1)
+            got = indexer.backend.push(one, dest, opts)
+            if got and got != digest:
+                raise IntegrityError(f"{dest}: arrived as {got}, not {digest}")
+            loaded.append(Loaded(name, digest, str(dest)))
     return loaded
+
+
+def _referrers_layout_blobs(root: Path, index_blob: Path, name: str, bundle: str | Path) -> dict[str, Path]:
+    """Every blob a referrers index needs (its manifests and theirs), all present and well named."""
+    blobs = {oci.sha256_digest(index_blob.read_bytes()): index_blob}
+    try:
+        children = json.loads(index_blob.read_bytes()).get("manifests") or []
+        for child in children:
+            digest = str(child["digest"])
+            path = root / "blobs/sha256" / digest[7:]
+            if not _SHA256.fullmatch(digest) or not path.is_file():
+                raise IntegrityError(f"{bundle}: {name}: manifest {digest} is missing from the bundle")
+            blobs[digest] = path
+            manifest = json.loads(path.read_bytes())
+            for desc in [manifest.get("config") or {}, *(manifest.get("layers") or [])]:
+                blob = str(desc.get("digest", ""))
+                if not _SHA256.fullmatch(blob) or not (root / "blobs/sha256" / blob[7:]).is_file():
+                    raise IntegrityError(f"{bundle}: {name}: blob {blob} is missing from the bundle")
+                blobs[blob] = root / "blobs/sha256" / blob[7:]
+    except (ValueError, KeyError, TypeError, AttributeError):
+        raise UnsafeContentError(f"{bundle}: {name}: not a readable referrers index") from None
+    return blobs

@@ -1,49 +1,112 @@
 """Which files of a skill directory are its content: hidden files, VCS folders and ``.skillignore`` stay out.
 
-One definition for what ``validate`` reports and what ``pack`` puts in the layer.
+One definition for what ``validate`` reports and what ``pack`` puts in the layer. Hidden files and folders
+are left out by default, as if ``.skillignore`` began with ``.*``; a ``!`` line re-includes them with
+gitignore's rules (``!resources/.zshrc``; a hidden folder needs ``!.folder/`` before files in it can come
+back). Version-control folders (``.git``, ``.hg``, ``.svn``, ``CVS``, ...) are always left out.
 """
 
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 IGNORE_FILE: Final = ".skillignore"
-VCS_DIRS: Final = frozenset({"CVS", "_darcs", "RCS", "SCCS"})
+VCS_DIRS: Final = frozenset({".git", ".hg", ".svn", ".bzr", "CVS", "_darcs", "RCS", "SCCS"})
+HIDDEN_BY_DEFAULT: Final = ".*"
+
+
+@dataclass(frozen=True)
+class ContentRules:
+    """The rules of one skill directory: its own ``.skillignore``, and that file after the hidden-files default."""
+
+    user: Any | None  # pathspec.GitIgnoreSpec of .skillignore alone
+    combined: Any  # the same after ".*"
+
+    def excluded(self, rel: str, *, is_dir: bool = False) -> str | None:
+        """Why the entry ``rel`` (posix, relative to the skill root) is left out, or None (its parents not checked)."""
+        name = rel.rsplit("/", 1)[-1]
+        if name in VCS_DIRS:
+            return f"version-control folder {name!r}"
+        key = rel + ("/" if is_dir else "")
+        if self.user is not None and self.user.match_file(key):
+            return f"matched by {IGNORE_FILE}"
+        if self.combined.match_file(key):
+            return f"hidden {'folder' if is_dir else 'file'} {name!r}"
+        return None
 
 
 @functools.lru_cache(maxsize=32)
-def _ignore_spec(root: str, mtime_ns: int) -> object | None:
+def _rules(root: str, mtime_ns: int) -> ContentRules:
     import pathspec
 
-    path = Path(root, IGNORE_FILE)
-    if mtime_ns < 0:
-        return None
-    lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
-    return pathspec.GitIgnoreSpec.from_lines(lines)
+    lines = []
+    if mtime_ns >= 0:
+        lines = Path(root, IGNORE_FILE).read_text(encoding="utf-8", errors="replace").splitlines()
+    user = pathspec.GitIgnoreSpec.from_lines(lines) if lines else None
+    return ContentRules(user, pathspec.GitIgnoreSpec.from_lines([HIDDEN_BY_DEFAULT, *lines]))
 
 
-def load_ignore(root: Path) -> object | None:
+def content_rules(root: Path) -> ContentRules:
     try:
         mtime = (root / IGNORE_FILE).stat().st_mtime_ns
     except OSError:
         mtime = -1
-    return _ignore_spec(str(root.resolve()), mtime)
+    return _rules(str(root.resolve()), mtime)
 
 
 def excluded_reason(root: Path, rel: str) -> str | None:
-    """Why ``rel`` (posix, relative to the skill root) is left out of the layer, or None."""
+    """Why ``rel`` (posix, relative to the skill root) is left out of the layer, or None (every parent checked)."""
+    rules = content_rules(root)
     parts = rel.split("/")
-    for i, part in enumerate(parts):
-        if part.startswith("."):
-            return f"hidden {'file' if i == len(parts) - 1 else 'folder'} {part!r}"
-        if part in VCS_DIRS and i < len(parts) - 1:
-            return f"version-control folder {part!r}"
-    spec = load_ignore(root)
-    if spec is not None:
-        for i in range(1, len(parts) + 1):
-            candidate = "/".join(parts[:i]) + ("/" if i < len(parts) else "")
-            if spec.match_file(candidate):  # type: ignore[attr-defined]
-                return f"matched by {IGNORE_FILE}"
+    for i in range(1, len(parts) + 1):
+        reason = rules.excluded("/".join(parts[:i]), is_dir=i < len(parts))
+        if reason:
+            return reason
     return None
+
+
+MCP_MAX_FILES: Final = 512
+"""SEP-2640 (Skills over MCP): hosts must accept a skill of up to this many files; larger ones may not load."""
+MCP_MAX_BYTES: Final = 16 * 1024 * 1024
+"""SEP-2640: the same for the total size of a skill's files (16 MiB)."""
+
+
+def content_totals(root: Path) -> tuple[int, int]:
+    """``(files, bytes)`` of what ``pack`` would put in the layer: regular files, and links to files (which an MCP
+    server serves as files), counted with the same rules as packing; folders are not counted."""
+    import os
+    import stat
+
+    rules = content_rules(root)
+    files = size = 0
+    pending = [(Path(root), "")]
+    while pending:
+        directory, prefix = pending.pop()
+        try:
+            names = os.listdir(directory)
+        except OSError:
+            continue
+        for name in names:
+            path, rel = directory / name, prefix + name
+            try:
+                st = path.lstat()
+            except OSError:
+                continue
+            is_dir = stat.S_ISDIR(st.st_mode)
+            if rules.excluded(rel, is_dir=is_dir):
+                continue
+            if is_dir:
+                pending.append((path, rel + "/"))
+            elif stat.S_ISREG(st.st_mode):
+                files, size = files + 1, size + st.st_size
+            elif stat.S_ISLNK(st.st_mode):
+                try:
+                    target = path.stat()
+                except OSError:
+                    continue
+                if stat.S_ISREG(target.st_mode):
+                    files, size = files + 1, size + target.st_size
+    return files, size

@@ -9,7 +9,7 @@ from typing import Any, Final
 
 from skillctl.card.content import IGNORE_FILE
 from skillctl.card.skillcard import API_VERSION, CARD_FILE, KIND, dump_card, validate_card_data
-from skillctl.card.skillmd import parse_skill_document
+from skillctl.card.skillmd import SkillDocument, check_document, parse_skill_document
 from skillctl.core.errors import ConflictError, InvalidSkillError
 from skillctl.core.findings import Finding
 from skillctl.core.fsutil import atomic_write
@@ -67,6 +67,8 @@ def _card_from_frontmatter(
     namespace: str | None,
     version: str | None,
     description: str | None,
+    default_author: str | None = None,
+    fallback_namespace: str = DEFAULT_NAMESPACE,
 ) -> dict[str, Any]:
     meta_fm = fm.get("metadata") if isinstance(fm.get("metadata"), dict) else {}
     fm_name = str(fm.get("name") or dir_name)
@@ -77,16 +79,48 @@ def _card_from_frontmatter(
             colon_ns, fm_name = left, right
     metadata: dict[str, Any] = {
         "name": name or fm_name,
-        "namespace": namespace or str(meta_fm.get("namespace") or colon_ns or DEFAULT_NAMESPACE),
+        "namespace": namespace or str(meta_fm.get("namespace") or colon_ns or fallback_namespace),
         "version": version or (_normalise_version(meta_fm["version"]) if meta_fm.get("version") else DEFAULT_VERSION),
         "description": description or str(fm.get("description") or _first_sentence(body)),
     }
     for key in ("license", "compatibility", "allowed-tools"):
         if isinstance(fm.get(key), str) and fm[key]:
             metadata[key] = fm[key]
-    if meta_fm.get("author"):
-        metadata["authors"] = [{"name": str(meta_fm["author"])}]
+    tools = fm.get("allowed-tools")
+    if isinstance(tools, list) and tools and all(isinstance(t, str | int | float) for t in tools):
+        # Claude Code accepts a YAML list; the SkillCard (like the Agent Skills format) holds one string.
+        metadata["allowed-tools"] = " ".join(str(t) for t in tools)
+    author = meta_fm.get("author") or default_author
+    if author:
+        metadata["authors"] = [{"name": str(author)}]
     return {"apiVersion": API_VERSION, "kind": KIND, "metadata": metadata, "spec": {"prompt": "SKILL.md"}}
+
+
+def card_from_skill_md(
+    root: Path, *, namespace: str | None = None, default_author: str | None = None
+) -> tuple[dict[str, Any], list[Finding]]:
+    """The SkillCard the Go tool generates for a skill that has only SKILL.md (not validated here).
+
+    ``namespace`` is the fallback when the frontmatter names none (the Go tool uses the
+    repository's organisation), ``default_author`` the author when ``metadata.author`` is absent.
+    """
+    skill_md = root / "SKILL.md"
+    doc = parse_skill_document(read_text(skill_md, source=str(skill_md)), file=str(skill_md))
+    warnings = list(doc.findings)
+    if doc.frontmatter is None and not warnings:
+        warnings.append(Finding(str(skill_md), "frontmatter", "missing; add name and description", "warning"))
+    card = _card_from_frontmatter(
+        doc.frontmatter or {},
+        doc.body,
+        dir_name=root.resolve().name,
+        name=None,
+        namespace=None,
+        version=None,
+        description=None,
+        default_author=default_author,
+        fallback_namespace=namespace or DEFAULT_NAMESPACE,
+    )
+    return card, warnings
 
 
 def _skill_md(name: str, description: str) -> str:
@@ -95,6 +129,28 @@ def _skill_md(name: str, description: str) -> str:
         f"---\nname: {name}\ndescription: {description}\n---\n\n# {title}\n\n"
         "Tell the agent what this skill is for and what to do, step by step.\n"
         "Keep this file short; put long material in references/ and load it when needed.\n"
+    )
+
+
+def _refuse_what_pack_would_refuse(doc: SkillDocument, skill_md: Path, name: str) -> list[Finding]:
+    """A SKILL.md that ``validate`` rejects gets no skill.yaml: nothing is written. Returns what it warns about
+    (no frontmatter or description: agents that follow the spec skip the skill), for ``init`` to say too."""
+    findings = check_document(doc, expected_name=None)
+    errors = [f for f in findings if f.severity == "error"]
+    if not errors:
+        return [f for f in findings if f.severity != "error"]
+    fm = doc.frontmatter or {}
+    description = fm.get("description") if isinstance(fm.get("description"), str) else None
+    lines = [
+        "---",
+        f"name: {fm.get('name') or name}",
+        f"description: {description or _first_sentence(doc.body)}",
+        "---",
+    ]
+    raise InvalidSkillError(
+        f"{skill_md}: {errors[0].field}: {errors[0].message}; nothing was written",
+        problems=[str(f) for f in errors],
+        hint="validate and pack would refuse this SKILL.md; start it with these lines: " + " / ".join(lines),
     )
 
 
@@ -124,8 +180,18 @@ def init_skill(
     from_skill_md = skill_md.is_file()
     if from_skill_md:
         doc = parse_skill_document(read_text(skill_md, source=str(skill_md)), file=str(skill_md))
-        if doc.frontmatter is None:
-            warnings.append(Finding(str(skill_md), "frontmatter", "missing; add name and description", "warning"))
+        warnings.extend(_refuse_what_pack_would_refuse(doc, skill_md, name or slugify(dir_name)))
+        tools = (doc.frontmatter or {}).get("allowed-tools")
+        if isinstance(tools, list):  # said once, with what init did about it
+            warnings = [w for w in warnings if w.field != "frontmatter.allowed-tools"]
+            warnings.append(
+                Finding(
+                    str(skill_md),
+                    "frontmatter.allowed-tools",
+                    f"a list; skill.yaml gets it as one space-separated string ({' '.join(map(str, tools))!r})",
+                    "warning",
+                )
+            )
         card = _card_from_frontmatter(
             doc.frontmatter or {},
             doc.body,

@@ -67,11 +67,37 @@ def _field_path(parts: Any) -> str:
     return ".".join(str(p) for p in parts) or "(root)"
 
 
-def _message(error: Any) -> tuple[str, str]:
+_NOUNS: Final = {
+    "object": "a mapping (indented 'key: value' lines)",
+    "array": "a list",
+    "string": "text",
+    "integer": "a whole number",
+    "number": "a number",
+    "boolean": "true or false",
+}
+
+
+def _what(value: Any) -> str:
+    """What a YAML value is, in words a person writing YAML uses."""
+    if value is None:
+        return "empty"
+    if isinstance(value, bool):
+        return f"{'true' if value else 'false'} (a yes/no value)"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, int | float):
+        return f"the number {value!r}"
+    return f"the text {value!r}"
+
+
+def schema_message(error: Any) -> tuple[str, str]:
+    """(field path, message in plain words) of one jsonschema error."""
     path = list(error.absolute_path)
     validator = error.validator
     if validator == "additionalProperties":
-        extras = sorted(set(error.instance) - set(error.schema.get("properties", {})))
+        extras = sorted(set(error.instance) - set(error.schema.get("properties", {})), key=str)
         return _field_path([*path, extras[0]]) if len(extras) == 1 else _field_path(path), (
             "unknown field" if len(extras) == 1 else "unknown fields " + ", ".join(map(repr, extras))
         )
@@ -82,12 +108,23 @@ def _message(error: Any) -> tuple[str, str]:
     if validator == "pattern":
         return field, f"{error.instance!r} " + _PATTERN_MESSAGES.get(field, f"must match {error.validator_value}")
     if validator == "type":
+        expected = error.validator_value
+        noun = " or ".join(_NOUNS.get(t, t) for t in ([expected] if isinstance(expected, str) else expected))
+        required = error.schema.get("required")
+        if error.instance is None and required:
+            return field, f"is empty; it must be {noun} with {', '.join(required)}"
+        if error.instance is None:
+            return field, f"is empty; it must be {noun}"
         hint = ' (quote it, e.g. "1.0.0")' if field == "metadata.version" else ""
-        return field, f"must be a {error.validator_value}, got {type(error.instance).__name__}{hint}"
+        return field, f"must be {noun}, not {_what(error.instance)}{hint}"
     if validator == "const":
-        return field, f"must be {error.validator_value!r}, got {error.instance!r}"
+        return field, f"must be {error.validator_value!r}, not {_what(error.instance)}"
     if validator == "minLength" and error.validator_value == 1:
         return field, "must not be empty"
+    if validator == "maxLength":
+        return field, f"is {len(error.instance)} characters long; the limit is {error.validator_value}"
+    if validator == "minItems":
+        return field, f"needs at least {error.validator_value} entr{'y' if error.validator_value == 1 else 'ies'}"
     return field, error.message
 
 
@@ -101,7 +138,7 @@ def validate_card_data(doc: Any, *, file: str = CARD_FILE) -> list[Finding]:
             extras = sorted(set(err.instance) - set(err.schema.get("properties", {})), key=str)
             findings.extend(Finding(file, _field_path([*err.absolute_path, k]), "unknown field") for k in extras)
         else:
-            findings.append(Finding(file, *_message(err)))
+            findings.append(Finding(file, *schema_message(err)))
     version = (doc.get("metadata") or {}).get("version") if isinstance(doc.get("metadata"), dict) else None
     if isinstance(version, str) and version:
         try:

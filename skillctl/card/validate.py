@@ -5,11 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from skillctl.card.dependencies import dependency_findings
 from skillctl.card.skillcard import CARD_FILE, SkillCard, validate_card_data
 from skillctl.card.skillmd import SkillDocument, check_document, parse_skill_document
 from skillctl.core.errors import InvalidSkillError, NotFoundError
 from skillctl.core.findings import Finding
-from skillctl.core.yamlsafe import load_yaml, read_text
+from skillctl.core.yamlsafe import TextLoader, load_yaml, read_text
 
 MAX_PROMPT_BYTES = 4 * 1024 * 1024
 
@@ -81,11 +82,12 @@ def validate_skill(path: str | Path, *, strict: bool = False) -> ValidationRepor
     report = ValidationReport(root=root, card_path=card_path, strict=strict)
     label = str(card_path)
     try:
-        doc = load_yaml(read_text(card_path, source=label), source=label)
+        doc = load_yaml(read_text(card_path, source=label), source=label, loader=TextLoader)
     except InvalidSkillError as exc:
         report.findings.append(Finding(label, "", _strip_source(exc.message, label)))
         return report
     report.findings.extend(validate_card_data(doc, file=label))
+    report.findings.extend(dependency_findings(doc, file=label))
     if not report.findings:
         report.card = SkillCard(doc)
     metadata = doc.get("metadata") if isinstance(doc, dict) else None
@@ -97,7 +99,37 @@ def validate_skill(path: str | Path, *, strict: bool = False) -> ValidationRepor
         prompt if isinstance(prompt, str) and prompt else "SKILL.md",
         name if isinstance(name, str) else root.resolve().name,
     )
+    report.findings.extend(_mcp_limits(root))
     return report
+
+
+def _mcp_limits(root: Path) -> list[Finding]:
+    """SEP-2640's per-skill limits: MCP hosts need not load a larger skill, and ``skillctl mcp`` does not serve it."""
+    from skillctl.card.content import MCP_MAX_BYTES, MCP_MAX_FILES, content_totals
+
+    files, size = content_totals(root)
+    found = []
+    if files > MCP_MAX_FILES:
+        found.append(
+            Finding(
+                str(root),
+                "",
+                f"{files} files: Skills over MCP (SEP-2640) allows at most {MCP_MAX_FILES} per skill, "
+                "so MCP hosts may refuse it and skillctl mcp does not serve it",
+                "warning",
+            )
+        )
+    if size > MCP_MAX_BYTES:
+        found.append(
+            Finding(
+                str(root),
+                "",
+                f"{size} bytes of files: Skills over MCP (SEP-2640) allows at most {MCP_MAX_BYTES} (16 MiB) per "
+                "skill, so MCP hosts may refuse it and skillctl mcp does not serve it",
+                "warning",
+            )
+        )
+    return found
 
 
 def _check_prompt(report: ValidationReport, prompt: str, expected_name: str) -> None:
@@ -132,4 +164,5 @@ def _check_prompt(report: ValidationReport, prompt: str, expected_name: str) -> 
         report.findings.append(Finding(label, "", _strip_source(exc.message, label)))
         return
     report.document = parse_skill_document(text, file=label)
-    report.findings.extend(check_document(report.document, expected_name=expected_name))
+    directory = root.resolve().name if rel.as_posix() == "SKILL.md" else None
+    report.findings.extend(check_document(report.document, expected_name=expected_name, directory=directory))

@@ -17,7 +17,7 @@ VERSION_MESSAGE = "skillctl {version}"
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
     args = sys.argv[1:] if argv is None else argv
-    if args == ["--version"]:
+    if args in (["--version"], ["-v"]):  # -v alone: the version, as the Go skillctl's -v prints it
         # Answer without importing Click or the library: start-up time matters in scripts.
         try:
             print(VERSION_MESSAGE.format(version=__version__), flush=True)

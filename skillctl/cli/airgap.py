@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from skillctl.cli.context import Settings
-from skillctl.cli.options import output_options, registry_options
+from skillctl.cli.options import make_verifier, output_options, registry_options, signature_policy_option
 from skillctl.cli.output import emit_json, warn
 from skillctl.core.errors import SkillctlError, UsageError
 
@@ -22,27 +22,37 @@ from skillctl.core.errors import SkillctlError, UsageError
     help="Also mirror the repositories listed in this file, one per line.",
 )
 @click.option("--archived", is_flag=True, help="Also copy archived (digest-only) manifests that have signatures.")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Overwrite lifecycle changes made on the destination (by default they are kept and reported).",
+)
 @click.option("-j", "--jobs", type=click.IntRange(1, 32), default=4, show_default=True, help="Parallel copies.")
+@signature_policy_option
 @registry_options
 @output_options
 def mirror(
     sources: tuple[str, ...],
     from_file: Path | None,
     archived: bool,
+    force: bool,
     jobs: int,
+    signature_policy: Path | None,
     registry: Any,
     backend: str | None,
     fmt: str,
     quiet: bool,
 ) -> None:
-    """Copy skill repositories to another registry with every tag and signature, keeping digests.
+    """Make repositories on another registry follow their sources: every tag and signature, digests kept.
 
     \b
     skillctl mirror quay.io/myorg/hello-world mirror.example:5000
     skillctl mirror -f repos.txt mirror.example:5000/skills
 
     Repository paths are kept under DST (quay.io/myorg/x -> mirror.example:5000/myorg/x).
-    Tags already at the same digest are skipped, so running it again copies only what changed.
+    Tags already at the same digest are skipped; tags the source removed are removed; latest
+    points at the highest published release. A lifecycle change made on the destination (a
+    version deprecated or archived there) is kept and reported unless --force.
     """
     from skillctl.airgap.mirror import mirror as do_mirror
 
@@ -55,22 +65,42 @@ def mirror(
             for line in from_file.read_text().splitlines()
             if line.strip() and not line.strip().startswith("#")
         ]
-    result = do_mirror(repos, destination, archived=archived, backend=backend, opts=registry, workers=jobs)
+    verify = make_verifier(None, None, None, registry, backend, signature_policy)
+    result = do_mirror(
+        repos,
+        destination,
+        archived=archived,
+        force=force,
+        backend=backend,
+        opts=registry,
+        workers=jobs,
+        verify=verify,
+    )
     if fmt == "json":
         emit_json([i.to_json() for i in result.items])
     else:
         for item in result.items:
             if item.action == "failed":
                 warn(f"{item.source}: {item.detail}")
+            elif item.action == "kept":
+                warn(f"kept {item.dest}: {item.detail}")
             elif quiet:
-                click.echo(item.dest)
+                if item.action == "copied" or (item.action == "skipped" and item.detail == "already there"):
+                    click.echo(item.dest)  # what the destination holds for the source now
             elif item.action == "copied":
                 click.echo(f"Copied {item.source} -> {item.dest}")
+            elif item.action == "removed":
+                click.echo(f"Removed {item.dest} ({item.detail})")
+            elif item.action == "skipped" and item.detail != "already there":
+                click.echo(f"Skipped {item.source}: {item.detail}", err=True)
         if not quiet:
-            click.echo(
-                f"{result.count('copied')} copied, {result.count('skipped')} already there, "
-                f"{result.count('failed')} failed."
-            )
+            there = sum(1 for i in result.items if i.action == "skipped" and i.detail == "already there")
+            parts = [f"{result.count('copied')} copied"]
+            parts += [f"{result.count(a)} {a}" for a in ("removed", "kept") if result.count(a)]
+            parts += [f"{there} already there"]
+            if result.count("skipped") > there:
+                parts += [f"{result.count('skipped') - there} skipped"]
+            click.echo(", ".join([*parts, f"{result.count('failed')} failed"]) + ".")
     if result.count("failed"):
         raise SkillctlError(f"{result.count('failed')} copies failed")
 
@@ -85,7 +115,9 @@ def mirror(
     help="The bundle to write (an OCI archive: an image layout in a tar).",
 )
 @click.option("--all-tags", is_flag=True, help="Save every tag of each repository named.")
-@click.option("--no-signatures", is_flag=True, help="Leave the cosign signatures out.")
+@click.option("--no-signatures", is_flag=True, help="Leave the signatures and referrers out.")
+@click.option("--archived", is_flag=True, help="Also save each repository's archived (digest-only) versions.")
+@signature_policy_option
 @registry_options
 @output_options
 @click.pass_obj
@@ -95,6 +127,8 @@ def save(
     output: Path,
     all_tags: bool,
     no_signatures: bool,
+    archived: bool,
+    signature_policy: Path | None,
     registry: Any,
     backend: str | None,
     fmt: str,
@@ -115,6 +149,8 @@ def save(
         signatures=not no_signatures,
         backend=backend,
         opts=registry,
+        archived=archived,
+        verify=make_verifier(None, None, None, registry, backend, signature_policy),
     )
     if fmt == "json":
         emit_json({"output": str(output), "refs": names})
@@ -151,8 +187,12 @@ def load(
     if fmt == "json":
         emit_json([item.__dict__ for item in loaded])
     else:
+        verb = "Pushed" if push_to else "Loaded"
         for item in loaded:
-            click.echo(item.dest if quiet else f"Loaded {item.dest} ({item.digest})")
+            if item.note:
+                warn(f"{item.ref}: {item.note}")
+            else:
+                click.echo(item.dest if quiet else f"{verb} {item.dest} ({item.digest})")
 
 
 COMMANDS = [mirror, save, load]

@@ -16,7 +16,7 @@ import click
 from skillctl._version import __version__
 from skillctl.cli import VERSION_MESSAGE
 from skillctl.cli.context import Settings
-from skillctl.core.errors import ExitCode, InvalidSkillError, SkillctlError
+from skillctl.core.errors import ExitCode, SkillctlError
 
 ALIASES = {"build": "pack", "ls": "list", "delete": "rm"}
 
@@ -32,12 +32,13 @@ DEFAULT_HINTS = {
     ExitCode.MISSING_TOOL: "install the tool named above (make tools installs them all)",
     ExitCode.CONFLICT: "name exactly what you mean, or pass --force where the command has it",
     ExitCode.INTEGRITY: "the content does not match its digest or signature; do not use it",
+    ExitCode.DRIFT: "run 'skillctl sync' and commit skills.lock.yaml",
 }
 
 
 def report_error(error: SkillctlError) -> None:
     click.echo(f"Error: {error.message}", err=True)
-    problems = error.problems if isinstance(error, InvalidSkillError) else []
+    problems = list(getattr(error, "problems", None) or [])  # validation findings, unmet promotion gates
     if len(problems) > 1 or (problems and problems[0] not in error.message):
         for problem in problems:
             click.echo(f"  {problem}", err=True)
@@ -173,9 +174,40 @@ def completion(shell: str) -> None:
 
 
 def _register() -> None:
-    from skillctl.cli import agents, airgap, kube, lifecycle, registry, signing, skills, store
+    from skillctl.cli import (
+        agents,
+        airgap,
+        catalog,
+        governance,
+        kube,
+        lifecycle,
+        mcp,
+        project,
+        registry,
+        review,
+        serve,
+        signing,
+        skills,
+        store,
+    )
 
-    for module in (skills, store, registry, lifecycle, agents, kube, signing, airgap):
+    modules = (
+        skills,
+        store,
+        registry,
+        lifecycle,
+        governance,
+        review,
+        agents,
+        project,
+        kube,
+        signing,
+        airgap,
+        serve,
+        mcp,
+        catalog,
+    )
+    for module in modules:
         for command in module.COMMANDS:
             cli.add_command(command)
 

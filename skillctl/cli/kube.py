@@ -10,7 +10,15 @@ from typing import Any
 import click
 
 from skillctl.cli.context import Settings
-from skillctl.cli.options import output_options, registry_options, target_options
+from skillctl.cli.options import (
+    make_verifier,
+    no_verify_option,
+    output_options,
+    registry_options,
+    signature_policy_option,
+    target_options,
+    verify_key_option,
+)
 from skillctl.cli.output import emit_json
 from skillctl.core.errors import SkillctlError, UsageError
 
@@ -25,6 +33,8 @@ class Shape:
     kind: str
     container: str
     pin: bool
+    namespace: str | None = None
+    pull_secrets: tuple[str, ...] = ()
 
 
 def manifest_options(func: Any) -> Any:
@@ -44,6 +54,14 @@ def manifest_options(func: Any) -> Any:
     )
     @click.option("--container", default="agent", show_default=True, help="Container that mounts the skills.")
     @click.option("--no-pin", is_flag=True, help="Keep tags instead of pinning each reference to its digest.")
+    @click.option("-n", "--namespace", help="Namespace of the Pod or Deployment.")
+    @click.option(
+        "--pull-secret",
+        "pull_secrets",
+        multiple=True,
+        metavar="SECRET",
+        help="imagePullSecrets entry (repeatable): the kubelet pulls the skill images with it.",
+    )
     @functools.wraps(func)
     def wrapper(
         *args: Any,
@@ -53,9 +71,11 @@ def manifest_options(func: Any) -> Any:
         kind: str,
         container: str,
         no_pin: bool,
+        namespace: str | None,
+        pull_secrets: tuple[str, ...],
         **kwargs: Any,
     ) -> Any:
-        kwargs["shape"] = Shape(mount_root, name, image, kind, container, not no_pin)
+        kwargs["shape"] = Shape(mount_root, name, image, kind, container, not no_pin, namespace, pull_secrets)
         return func(*args, **kwargs)
 
     return wrapper
@@ -75,6 +95,8 @@ def _render(
 
     if shape.kind != "patch" and not shape.image:  # a usage error, reported before the registry is asked anything
         raise UsageError(f"--image is needed for a {shape.kind}: the agent container that reads the skills")
+    if shape.kind == "patch" and shape.namespace:
+        raise UsageError("a patch has no namespace of its own", hint="kubectl -n NAMESPACE patch … applies it")
     mounts = resolve_mounts(refs, names=names, pin=shape.pin, backend=backend, opts=registry)
     doc = manifest(
         mounts,
@@ -83,6 +105,8 @@ def _render(
         image=shape.image,  # type: ignore[arg-type]
         mount_root=shape.mount_root,
         container=shape.container,
+        namespace=shape.namespace,
+        pull_secrets=shape.pull_secrets,
     )
     if fmt == "json":
         emit_json(doc)
@@ -91,11 +115,26 @@ def _render(
 
 
 @click.command(short_help="Print Kubernetes YAML mounting skills as image volumes.")
-@click.argument("refs", nargs=-1, required=True)
+@click.argument("refs", nargs=-1)
+@click.option(
+    "--lock",
+    "lock_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Mount exactly the skills of this lock file (skills.lock.yaml), dependencies included, by digest.",
+)
 @manifest_options
 @registry_options
 @click.option("--format", "fmt", type=click.Choice(["yaml", "json"]), default="yaml", show_default=True)
-def kube(refs: tuple[str, ...], shape: Shape, registry: Any, backend: str | None, fmt: str) -> None:
+@click.pass_obj
+def kube(
+    settings: Settings,
+    refs: tuple[str, ...],
+    lock_file: Path | None,
+    shape: Shape,
+    registry: Any,
+    backend: str | None,
+    fmt: str,
+) -> None:
     """Print Kubernetes YAML that mounts each skill as an image volume.
 
     References are pinned to digests (read from the registry), so a later
@@ -105,8 +144,22 @@ def kube(refs: tuple[str, ...], shape: Shape, registry: Any, backend: str | None
     \b
     skillctl kube quay.io/myorg/hello-world:1.0.0 --image quay.io/myorg/agent:2 | kubectl apply -f -
     skillctl kube quay.io/myorg/hello-world:1.0.0 --kind patch > patch.yaml
+    skillctl kube --lock skills.lock.yaml --kind patch   # what 'skillctl sync' installs, by digest
+
+    With --lock, every locked digest is checked against its registry (and its
+    pinned signers verified) before anything is printed.
     """
-    _render(list(refs), shape, registry=registry, backend=backend, fmt=fmt)
+    if bool(refs) == bool(lock_file):
+        raise UsageError("give REFS... (skill references) or --lock FILE, one of them")
+    if lock_file is None:
+        _render(list(refs), shape, registry=registry, backend=backend, fmt=fmt)
+        return
+    from skillctl.consume.sync import Context, lock_mounts
+
+    if shape.kind != "patch" and not shape.image:  # a usage error, reported before the registry is asked anything
+        raise UsageError(f"--image is needed for a {shape.kind}: the agent container that reads the skills")
+    pairs = lock_mounts(lock_file, Context(store=settings.store(), backend=backend, opts=registry))
+    _render([ref for _, ref in pairs], shape, names=[n for n, _ in pairs], registry=registry, backend=backend, fmt=fmt)
 
 
 @click.group(short_help="Skill collections: named lists of skill images.")
@@ -150,11 +203,19 @@ def collection_push(
     type=click.Path(path_type=Path, file_okay=False),
     help="Also pull every skill and unpack it into OUTPUT/<name>/.",
 )
+@signature_policy_option
 @registry_options
 @output_options
 @click.pass_obj
 def collection_pull(
-    settings: Settings, ref: str, output: Path | None, registry: Any, backend: str | None, fmt: str, quiet: bool
+    settings: Settings,
+    ref: str,
+    output: Path | None,
+    signature_policy: Path | None,
+    registry: Any,
+    backend: str | None,
+    fmt: str,
+    quiet: bool,
 ) -> None:
     """Pull a collection (and with -o, every skill in it)."""
     from skillctl.consume.collection import install as install_all
@@ -166,7 +227,13 @@ def collection_pull(
     outcomes = []
     if output is not None:
         outcomes = install_all(
-            coll, Destination(output, str(output)), store=store, backend=backend, opts=registry, force=True
+            coll,
+            Destination(output, str(output)),
+            store=store,
+            backend=backend,
+            opts=registry,
+            force=True,
+            verifier=make_verifier(None, None, None, registry, backend, signature_policy),
         )
     _report(coll, outcomes, fmt=fmt, quiet=quiet, verb="Pulled")
 
@@ -177,7 +244,10 @@ def _report(coll: Any, outcomes: list[Any], *, fmt: str, quiet: bool, verb: str)
             {
                 "name": coll.name,
                 "version": coll.version,
-                "skills": [{"name": s.name, "image": s.image} for s in coll.skills],
+                "skills": [
+                    {"name": s.name or s.label, "image": s.image, **({"source": s.source} if s.source else {})}
+                    for s in coll.skills
+                ],
                 "outcomes": [o.to_json() for o in outcomes],
             }
         )
@@ -186,10 +256,10 @@ def _report(coll: Any, outcomes: list[Any], *, fmt: str, quiet: bool, verb: str)
             click.echo(o.name)
     else:
         click.echo(f"{verb} collection {coll.name} {coll.version} ({len(coll.skills)} skills)")
-        by_name = {o.name: o for o in outcomes}
-        for s in coll.skills:
-            line = f"  - {s.name} ({s.image})"
-            outcome = by_name.get(s.name)
+        # One outcome per skill, in order (a Git source's name is known only once it is cloned).
+        paired = zip(coll.skills, outcomes or [None] * len(coll.skills), strict=True)
+        for s, outcome in paired:
+            line = f"  - {outcome.name if outcome else s.label} ({s.image or s.source})"
             if outcome:
                 line += f": {outcome.status}"
                 if outcome.status == "failed":
@@ -248,8 +318,12 @@ def collection_generate(
 @click.argument("ref", required=False)
 @click.option("-f", "--file", "file", type=click.Path(path_type=Path, dir_okay=False))
 @target_options
+@click.option("--ref", "git_ref", help="For a collection file in Git (REF is its URL): the branch, tag or commit.")
 @click.option("--force", is_flag=True, help="Reinstall skills that are already up to date.")
 @click.option("--allow-archived", is_flag=True, help="Install archived versions too.")
+@signature_policy_option
+@verify_key_option
+@no_verify_option
 @registry_options
 @output_options
 @click.pass_obj
@@ -260,14 +334,22 @@ def collection_install(
     target: str | None,
     output: Path | None,
     scope: str,
+    git_ref: str | None,
     force: bool,
     allow_archived: bool,
+    signature_policy: Path | None,
+    verify_key: Path | None,
+    no_verify: bool,
     registry: Any,
     backend: str | None,
     fmt: str,
     quiet: bool,
 ) -> None:
-    """Install every skill of a collection for an agent; each skill atomically, each outcome reported."""
+    """Install every skill of a collection for an agent; each skill atomically, each outcome reported.
+
+    REF is a registry reference of the collection, or the URL of a collection file in a Git
+    repository (https://HOST/ORG/REPO/-/tree/main/collection.yaml, GitHub's /tree/ form too).
+    """
     from skillctl.consume.collection import install as install_all
     from skillctl.consume.collection import load
     from skillctl.consume.install import destinations
@@ -275,9 +357,18 @@ def collection_install(
     source, is_file = _source(ref, file)
     (dest,) = destinations(target, output, scope=scope)  # type: ignore[arg-type]
     store = settings.store()
-    coll = load(source, is_file=is_file, store=store, backend=backend, opts=registry)
+    coll = load(source, is_file=is_file, store=store, backend=backend, opts=registry, git_ref=git_ref)
     outcomes = install_all(
-        coll, dest, store=store, backend=backend, opts=registry, force=force, allow_archived=allow_archived
+        coll,
+        dest,
+        store=store,
+        backend=backend,
+        opts=registry,
+        force=force,
+        allow_archived=allow_archived,
+        verifier=make_verifier(None, None, None, registry, backend, signature_policy),
+        verify_key=verify_key,
+        no_verify=no_verify,
     )
     _report(coll, outcomes, fmt=fmt, quiet=quiet, verb="Installed")
 

@@ -12,9 +12,9 @@ from skillctl.cli.options import (
     output_options,
     passphrase_option,
     registry_options,
-    sign_after,
     sign_key_option,
     sign_key_passphrase,
+    signature_format_option,
 )
 from skillctl.cli.output import emit_json, warn
 from skillctl.core.errors import UsageError
@@ -27,7 +27,15 @@ from skillctl.core.states import STATES
 @click.option("--to", "to", required=True, type=click.Choice(STATES), help="The next lifecycle state.")
 @click.option("--local", is_flag=True, help="Promote in the local store instead of the registry.")
 @sign_key_option
+@signature_format_option
 @passphrase_option
+@click.option(
+    "--policy",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help="Promotion policy (default: ./promotion-policy.yaml when there is one).",
+)
+@click.option("--actor", help="Who promotes, for the record (default: the signing key's fingerprint).")
+@click.option("--reason", default="", help="Why, for the record.")
 @registry_options
 @output_options
 @click.pass_obj
@@ -37,7 +45,11 @@ def promote(
     to: str,
     local: bool,
     sign_key: Path | None,
+    signature_format: str | None,
     passphrase_file: Path | None,
+    policy: Path | None,
+    actor: str | None,
+    reason: str,
     registry: Any,
     backend: str | None,
     fmt: str,
@@ -49,24 +61,50 @@ def promote(
     layers stay the same, and no blob is uploaded. Running a promotion again is
     a no-op that finishes an interrupted one.
 
+    With a promotion policy, every requirement for the target state is checked
+    against the signed evidence on the digest first; any unmet one refuses the
+    promotion (exit 5) and all are listed. With --sign-key the new digest is
+    signed and the promotion recorded as a signed attestation (see history).
+
     \b
     skillctl promote examples/hello-world:1.0.0-draft --to testing --local
-    skillctl promote quay.io/myorg/hello-world:1.0.0-testing --to published
+    skillctl promote quay.io/myorg/hello-world:1.0.0-testing --to published \\
+        --sign-key release.key --reason "CAB-142 approved"
     """
-    from skillctl.lifecycle.promote import promote as do_promote
+    from skillctl.lifecycle.governed import promote_governed
+    from skillctl.lifecycle.promotion_policy import find
 
     if sign_key and local:
         raise UsageError("--sign-key signs registry images; promote on the registry to sign")
+    in_force = find(policy)
     key_passphrase = sign_key_passphrase(sign_key, passphrase_file)  # ask before changing anything
-    result = do_promote(ref, to, local=local, store=settings.store(), backend=backend, opts=registry)
-    signed = sign_after(
-        f"{parse_reference(ref).repository}@{result.digest}", sign_key, key_passphrase, registry, backend
+    governed = promote_governed(
+        ref,
+        to,
+        policy=in_force,
+        key_path=sign_key,
+        key_passphrase=key_passphrase,
+        actor=actor,
+        reason=reason,
+        signature_format=signature_format,
+        local=local,
+        store=settings.store(),
+        backend=backend,
+        opts=registry,
     )
+    result, signed = governed.promotion, governed.signed
     if fmt == "json":
-        emit_json({**result.to_json(), "signature": signed.signature_ref if signed else None})
+        emit_json(governed.to_json())
         return
+    if governed.gates is not None:
+        for outcome in governed.gates.outcomes:
+            click.echo(f"  met: {outcome.requirement.describe()}: {outcome.detail}", err=True)
     if signed:
-        click.echo(f"Signed {result.digest}: {signed.signature_ref}", err=True)
+        for where in filter(None, (signed.signature_ref, signed.bundle_ref)):
+            click.echo(f"Signed {result.digest}: {where}", err=True)
+    if governed.record is not None:
+        where = governed.record.attestation_ref or governed.record.bundle_ref
+        click.echo(f"Recorded the promotion: {where}", err=True)
     for note in result.notes:
         click.echo(note, err=True)
     for message in result.warnings:

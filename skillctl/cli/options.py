@@ -46,7 +46,10 @@ def registry_options(func: F) -> F:
     @click.option(
         "--cert-dir",
         type=click.Path(path_type=Path, file_okay=False, exists=True),
-        help="Directory of CA certificates (*.crt) and client keys for the registry.",
+        envvar="SKILLCTL_CERT_DIR",
+        show_envvar=True,
+        help="Directory of CA certificates (*.crt) and client keys for every registry "
+        "(default: each registry's ~/.config/containers/certs.d/HOST:PORT or /etc/containers/certs.d/HOST:PORT).",
     )
     @click.option(
         "--authfile",
@@ -182,6 +185,11 @@ verify_key_option = click.option(
     type=click.Path(path_type=Path, dir_okay=False, exists=True),
     help="Refuse the image unless it carries a valid signature by this public key.",
 )
+no_verify_option = click.option(
+    "--no-verify",
+    is_flag=True,
+    help="Replace a skill installed with --verify-key without verifying (the receipt then records none).",
+)
 sign_key_option = click.option(
     "--sign-key",
     type=click.Path(path_type=Path, dir_okay=False, exists=True),
@@ -194,10 +202,105 @@ passphrase_option = click.option(
 )
 
 
-def sign_after(ref: str, key: Path | None, key_passphrase: bytes | None, registry: Any, backend: str | None) -> Any:
+signature_format_option = click.option(
+    "--signature-format",
+    type=click.Choice(["legacy", "bundle", "both"]),
+    default=None,
+    help="legacy: cosign v2's sha256-<digest>.sig (podman, skopeo, cosign v2 and v3 read it; the default); "
+    "bundle: a Sigstore bundle as an OCI referrer (cosign v3's default); both.",
+)
+
+
+def sign_after(
+    ref: str,
+    key: Path | None,
+    key_passphrase: bytes | None,
+    registry: Any,
+    backend: str | None,
+    signature_format: str | None = None,
+) -> Any:
     """Sign ``ref`` when a key was given (for --sign-key on push and promote)."""
     if key is None or key_passphrase is None:
         return None
-    from skillctl.trust.signing import sign
+    from skillctl.trust.signing import DEFAULT_FORMAT, sign
 
-    return sign(ref, key, key_passphrase, backend=backend, opts=registry)
+    return sign(
+        ref, key, key_passphrase, signature_format=signature_format or DEFAULT_FORMAT, backend=backend, opts=registry
+    )
+
+
+def keyless_options(func: F) -> F:
+    """Keyless verification as cosign spells it: ``--certificate-identity[-regexp]``,
+    ``--certificate-oidc-issuer[-regexp]`` and ``--trusted-root FILE``. The command receives ``keyless``
+    (a ``trust.keyless.Identity`` or None) and ``trusted_root`` (a path or None)."""
+
+    @click.option("--certificate-identity", help="Keyless: the signer's identity (e-mail or URI) exactly.")
+    @click.option("--certificate-identity-regexp", help="Keyless: a regular expression the identity must match.")
+    @click.option("--certificate-oidc-issuer", help="Keyless: the OIDC issuer exactly.")
+    @click.option("--certificate-oidc-issuer-regexp", help="Keyless: a regular expression the issuer must match.")
+    @click.option(
+        "--trusted-root",
+        type=click.Path(path_type=Path, dir_okay=False, exists=True),
+        help="Sigstore's trusted_root.json: the certificate authorities and log keys (offline).",
+    )
+    @functools.wraps(func)
+    def wrapper(
+        *args: Any,
+        certificate_identity: str | None,
+        certificate_identity_regexp: str | None,
+        certificate_oidc_issuer: str | None,
+        certificate_oidc_issuer_regexp: str | None,
+        trusted_root: Path | None,
+        **kwargs: Any,
+    ) -> Any:
+        identity = None
+        given = (
+            certificate_identity,
+            certificate_identity_regexp,
+            certificate_oidc_issuer,
+            certificate_oidc_issuer_regexp,
+        )
+        if any(given):
+            from skillctl.trust.keyless import Identity
+
+            identity = Identity(*given)
+            if trusted_root is None:
+                raise UsageError(
+                    "keyless verification needs --trusted-root FILE",
+                    hint="Sigstore's trusted_root.json (public Sigstore's, or your private deployment's)",
+                )
+        elif trusted_root is not None:
+            raise UsageError("--trusted-root needs --certificate-identity and --certificate-oidc-issuer")
+        return func(*args, keyless=identity, trusted_root=trusted_root, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+signature_policy_option = click.option(
+    "--signature-policy",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help="containers-policy.json(5) to apply (default: ~/.config/containers/policy.json, else "
+    "/etc/containers/policy.json, as podman reads them).",
+)
+
+
+def make_verifier(
+    verify_key: Path | None,
+    keyless: Any,
+    trusted_root: Path | None,
+    registry: Any,
+    backend: str | None,
+    signature_policy: Path | None = None,
+) -> Any:
+    """The pull verifier the options ask for: the signature policy (given, else the default one), and a key or
+    a keyless identity when given; every one of them must accept the image."""
+    from skillctl.trust import verifiers
+
+    return verifiers.for_options(
+        verify_key=verify_key,
+        identity=keyless,
+        trusted_root=trusted_root,
+        policy=verifiers.load_policy(signature_policy),
+        backend=backend,
+        opts=registry,
+    )

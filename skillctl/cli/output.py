@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 import click
+
+from skillctl.core.errors import InvalidSkillError, SkillctlError
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 def emit_json(data: Any) -> None:
@@ -53,3 +58,30 @@ def human_time(stamp: str, *, now: dt.datetime | None = None) -> str:
 
 def short_digest(digest: str) -> str:
     return digest.split(":", 1)[-1][:12]
+
+
+def for_each(items: Sequence[T], action: Callable[[T], R], *, what: str) -> list[tuple[T, R]]:
+    """Run ``action`` on every item (``pack a b c``, shell globs); one failure does not stop the others.
+
+    With one item its error is raised as is. With several, each failure is reported as it happens and
+    one error naming them all is raised at the end: the failures' own exit code when they share one.
+    """
+    if len(items) == 1:
+        return [(items[0], action(items[0]))]
+    done: list[tuple[T, R]] = []
+    failed: list[tuple[T, SkillctlError]] = []
+    for item in items:
+        try:
+            done.append((item, action(item)))
+        except SkillctlError as exc:
+            failed.append((item, exc))
+            click.echo(f"error: {item}: {exc.message}", err=True)
+    if failed:
+        codes = {exc.exit_code for _, exc in failed}
+        message = f"{len(failed)} of {len(items)} {what} failed: {', '.join(str(i) for i, _ in failed)}"
+        error = InvalidSkillError(message) if codes == {InvalidSkillError.exit_code} else SkillctlError(message)
+        if len(codes) == 1:
+            error.exit_code = codes.pop()
+        error.hint = "the lines starting with 'error:' above say why"
+        raise error
+    return done

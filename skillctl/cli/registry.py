@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import sys
 from pathlib import Path
 from typing import Any
@@ -10,13 +11,17 @@ import click
 
 from skillctl.cli.context import Settings
 from skillctl.cli.options import (
+    keyless_options,
     limit_options,
+    make_verifier,
     output_options,
     passphrase_option,
     registry_options,
     sign_after,
     sign_key_option,
     sign_key_passphrase,
+    signature_format_option,
+    signature_policy_option,
     unpack_limits,
     verify_key_option,
 )
@@ -29,7 +34,12 @@ from skillctl.core.refs import parse_reference
 @click.argument("ref")
 @click.argument("dest", required=False)
 @sign_key_option
+@signature_format_option
 @passphrase_option
+@click.option("--provenance", is_flag=True, help="Attest SLSA provenance (source, revision, builder) with --sign-key.")
+@click.option("--source-repo", help="Provenance: the source repository (default: the image's, else the CI run's).")
+@click.option("--source-revision", help="Provenance: the source revision (default: the image's, else the CI run's).")
+@click.option("--builder-id", help="Provenance: who built it, a URI (default: the CI workflow, else this host).")
 @registry_options
 @output_options
 @click.pass_obj
@@ -38,7 +48,12 @@ def push(
     ref: str,
     dest: str | None,
     sign_key: Path | None,
+    signature_format: str | None,
     passphrase_file: Path | None,
+    provenance: bool,
+    source_repo: str | None,
+    source_revision: str | None,
+    builder_id: str | None,
     registry: Any,
     backend: str | None,
     fmt: str,
@@ -57,10 +72,22 @@ def push(
     """
     from skillctl.registry.transfer import push as do_push
 
+    if provenance and sign_key is None:
+        raise UsageError("--provenance is an attestation: it needs --sign-key KEY")
+    started = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     key_passphrase = sign_key_passphrase(sign_key, passphrase_file)  # ask before pushing
     result = do_push(ref, dest, store=settings.store(), backend=backend, opts=registry)
     pushed = parse_reference(result.dest).with_digest(result.digest)
-    signed = sign_after(str(pushed), sign_key, key_passphrase, registry, backend)
+    signed = sign_after(str(pushed), sign_key, key_passphrase, registry, backend, signature_format)
+    attested = None
+    if provenance and sign_key is not None and key_passphrase is not None:
+        from skillctl.trust.keys import load_private_key
+        from skillctl.trust.provenance import attest_provenance
+
+        attested = attest_provenance(
+            str(pushed), load_private_key(sign_key, key_passphrase), source=source_repo, revision=source_revision,
+            builder_id=builder_id, started=started, backend=backend, opts=registry,
+        )  # fmt: skip
     if fmt == "json":
         emit_json(
             {
@@ -72,18 +99,22 @@ def push(
                 "backend": result.backend,
                 "notes": result.notes,
                 "signature": signed.signature_ref if signed else None,
+                "bundle": signed.bundle_ref if signed else None,
+                "provenance": attested.to_json() if attested else None,
             }
         )
         return
     if quiet:
         click.echo(result.digest)
         return
+    if attested is not None:
+        click.echo(f"Provenance: {attested.attestation_ref or attested.bundle_ref}", err=True)
     for note in result.notes:
         (warn if result.digest_changed else lambda m: click.echo(m, err=True))(note)
     click.echo(f"Pushed {result.dest}")
     click.echo(f"Digest: {result.digest}")
     if signed:
-        click.echo(f"Signed: {signed.signature_ref}")
+        click.echo(f"Signed: {signed.signature_ref or signed.bundle_ref}")
 
 
 @click.command(short_help="Pull a skill image into the store (unpack it with -o).")
@@ -96,6 +127,8 @@ def push(
 )
 @click.option("--allow-archived", is_flag=True, help="Pull even an archived version.")
 @verify_key_option
+@keyless_options
+@signature_policy_option
 @limit_options
 @registry_options
 @output_options
@@ -106,6 +139,9 @@ def pull(
     output: Path | None,
     allow_archived: bool,
     verify_key: Path | None,
+    keyless: Any,
+    trusted_root: Path | None,
+    signature_policy: Path | None,
     max_size: int,
     max_files: int,
     registry: Any,
@@ -120,11 +156,7 @@ def pull(
     """
     from skillctl.registry.transfer import pull as do_pull
 
-    verify = None
-    if verify_key is not None:
-        from skillctl.trust.signing import key_verifier
-
-        verify = key_verifier(verify_key, backend=backend, opts=registry)
+    verify = make_verifier(verify_key, keyless, trusted_root, registry, backend, signature_policy)
     result = do_pull(
         ref,
         output=output,
@@ -212,7 +244,10 @@ def logout(registry_host: str, registry: Any, backend: str | None) -> None:
 
     removed, path = do_logout(registry_host, opts=registry)
     if not removed:
-        raise NotFoundError(f"not logged in to {registry_host} (in {path})")
+        raise NotFoundError(
+            f"not logged in to {registry_host} (in {path})",
+            hint="nothing to remove; check the registry name as you gave it to 'skillctl login' (host[:port])",
+        )
     click.echo(f"Removed login credentials for {registry_host} from {path}")
 
 

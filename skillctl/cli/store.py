@@ -18,9 +18,20 @@ from skillctl.core.errors import NotFoundError, UsageError
 @click.command(name="list", short_help="List the local store, a registry REPO or installed skills.")
 @click.argument("repo", required=False)
 @click.option("--no-trunc", is_flag=True, help="Full digests and raw timestamps.")
-@click.option("-a", "--all", "show_all", is_flag=True, help="Also show untagged (digest-only) manifests.")
+@click.option(
+    "-a",
+    "--all",
+    "show_all",
+    is_flag=True,
+    help="Also show untagged (digest-only) manifests; with REPO, the archived versions kept by digest.",
+)
 @click.option("-i", "--installed", is_flag=True, help="List skills installed for agents instead.")
 @click.option("-u", "--upgradable", is_flag=True, help="With --installed: only those with a newer published release.")
+@click.option(
+    "--offline",
+    is_flag=True,
+    help="With --installed: show the state recorded at install time instead of asking the registries.",
+)
 @target_options
 @registry_options
 @output_options
@@ -32,6 +43,7 @@ def list_cmd(
     show_all: bool,
     installed: bool,
     upgradable: bool,
+    offline: bool,
     target: str | None,
     output: Path | None,
     scope: str,
@@ -48,13 +60,15 @@ def list_cmd(
     """
     from skillctl.store.images import list_images
 
-    if upgradable and not installed:
-        raise UsageError("--upgradable requires --installed")
+    if (upgradable or offline) and not installed:
+        raise UsageError(f"--{'upgradable' if upgradable else 'offline'} requires --installed")
+    if upgradable and offline:
+        raise UsageError("--upgradable asks the registries; it cannot be --offline")
     if installed:
-        show_installed(target, output, scope, upgradable, registry, backend, fmt, quiet)
+        show_installed(settings, target, output, scope, upgradable, offline, registry, backend, fmt, quiet)
         return
     if repo:
-        _list_remote(repo, registry, backend, no_trunc=no_trunc, fmt=fmt, quiet=quiet)
+        _list_remote(repo, registry, backend, no_trunc=no_trunc, archived=show_all, fmt=fmt, quiet=quiet)
         return
 
     store = settings.store()
@@ -70,7 +84,7 @@ def list_cmd(
         click.echo(f"No images in the local store ({store.root}).")
         return
     table(
-        ["NAME", "TAG", "STATUS", "VERSION", "DIGEST", "SIZE", "CREATED"],
+        ["NAME", "TAG", "STATUS", "VERSION", "DIGEST", "SIZE", "SIGNED", "CREATED"],
         [
             [
                 r.name or "<none>",
@@ -79,6 +93,7 @@ def list_cmd(
                 r.version or "-",
                 r.digest if no_trunc else short_digest(r.digest),
                 human_size(r.size),
+                "yes" if r.signed else "-",
                 r.created if no_trunc else human_time(r.created),
             ]
             for r in rows
@@ -86,15 +101,17 @@ def list_cmd(
     )
 
 
-def _list_remote(repo: str, registry: Any, backend: str | None, *, no_trunc: bool, fmt: str, quiet: bool) -> None:
+def _list_remote(
+    repo: str, registry: Any, backend: str | None, *, no_trunc: bool, archived: bool, fmt: str, quiet: bool
+) -> None:
     from skillctl.registry.remote import list_remote
 
-    rows = list_remote(repo, backend=backend, opts=registry)
+    rows = list_remote(repo, backend=backend, opts=registry, archived=archived)
     if fmt == "json":
         emit_json([r.to_json() for r in rows])
     elif quiet:
         for r in rows:
-            click.echo(f"{r.repository}:{r.tag}")
+            click.echo(r.ref)
     elif not rows:
         click.echo(f"No tags in {repo}.")
     else:
@@ -102,7 +119,7 @@ def _list_remote(repo: str, registry: Any, backend: str | None, *, no_trunc: boo
             ["TAG", "STATUS", "VERSION", "DIGEST", "SIZE", "SIGNED"],
             [
                 [
-                    r.tag,
+                    r.tag or "<none>",
                     r.status or "-",
                     r.version or "-",
                     r.digest if no_trunc else short_digest(r.digest),
@@ -141,8 +158,13 @@ def inspect(
             if not parse_reference(ref).is_remote:
                 raise
             details = inspect_remote(ref, backend=backend, opts=registry)
+    attestations = None
+    if not details.local:
+        from skillctl.trust.attest import listing
+
+        attestations = listing(parse_reference(ref), details.digest, backend=backend, opts=registry)
     if fmt == "json":
-        emit_json(details.to_json())
+        emit_json({**details.to_json(), **({"attestations": attestations} if attestations is not None else {})})
         return
     if quiet:
         click.echo(details.digest)
@@ -180,6 +202,10 @@ def inspect(
     click.echo("\nAnnotations:")
     for key, value in sorted(a.items()):
         click.echo(f"  {key}={value.strip()!s}" if "\n" not in value.strip() else f"  {key}={value.strip()!r}")
+    if attestations:
+        click.echo("\nAttestations (not verified here: skillctl verify --key, skillctl history):")
+        for item in attestations:
+            click.echo(f"  {item['predicateType'] or '?'} [{item['format']}] {item['where']}")
 
 
 @click.command(short_help="Give a local image another name.")
@@ -267,20 +293,32 @@ def prune(settings: Settings, dry_run: bool, fmt: str, quiet: bool) -> None:
 
 
 def show_installed(
+    settings: Settings,
     target: str | None,
     output: Path | None,
     scope: str,
     upgradable: bool,
+    offline: bool,
     registry: Any,
     backend: str | None,
     fmt: str,
     quiet: bool,
 ) -> None:
-    """``list --installed``: what is installed where, flagged when deprecated or upgradable."""
-    from skillctl.consume.install import check_upgrades, destinations, list_installed
+    """``list --installed``: what is installed where, in the state its registry gives it now.
+
+    Each registry gets STATE_TIMEOUT seconds unless --timeout is given; one that does not answer
+    shows ``unknown`` (with the recorded state in the warning) instead of holding the listing up.
+    """
+    import dataclasses
+
+    from skillctl.consume.install import STATE_TIMEOUT, check_upgrades, destinations, list_installed, refresh_states
 
     skills = list_installed(destinations(target, output, scope=scope, require=False))  # type: ignore[arg-type]
     warnings: list[str] = []
+    if not offline:
+        if click.get_current_context().get_parameter_source("timeout") is not click.core.ParameterSource.COMMANDLINE:
+            registry = dataclasses.replace(registry, timeout=STATE_TIMEOUT)
+        warnings += refresh_states(skills, store=settings.store(), backend=backend, opts=registry)
     if upgradable:
         skills = check_upgrades(skills, backend=backend, opts=registry, warnings=warnings)
     for message in warnings:
@@ -302,13 +340,20 @@ def show_installed(
     )
     rows = []
     for s in skills:
-        state = (s.state or "-") + (" (!)" if s.deprecated else "")
+        state = (s.state or "-") + (" (!)" if s.attention else "")
         source = s.source or "(local)"
         row = [s.name, s.version or "-", state, *([s.latest or "-"] if upgradable else []), source, s.target]
         rows.append(row)
     table(headers, rows)
-    if any(s.deprecated for s in skills):
-        warn("(!) marks deprecated versions: upgrade them (skillctl upgrade --all -t AGENT)")
+    if any(s.attention for s in skills):
+        warn(
+            "(!) marks versions deprecated, archived or gone since install: "
+            "upgrade them (skillctl upgrade --all -t AGENT)"
+        )
+    if offline:
+        click.echo(
+            "(states as recorded at install time; without --offline they are read from the registries)", err=True
+        )
 
 
 COMMANDS = [list_cmd, inspect, tag, rm, prune]

@@ -2,10 +2,14 @@
 
 Stored in registries as an OCI artifact, as the Go tool does: artifactType and
 layer ``application/vnd.skillimage.collection.v1+yaml`` (the YAML bytes), the
-empty config. Unlike the Go tool, every image reference is validated (it must
-name a registry), ``volume`` and ``generate`` accept a registry reference as
-well as a file, ``generate`` prints a complete manifest (the ``kube``
-generator), and ``install`` is atomic per skill and reports each outcome.
+empty config. Entries resolve as the Go tool resolves them: an image reference
+without a registry host is a local-store image; a Git ``source:`` installs
+under the name of the skill found there (unless the entry has ``name:``).
+Unlike the Go tool, every image reference is parsed, ``volume`` and
+``generate`` accept a registry reference as well as a file, ``generate``
+prints a complete manifest (the ``kube`` generator), and ``install`` is atomic
+per skill and reports each outcome. An image entry may leave out ``name:``
+here, but ``push`` refuses that: the Go tool's ``collection install`` would.
 """
 
 from __future__ import annotations
@@ -13,19 +17,19 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import shlex
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
 from skillctl.backends.base import Capability, RegistryOptions
-from skillctl.card.skillcard import load_schema
-from skillctl.card.skillmd import NAME_RE
-from skillctl.consume.gitsource import GitSource, parse_source
+from skillctl.card.skillcard import load_schema, schema_message
+from skillctl.consume.gitsource import parse_source
 from skillctl.core import oci
 from skillctl.core.errors import InvalidSkillError, SkillctlError, UsageError
 from skillctl.core.findings import Finding
 from skillctl.core.refs import parse_reference
-from skillctl.core.yamlsafe import decode_utf8, load_yaml, read_text
+from skillctl.core.yamlsafe import TextLoader, decode_utf8, load_yaml, read_text
 from skillctl.registry.selection import capable, select
 from skillctl.store.layout import Store
 
@@ -37,9 +41,18 @@ SCHEMA_FILE: Final = "skillcollection-v1.json"
 
 @dataclass(frozen=True)
 class CollectionSkill:
-    name: str
+    name: str  # "" for a Git source without name: (the skill found there names it)
     image: str
     source: str | None = None  # a Git URL instead of an image (``image`` is then "")
+    named: bool = True  # whether the entry says name: (the Go tool requires it for images)
+
+    @property
+    def label(self) -> str:
+        """How the entry is shown before it is installed."""
+        if self.name:
+            return self.name
+        git = parse_source(self.source or "")
+        return git.subpath.rstrip("/").rsplit("/", 1)[-1] or git.repo_name
 
 
 @dataclass
@@ -55,11 +68,9 @@ def parse_collection(raw: bytes, *, source: str) -> Collection:
     """Parse and validate collection YAML; every problem is reported at once."""
     from jsonschema import Draft202012Validator
 
-    doc = load_yaml(decode_utf8(raw, source=source), source=source)
+    doc = load_yaml(decode_utf8(raw, source=source), source=source, loader=TextLoader)
     validator = Draft202012Validator(load_schema(SCHEMA_FILE))
-    problems = [
-        Finding(source, ".".join(map(str, e.absolute_path)) or "(root)", e.message) for e in validator.iter_errors(doc)
-    ]
+    problems = [Finding(source, *schema_message(e)) for e in validator.iter_errors(doc)]
     # The entries are checked even when the schema found problems elsewhere: every problem at once.
     entries = doc.get("skills") if isinstance(doc, dict) else None
     seen: set[str] = set()
@@ -74,19 +85,15 @@ def parse_collection(raw: bytes, *, source: str) -> Collection:
             if not isinstance(entry["source"], str):
                 continue  # reported by the schema
             try:
-                git = parse_source(entry["source"])
+                parse_source(entry["source"])
             except UsageError as exc:
                 problems.append(Finding(source, f"{field_name}.source", exc.message))
                 continue
-            name = entry.get("name") or _source_name(git)
-            if not NAME_RE.match(name):
-                problems.append(
-                    Finding(source, field_name, f"cannot take a skill name from the URL ({name!r}); add name:")
-                )
-                continue
-            if name in seen:
-                problems.append(Finding(source, f"{field_name}.name", f"duplicate skill name {name!r}"))
-            seen.add(name)
+            name = entry.get("name")
+            if isinstance(name, str) and name:
+                if name in seen:
+                    problems.append(Finding(source, f"{field_name}.name", f"duplicate skill name {name!r}"))
+                seen.add(name)
             continue
         if "image" not in entry:
             problems.append(Finding(source, field_name, "'image' or 'source' is required"))
@@ -98,8 +105,6 @@ def parse_collection(raw: bytes, *, source: str) -> Collection:
         except UsageError as exc:
             problems.append(Finding(source, f"{field_name}.image", exc.message))
             continue
-        if not ref.is_remote:
-            problems.append(Finding(source, f"{field_name}.image", f"{entry['image']!r} must name a registry"))
         name = entry.get("name")
         if not isinstance(name, str) or not name:
             name = ref.name
@@ -113,23 +118,17 @@ def parse_collection(raw: bytes, *, source: str) -> Collection:
         )
     meta = doc["metadata"]
     skills = [
-        CollectionSkill(e.get("name") or _source_name(parse_source(e["source"])), "", e["source"])
+        CollectionSkill(e.get("name") or "", "", e["source"], named=bool(e.get("name")))
         if "source" in e
-        else CollectionSkill(e.get("name") or parse_reference(e["image"]).name, e["image"])
+        else CollectionSkill(e.get("name") or parse_reference(e["image"]).name, e["image"], named=bool(e.get("name")))
         for e in doc["skills"]
     ]
     return Collection(meta["name"], str(meta["version"]), meta.get("description", ""), skills, raw)
 
 
-def _source_name(git: GitSource) -> str:
-    """A skill's default name from its Git source: the last folder of the path, else the repository name."""
-    last = git.subpath.rstrip("/").rsplit("/", 1)[-1] or git.clone_url.rstrip("/").rsplit("/", 1)[-1]
-    return last.removesuffix(".git").lower()
-
-
 def images_only(collection: Collection, *, what: str) -> list[CollectionSkill]:
     """The skills of a collection that have images; Git sources cannot be mounted or pulled by reference."""
-    sources = [s.name for s in collection.skills if s.source]
+    sources = [s.label for s in collection.skills if s.source]
     if sources:
         raise UsageError(
             f"{what} needs images; these entries are Git sources: {', '.join(sources)}",
@@ -195,12 +194,39 @@ def push(
     target = parse_reference(ref)
     if not target.is_remote:
         raise UsageError(f"{ref}: not a registry reference")
+    unnamed = [f"skills.{i}" for i, s in enumerate(collection.skills) if s.image and not s.named]
+    if unnamed:
+        raise InvalidSkillError(
+            f"{path}: image entries without name: ({', '.join(unnamed)}); "
+            "the Go skillctl refuses to install such a collection",
+            hint="add name: to each image entry (the name of the directory it installs into)",
+        )
     build_artifact(store, collection, ref)
     chosen = capable(
         select(backend, env=(opts or RegistryOptions()).env), Capability.EXACT, operation="push OCI artifacts unchanged"
     )
     result = push_image(ref, store=store, backend=chosen.name, opts=opts)
     return collection, result.digest
+
+
+def load_git(url: str, *, ref: str | None = None) -> Collection:
+    """A collection file in a Git repository: ``https://HOST/ORG/REPO/-/tree/REF/path/collection.yaml``
+    (or the GitHub form); ``ref`` overrides the URL's.
+
+    Raises:
+        UsageError: the URL names a directory, not a collection file.
+    """
+    from skillctl.consume.gitsource import checkout
+    from skillctl.core.git import redact_url
+
+    git = parse_source(url, ref=ref)
+    with checkout(git) as co:
+        if not co.root.is_file():
+            raise UsageError(
+                f"{redact_url(url)}: the URL must point to a collection file, not a directory",
+                hint="e.g. https://HOST/ORG/REPO/-/tree/main/collection.yaml",
+            )
+        return parse_collection(read_text(co.root, source=redact_url(url)).encode("utf-8"), source=redact_url(url))
 
 
 def load(
@@ -210,10 +236,19 @@ def load(
     store: Store | None = None,
     backend: str | None = None,
     opts: RegistryOptions | None = None,
+    git_ref: str | None = None,
 ) -> Collection:
-    """A collection from a file, its registry, or (a reference without registry host) the local store."""
+    """A collection from a file, a Git URL, its registry, or (a reference without registry host) the local store."""
+    from skillctl.consume.gitsource import is_git_url
+
     if is_file:
+        if git_ref:
+            raise UsageError("--ref applies to a collection in a Git repository, not to -f FILE")
         return load_file(source)
+    if is_git_url(str(source)):
+        return load_git(str(source), ref=git_ref)
+    if git_ref:
+        raise UsageError("--ref applies to a collection in a Git repository (an https:// URL to its file)")
     from skillctl.core.errors import NotFoundError
 
     store = store or Store()
@@ -272,8 +307,16 @@ def install(
     opts: RegistryOptions | None = None,
     force: bool = False,
     allow_archived: bool = False,
+    verifier: Callable[[str, str], str] | None = None,
+    verify_key: str | Path | None = None,
+    no_verify: bool = False,
 ) -> list[SkillOutcome]:
-    """Install every skill (each atomically); one failure does not stop the others."""
+    """Install every skill (each atomically); one failure does not stop the others.
+
+    ``verifier`` (``trust.verifiers``) checks each registry image before it is installed. A skill whose
+    receipt records a verification is verified the same way again (see ``install``), unless ``verify_key``
+    names the key for every image or ``no_verify`` is given.
+    """
     from skillctl.consume.install import install as install_skill
     from skillctl.consume.install import read_receipt
 
@@ -282,14 +325,17 @@ def install(
     for skill in collection.skills:
         try:
             if skill.source:
-                outcomes.append(_install_source(skill, dest, store=store, force=force))
+                outcomes.append(_install_source(skill, dest, store=store, force=force, no_verify=no_verify))
                 continue
             if not force:
                 receipt = read_receipt(dest.path, skill.name)
                 if receipt and (dest.path / skill.name).is_dir():
-                    from skillctl.registry.remote import inspect_remote
+                    if parse_reference(skill.image).is_remote:
+                        from skillctl.registry.remote import inspect_remote
 
-                    current = inspect_remote(skill.image, backend=backend, opts=opts).digest
+                        current = inspect_remote(skill.image, backend=backend, opts=opts).digest
+                    else:  # no registry host: an image of the local store, as in the Go tool
+                        current = store.resolve(skill.image).digest
                     if receipt.digest == current:
                         outcomes.append(SkillOutcome(skill.name, skill.image, "up-to-date", current))
                         continue
@@ -301,23 +347,43 @@ def install(
                 opts=opts,
                 allow_archived=allow_archived,
                 name=skill.name,
+                verifier=verifier,
+                verify_key=verify_key,
+                no_verify=no_verify,
             )
             outcomes.append(SkillOutcome(skill.name, skill.image, "installed", result.digest))
         except SkillctlError as exc:
-            outcomes.append(SkillOutcome(skill.name, skill.image or skill.source or "", "failed", str(exc)))
+            outcomes.append(SkillOutcome(skill.label, skill.image or skill.source or "", "failed", str(exc)))
     return outcomes
 
 
-def _install_source(skill: CollectionSkill, dest: Any, *, store: Store, force: bool) -> SkillOutcome:
-    """Clone, pack (reproducibly) and install a Git source; the same commit gives the same digest."""
-    from skillctl.consume.gitsource import pack_source
+def _install_source(skill: CollectionSkill, dest: Any, *, store: Store, force: bool, no_verify: bool) -> SkillOutcome:
+    """Clone, pack (reproducibly) and install the first skill of a Git source, as the Go tool does.
+
+    It lands in ``<dir>/<name>`` (the entry's ``name:``, else the skill's own name). The same
+    commit packs to the same digest; an install of the same commit by either tool is up to date.
+    """
+    from skillctl.consume.gitsource import pack_git
     from skillctl.consume.install import install as install_skill
     from skillctl.consume.install import read_receipt
 
     assert skill.source is not None
-    ref, digest, commit = pack_source(parse_source(skill.source), name=skill.name, store=store)
-    receipt = read_receipt(dest.path, skill.name)
-    if not force and receipt and receipt.digest == digest and (dest.path / skill.name).is_dir():
-        return SkillOutcome(skill.name, skill.source, "up-to-date", digest)
-    install_skill(ref, dest, store=store, refresh=False, name=skill.name, source=f"{skill.source}@{commit}")
-    return SkillOutcome(skill.name, skill.source, "installed", digest)
+    result = pack_git(skill.source, store=store, first_only=True)
+    (packed,) = result.skills
+    if packed.error is not None:
+        raise packed.error
+    name = skill.name or str(packed.card["metadata"]["name"])
+    receipt = read_receipt(dest.path, name)
+    # Our receipt names the digest; the Go tool's skill.yaml names the commit.
+    if not force and receipt and receipt.digest in (packed.digest, result.commit) and (dest.path / name).is_dir():
+        return SkillOutcome(name, skill.source, "up-to-date", packed.digest)
+    install_skill(
+        packed.ref,
+        dest,
+        store=store,
+        refresh=False,
+        name=name,
+        source=f"{skill.source}@{result.commit}",
+        no_verify=no_verify,
+    )
+    return SkillOutcome(name, skill.source, "installed", packed.digest)

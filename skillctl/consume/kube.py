@@ -2,8 +2,9 @@
 
 References are pinned to digests by default, resolved from the registry, so a
 later promotion (which moves tags) never changes what a running pod mounts.
-ImageVolumes are beta and on by default in Kubernetes 1.35 and GA in 1.36;
-runtimes without support mount an empty directory without any error.
+ImageVolumes are beta and on by default in Kubernetes 1.35 and GA in 1.36.
+A runtime without support may fail the container (containerd 2.0) or mount an
+empty directory without any error (reported with k3s 1.36.1's containerd).
 """
 
 from __future__ import annotations
@@ -111,35 +112,59 @@ def manifest(
     image: str | None = None,
     mount_root: str = "/skills",
     container: str = "agent",
+    namespace: str | None = None,
+    pull_secrets: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """A Pod, a Deployment, or a strategic-merge patch for an existing workload's pod template."""
+    """A Pod, a Deployment, or a strategic-merge patch for an existing workload's pod template.
+
+    ``pull_secrets`` become the pod's ``imagePullSecrets``, which the kubelet also uses for image volumes:
+    what an authenticated registry needs. ``namespace`` goes into the Pod's or Deployment's metadata.
+    """
     if kind not in KINDS:
         raise UsageError(f"unknown kind {kind!r}", hint=f"choose one of: {', '.join(KINDS)}")
     volumes, container_spec = pod_parts(mounts, mount_root=mount_root, container=dns_label(container))
+    secrets = [{"name": _subdomain(secret, what="pull secret")} for secret in dict.fromkeys(pull_secrets)]
     if kind == "patch":
-        return {"spec": {"template": {"spec": {"containers": [container_spec], "volumes": volumes}}}}
+        if namespace:
+            raise UsageError("a patch has no namespace of its own", hint="kubectl -n NAMESPACE patch … applies it")
+        template_spec: dict[str, Any] = {"containers": [container_spec], "volumes": volumes}
+        if secrets:
+            template_spec["imagePullSecrets"] = secrets
+        return {"spec": {"template": {"spec": template_spec}}}
     if not image:
         raise UsageError(f"--image is needed for a {kind}: the agent container that reads the skills")
     agent = {"name": container_spec["name"], "image": image, "volumeMounts": container_spec["volumeMounts"]}
-    pod_spec = {"containers": [agent], "volumes": volumes}
+    pod_spec: dict[str, Any] = {"containers": [agent], "volumes": volumes}
+    if secrets:
+        pod_spec["imagePullSecrets"] = secrets
     label = dns_label(name)
+    metadata: dict[str, Any] = {"name": label}
+    if namespace:
+        if not _DNS_LABEL.match(namespace):
+            raise UsageError(f"{namespace!r} is not a Kubernetes namespace name (a DNS label)")
+        metadata["namespace"] = namespace
+    metadata["labels"] = {"app": label}
     if kind == "pod":
-        return {
-            "apiVersion": "v1",
-            "kind": "Pod",
-            "metadata": {"name": label, "labels": {"app": label}},
-            "spec": pod_spec,
-        }
+        return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": pod_spec}
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": {"name": label, "labels": {"app": label}},
+        "metadata": metadata,
         "spec": {
             "replicas": 1,
             "selector": {"matchLabels": {"app": label}},
             "template": {"metadata": {"labels": {"app": label}}, "spec": pod_spec},
         },
     }
+
+
+_SUBDOMAIN: Final = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+
+
+def _subdomain(text: str, *, what: str) -> str:
+    if len(text) > 253 or not _SUBDOMAIN.match(text):
+        raise UsageError(f"{text!r} is not a valid {what} name (a DNS subdomain: lowercase letters, digits, '-', '.')")
+    return text
 
 
 def to_yaml(document: dict[str, Any]) -> str:

@@ -24,6 +24,7 @@ class ExitCode(enum.IntEnum):
     MISSING_TOOL = 8
     CONFLICT = 9
     INTEGRITY = 10
+    DRIFT = 11
     INTERNAL = 70
     INTERRUPTED = 130
 
@@ -96,6 +97,16 @@ class IntegrityError(SkillctlError):
     """Content does not match its digest, or the store is damaged."""
 
     exit_code = ExitCode.INTEGRITY
+
+
+class DriftError(SkillctlError):
+    """Installed skills or the lock differ from what the project asks for (``sync --check``, ``--frozen``)."""
+
+    exit_code = ExitCode.DRIFT
+
+    def __init__(self, message: str, *, differences: Sequence[str] = (), hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.differences = list(differences)
 
 
 class StoreError(SkillctlError):

@@ -49,23 +49,47 @@ def atomic_write(path: Path, data: bytes, *, mode: int = 0o644) -> None:
 
 
 @contextlib.contextmanager
-def file_lock(path: Path, *, shared: bool = False, timeout: float = 300.0) -> Iterator[None]:
-    """Hold an flock on ``path``; give up with a clear error after ``timeout`` seconds."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        deadline = time.monotonic() + timeout
-        flags = (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB
-        while True:
-            try:
-                fcntl.flock(fd, flags)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise StoreError(
-                        f"{path.parent}: still locked by another skillctl process after {timeout:.0f}s",
-                        hint="wait for the other process to finish, or check for a hung skillctl",
-                    ) from None
-                time.sleep(0.02)
-        yield
-    finally:
-        os.close(fd)
+def file_lock(path: Path, *, shared: bool = False, timeout: float = 300.0, removable: bool = False) -> Iterator[None]:
+    """Hold an flock on ``path``; give up with a clear error after ``timeout`` seconds.
+
+    ``removable``: the lock file (and its directory) may be deleted by a holder that leaves nothing
+    to protect. The directory is created when missing, and a lock taken on a file that was deleted
+    (or replaced) meanwhile is dropped and taken again on the file now at ``path``.
+    """
+    deadline = time.monotonic() + timeout
+    flags = (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB
+    while True:
+        if removable:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except FileNotFoundError:
+            if removable and time.monotonic() < deadline:
+                continue  # the directory went away between mkdir and open
+            raise
+        try:
+            while True:
+                try:
+                    fcntl.flock(fd, flags)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        raise StoreError(
+                            f"{path.parent}: still locked by another skillctl process after {timeout:.0f}s",
+                            hint="wait for the other process to finish, or check for a hung skillctl",
+                        ) from None
+                    time.sleep(0.02)
+            if removable:
+                try:
+                    current = os.stat(path).st_ino
+                except FileNotFoundError:
+                    current = None
+                if current != os.fstat(fd).st_ino:
+                    os.close(fd)
+                    fd = -1
+                    continue  # the holder before us removed it: lock the new one
+            yield
+            return
+        finally:
+            if fd >= 0:
+                os.close(fd)

@@ -20,6 +20,14 @@ INDEX_V1: Final = "application/vnd.oci.image.index.v1+json"
 CONFIG_V1: Final = "application/vnd.oci.image.config.v1+json"
 LAYER_TAR_GZIP: Final = "application/vnd.oci.image.layer.v1.tar+gzip"
 DOCKER_MANIFEST_V2: Final = "application/vnd.docker.distribution.manifest.v2+json"
+DOCKER_LAYER_TAR_GZIP: Final = "application/vnd.docker.image.rootfs.diff.tar.gzip"
+# The Go skillctl's "redhat" profile (for oc-mirror): same manifest type, config and layer types of its own.
+REDHAT_CONFIG: Final = "application/vnd.redhat.agentskill.config.v1+json"
+REDHAT_LAYER_TAR_GZIP: Final = "application/vnd.redhat.agentskill.layer.v1.tar+gzip"
+GZIP_LAYERS: Final = frozenset({LAYER_TAR_GZIP, DOCKER_LAYER_TAR_GZIP, REDHAT_LAYER_TAR_GZIP})
+"""Layer media types that hold a gzip-compressed tar of the skill's files."""
+MEDIA_PROFILES: Final = {"standard": (CONFIG_V1, LAYER_TAR_GZIP), "redhat": (REDHAT_CONFIG, REDHAT_LAYER_TAR_GZIP)}
+"""(config, layer) media types per profile, as the Go tool's ``--media-type`` names them."""
 
 REF_NAME: Final = "org.opencontainers.image.ref.name"
 TITLE: Final = "org.opencontainers.image.title"
@@ -35,6 +43,8 @@ STATUS: Final = "io.skillimage.status"
 SKILL_TAGS: Final = "io.skillimage.tags"
 COMPATIBILITY: Final = "io.skillimage.compatibility"
 WORDCOUNT: Final = "io.skillimage.wordcount"
+DEPENDENCIES: Final = "io.skillimage.dependencies"
+"""``spec.dependencies`` as compact JSON, only on skills that have some (the Go tool writes none)."""
 REPOSITORY: Final = "io.skillctl.repository"
 """Local-only: the repository of an untagged (archived, digest-only) store entry."""
 PACKED_AT: Final = "io.skillctl.packed-at"
@@ -49,6 +59,16 @@ _GO_ESCAPES: Final = {
     "\b": "\\u0008",
     "\f": "\\u000c",
 }
+
+
+def media_profile(name: str | None) -> tuple[str, str]:
+    """(config, layer) media types of a profile; the name is trimmed and case-insensitive, as in the Go tool."""
+    from skillctl.core.errors import UsageError
+
+    key = (name or "standard").strip().lower() or "standard"
+    if key not in MEDIA_PROFILES:
+        raise UsageError(f"unknown media type profile {name!r} (valid: {', '.join(MEDIA_PROFILES)})")
+    return MEDIA_PROFILES[key]
 
 
 def sha256_digest(data: bytes) -> str:

@@ -195,7 +195,8 @@ def error_for(
         )
     hints = {
         AuthError: "log in with 'skillctl login REGISTRY' or pass --authfile",
-        TLSError: "pass --cert-dir DIR with the registry's CA, or --tls-verify=false for a local registry",
+        TLSError: "put the registry's CA in ~/.config/containers/certs.d/HOST:PORT/ca.crt (or pass --cert-dir DIR), "
+        "or --tls-verify=false for a local registry",
         NetworkError: "check that the registry is running and reachable",
         NotFoundError: "check the reference; 'skillctl list REPOSITORY' shows the tags a repository has",
         IntegrityError: "content does not match its digest: damaged registry storage, or tampering on the way",

@@ -3,9 +3,10 @@
 Same files, same bytes, on any machine: entries sorted, directories included,
 uid/gid 0 with no owner names, modes normalised to 0755/0644, every mtime
 ``SOURCE_DATE_EPOCH`` (or 0) and a gzip header with mtime 0 and no file name.
-Hidden files, VCS folders and ``.skillignore`` matches stay out; anything that
-could not be reproduced safely elsewhere (links leaving the skill, devices,
-sockets, fifos) is refused with the offending path.
+Hidden files (unless ``.skillignore`` re-includes them), VCS folders and
+``.skillignore`` matches stay out; anything that could not be reproduced safely
+elsewhere (links leaving the skill, devices, sockets, fifos) is refused with
+the offending path.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Final, Literal
 
-from skillctl.card.content import IGNORE_FILE, VCS_DIRS, load_ignore
+from skillctl.card.content import IGNORE_FILE, content_rules
 from skillctl.core.errors import UnsafeContentError
 
 GZIP_LEVEL: Final = 6
@@ -51,20 +52,20 @@ def _normalise_mode(st_mode: int) -> int:
     return 0o755 if st_mode & 0o111 else 0o644
 
 
-def collect_entries(root: Path) -> list[Entry]:
+def collect_entries(root: Path, left_out: list[str] | None = None) -> list[Entry]:
     """Walk the skill in sorted order; raise naming every unsafe path found.
+
+    ``left_out``, when given, receives the hidden files and folders left out by default (not those
+    ``.skillignore`` names, the ``.skillignore`` itself, or version-control folders): ``pack`` reports them.
 
     Raises:
         UnsafeContentError: symlinks leaving the skill or dangling, devices, sockets, fifos.
     """
     root = Path(root)
     real_root = root.resolve()
-    spec = load_ignore(root)
+    rules = content_rules(root)
     entries: list[Entry] = []
     problems: list[str] = []
-
-    def ignored(rel: str, is_dir: bool) -> bool:
-        return spec is not None and bool(spec.match_file(rel + ("/" if is_dir else "")))  # type: ignore[attr-defined]
 
     def walk(directory: Path, prefix: str) -> None:
         try:
@@ -73,18 +74,18 @@ def collect_entries(root: Path) -> list[Entry]:
             problems.append(f"{directory}: cannot read directory ({exc.strerror})")
             return
         for name in names:
-            if name.startswith("."):
-                continue
             path = directory / name
             rel = prefix + name
             st = path.lstat()
-            if stat.S_ISDIR(st.st_mode):
-                if name in VCS_DIRS or ignored(rel, True):
-                    continue
+            is_dir = stat.S_ISDIR(st.st_mode)
+            reason = rules.excluded(rel, is_dir=is_dir)
+            if reason:
+                if left_out is not None and reason.startswith("hidden") and rel != IGNORE_FILE:
+                    left_out.append(rel + ("/" if is_dir else ""))
+                continue
+            if is_dir:
                 entries.append(Entry(rel, "dir", path, 0o755))
                 walk(path, rel + "/")
-            elif ignored(rel, False):
-                continue
             elif stat.S_ISREG(st.st_mode):
                 if not os.access(path, os.R_OK):
                     problems.append(f"{path}: file is not readable")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -10,13 +11,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from skillctl.card.content import IGNORE_FILE
+from skillctl.card.dependencies import annotation_value
 from skillctl.card.skillcard import SkillCard
 from skillctl.card.validate import validate_skill
 from skillctl.core import oci
-from skillctl.core.errors import IntegrityError, UsageError
+from skillctl.core.errors import IntegrityError, SkillctlError, UsageError
 from skillctl.core.findings import Finding
 from skillctl.core.refs import Reference, parse_reference, version_tag
-from skillctl.image.layer import LayerInfo, collect_entries, write_layer
+from skillctl.image.layer import Entry, LayerInfo, collect_entries, write_layer
+from skillctl.image.unpack import UnpackLimits
 from skillctl.store.layout import Store
 
 MAX_DESCRIPTION_BYTES = 256
@@ -79,15 +83,102 @@ def skill_annotations(card: SkillCard, *, wordcount: int, created: str | None) -
         oci.SKILL_TAGS: json.dumps(list(meta["tags"]), separators=(",", ":")) if meta.get("tags") else "",
         oci.COMPATIBILITY: meta.get("compatibility") or "",
         oci.WORDCOUNT: str(wordcount) if wordcount > 0 else "",
+        oci.DEPENDENCIES: annotation_value(card.data),
     }
     annotations.update({k: v for k, v in optional.items() if v})
     return annotations
+
+
+def _content_warnings(
+    root: Path, entries: list[Entry], left_out: list[str], limits: UnpackLimits | None = None
+) -> list[Finding]:
+    """What packing left out silently before, and sizes every consumer's default unpack limits refuse."""
+    found = []
+    if left_out:
+        names = ", ".join(left_out[:10]) + (f", and {len(left_out) - 10} more" if len(left_out) > 10 else "")
+        found.append(
+            Finding(
+                str(root),
+                "",
+                f"left out {len(left_out)} hidden file{'s' if len(left_out) != 1 else ''} or folder"
+                f"{'s' if len(left_out) != 1 else ''}: {names} (re-include one with a '!PATH' line in {IGNORE_FILE})",
+                "warning",
+            )
+        )
+    limits = limits or UnpackLimits()
+    size = sum(e.size for e in entries if e.kind == "file")
+    if len(entries) > limits.max_files:
+        found.append(
+            Finding(
+                str(root),
+                "",
+                f"{len(entries)} entries: pull and install refuse more than {limits.max_files} unless given "
+                "--max-files",
+                "warning",
+            )
+        )
+    if size > limits.max_bytes:
+        found.append(
+            Finding(
+                str(root),
+                "",
+                f"{size} bytes of files: pull and install refuse more than {limits.max_bytes} unless given --max-size",
+                "warning",
+            )
+        )
+    return found
+
+
+def _already_pushed(store: Store, card: SkillCard, manifest: oci.Manifest, root: Path) -> list[Finding]:
+    """A warning when this version of the skill went to a registry with other content (the store records pushes).
+
+    The same version with other files means two consumers of "1.0.0" can hold different skills.
+    """
+    from skillctl.core.states import same_content
+
+    pushed = []
+    for name, entry in sorted(store.tagged().items()):
+        ref = parse_reference(name)
+        if not (ref.is_remote and ref.name == card.name and entry.annotations.get(oci.VERSION) == card.version):
+            continue
+        with contextlib.suppress(SkillctlError, OSError):
+            if not same_content(store.manifest(entry.digest), manifest):
+                pushed.append(name)
+    if not pushed:
+        return []
+    return [
+        Finding(
+            str(root),
+            "metadata.version",
+            f"{card.version} was already pushed with other content ({', '.join(pushed[:3])}"
+            f"{', …' if len(pushed) > 3 else ''}); consumers of {card.version} would get different files: "
+            f"give the change a new version (skillctl version bump patch {root})",
+            "warning",
+        )
+    ]
 
 
 def _target_ref(card: SkillCard, tag: str | None) -> Reference:
     if tag and ("/" in tag or ":" in tag):
         return parse_reference(tag, what="--tag")
     return parse_reference(f"{card.repository}:{tag or version_tag(card.version, '-draft')}", what="--tag")
+
+
+def created_time(root: Path, *, env: Mapping[str, str] | None = None, commit_time: int | None = None) -> int | None:
+    """When the image was made, reproducibly: ``SOURCE_DATE_EPOCH``, else the Git commit time, else None.
+
+    The commit time is ``commit_time`` when the caller knows it (a fresh clone), else
+    HEAD's time when the skill's files are committed and unchanged. Never the wall
+    clock: a digest must not depend on when it was computed.
+    """
+    epoch = source_date_epoch(env)
+    if epoch is not None:
+        return epoch
+    if commit_time is not None:
+        return commit_time
+    from skillctl.core.git import clean_commit_time
+
+    return clean_commit_time(root)
 
 
 def pack(
@@ -97,42 +188,53 @@ def pack(
     tag: str | None = None,
     strict: bool = False,
     env: Mapping[str, str] | None = None,
+    media_type: str | None = None,
+    commit_time: int | None = None,
 ) -> PackResult:
     """Validate and pack a skill; tag it ``<namespace>/<name>:<version>-draft`` (or ``tag``).
 
     ``tag`` is a tag (``1.0.0-rc``) or a whole reference (``quay.io/org/x:1.0.0-draft``).
     Re-packing identical content is a no-op; changed content moves the tag.
+    ``media_type`` is a profile of the Go tool: ``standard`` (default) or ``redhat``.
+    ``org.opencontainers.image.created`` comes from :func:`created_time`.
 
     Raises:
         InvalidSkillError: the skill does not validate, or holds paths that cannot be packed.
-        UsageError: a bad ``tag`` or ``SOURCE_DATE_EPOCH``.
+        UsageError: a bad ``tag``, ``media_type`` or ``SOURCE_DATE_EPOCH``.
     """
     store = store or Store()
+    config_type, layer_type = oci.media_profile(media_type)
     report = validate_skill(path, strict=strict)
     report.raise_for_errors()
-    assert report.card is not None and report.document is not None
+    assert report.card is not None
     card = report.card
     target = _target_ref(card, tag)
-    epoch = source_date_epoch(env)
+    mtime = source_date_epoch(env)
+    epoch = created_time(report.root, env=env, commit_time=commit_time)
     created = rfc3339(epoch) if epoch is not None else None
-    entries = collect_entries(report.root)
+    left_out: list[str] = []
+    entries = collect_entries(report.root, left_out)
+    warnings = [*report.warnings, *_content_warnings(report.root, entries, left_out)]
 
     with store.writing():
         with store.new_blob() as blob:
-            layer = write_layer(entries, blob, mtime=epoch or 0)
+            layer = write_layer(entries, blob, mtime=mtime or 0)
             if blob.digest != layer.digest:
                 raise IntegrityError("layer bytes written differ from the bytes hashed")
             blob.commit()
         config = oci.build_config(layer.diff_id, created=created)
-        config_desc = oci.Descriptor(oci.CONFIG_V1, store.put_blob(config), len(config))
-        layer_desc = oci.Descriptor(oci.LAYER_TAR_GZIP, layer.digest, layer.size)
-        annotations = skill_annotations(card, wordcount=report.document.word_count, created=created)
+        config_desc = oci.Descriptor(config_type, store.put_blob(config), len(config))
+        layer_desc = oci.Descriptor(layer_type, layer.digest, layer.size)
+        words = report.document.word_count if report.document else 0
+        annotations = skill_annotations(card, wordcount=words, created=created)
         raw = oci.build_manifest(config_desc, [layer_desc], annotations)
         store.put_blob(raw)
         manifest = oci.Manifest.parse(raw)
         packed_at = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         previous = store.set_tag(target.store_name, manifest.descriptor, {**annotations, oci.PACKED_AT: packed_at})
     status: PackStatus = "created" if previous is None else "unchanged" if previous == manifest.digest else "moved"
+    if status != "unchanged":
+        warnings += _already_pushed(store, card, manifest, report.root)
     return PackResult(
         ref=target.store_name,
         digest=manifest.digest,
@@ -141,5 +243,5 @@ def pack(
         manifest=manifest,
         layer=layer,
         files=sum(1 for e in entries if e.kind != "dir"),
-        warnings=report.warnings,
+        warnings=warnings,
     )

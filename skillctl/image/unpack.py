@@ -25,12 +25,12 @@ from pathlib import Path
 from typing import Final
 
 from skillctl.core.errors import IntegrityError, UnsafeContentError
-from skillctl.core.oci import LAYER_TAR_GZIP, Manifest
+from skillctl.core.oci import GZIP_LAYERS, Manifest
 from skillctl.core.refs import parse_reference
 from skillctl.store.layout import Store
 
 _CHUNK: Final = 1024 * 1024
-_GZIP_LAYERS: Final = frozenset({LAYER_TAR_GZIP, "application/vnd.docker.image.rootfs.diff.tar.gzip"})
+_GZIP_LAYERS: Final = GZIP_LAYERS
 
 
 @dataclass(frozen=True)
@@ -109,7 +109,11 @@ class _Extractor:
         self.seen.add(name)
         self.files += 1
         if self.files > self.limits.max_files:
-            raise UnsafeContentError(f"entry {name!r}: more than {self.limits.max_files} entries")
+            raise UnsafeContentError(
+                f"entry {name!r}: more than {self.limits.max_files} entries",
+                hint="a skill this big is refused against decompression bombs; if you trust it, "
+                "raise the limit with --max-files N (UnpackLimits.max_files in the library)",
+            )
         if member.isdir():
             self._parent_ok(name + "/x")
             return
@@ -127,7 +131,11 @@ class _Extractor:
     def _file(self, tar: tarfile.TarFile, member: tarfile.TarInfo, name: str, target: Path) -> None:
         self.bytes += member.size
         if self.bytes > self.limits.max_bytes:
-            raise UnsafeContentError(f"entry {name!r}: unpacked size exceeds {self.limits.max_bytes} bytes")
+            raise UnsafeContentError(
+                f"entry {name!r}: unpacked size exceeds {self.limits.max_bytes} bytes",
+                hint="a skill this big is refused against decompression bombs; if you trust it, "
+                "raise the limit with --max-size SIZE such as 2G (UnpackLimits.max_bytes in the library)",
+            )
         src = tar.extractfile(member)
         assert src is not None
         mode = 0o755 if member.mode & 0o111 else 0o644  # setuid, setgid and sticky bits are dropped

@@ -15,7 +15,6 @@ Every promotion is idempotent: running it again finishes an interrupted one.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import re
 import tempfile
@@ -26,16 +25,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-import semver
-
 from skillctl.backends.base import Capability, RegistryOptions, write_layout
 from skillctl.core import oci
-from skillctl.core.errors import IntegrityError, LifecycleError, NotFoundError, SkillctlError, ToolError
+from skillctl.core.errors import IntegrityError, LifecycleError, NotFoundError, ToolError
 from skillctl.core.fsutil import file_lock
 from skillctl.core.refs import Reference, is_attachment_tag, parse_reference, version_tag
-from skillctl.core.states import RANK, check_transition, parse_state, release_version, tag_for_state
+from skillctl.core.states import (
+    RANK,
+    best_published,
+    check_transition,
+    parse_state,
+    release_version,
+    tag_for_state,
+    with_status,
+)
 from skillctl.registry.client import read_manifest
 from skillctl.registry.selection import Selection, capable, select
+from skillctl.registry.tags import remove_tag
 from skillctl.store.layout import PRIVATE_DIR, IndexEntry, Store
 
 log = logging.getLogger(__name__)
@@ -62,18 +68,6 @@ def _retrying(call: Callable[[], T], attempts: int = 4) -> T:
             log.info("transient registry error, retrying: %s", exc)
             time.sleep(0.05 * attempt)
     raise AssertionError("unreachable")
-
-
-def with_status(manifest: oci.Manifest, state: str) -> oci.Manifest:
-    """The same manifest with ``io.skillimage.status`` set, in the byte form podman and buildah keep."""
-    data: dict[str, Any] = json.loads(manifest.raw)
-    annotations = dict(data.get("annotations") or {})
-    annotations[oci.STATUS] = state
-    data["annotations"] = dict(sorted(annotations.items()))
-    new = oci.Manifest.parse(oci.go_json(data))
-    if new.config != manifest.config or new.layers != manifest.layers:
-        raise IntegrityError("re-annotating the manifest changed its content descriptors")
-    return new
 
 
 class Repo(Protocol):
@@ -218,29 +212,14 @@ class RemoteRepo:
 
     def untag(self, tag: str, manifest: oci.Manifest, snapshot: dict[str, oci.Manifest]) -> str | None:
         """Remove ``tag``; return why it was kept when that cannot be done safely."""
-        for candidate in (self.writer, self.copier, self.reader):
-            if Capability.DELETE_TAG in candidate.backend.capabilities:
-                try:
-                    candidate.backend.delete(self._ref(tag), self.opts)
-                    return None
-                except SkillctlError as exc:
-                    log.info("tag deletion refused (%s); trying deletion by digest", exc)
-                break
-        # Any tag may share the manifest (also ones skillctl did not write), so read them all here.
-        others = sorted(t for t, m in self.snapshot().items() if t != tag and m.digest == manifest.digest)
-        if others:
-            return (
-                f"kept tag {tag}: this registry deletes manifests, not tags, and {manifest.digest} "
-                f"is also tagged {', '.join(others)}"
-            )
-        deleter = capable(self.writer, Capability.DELETE, operation="delete manifests")
-        try:
-            deleter.backend.delete(self._ref(digest=manifest.digest), self.opts)
-        except SkillctlError as exc:
-            if "UNSUPPORTED" in str(exc) or "405" in str(exc):
-                return f"kept tag {tag}: the registry has deletes disabled (distribution: storage.delete.enabled)"
-            return f"kept tag {tag}: deleting it failed ({exc})"
-        return None
+        # Any tag may share the manifest (also ones skillctl did not write), so read them all when asked.
+        return remove_tag(
+            self._ref(tag),
+            manifest.digest,
+            candidates=(self.writer, self.copier, self.reader),
+            sharing=lambda: sorted(t for t, m in self.snapshot().items() if t != tag and m.digest == manifest.digest),
+            opts=self.opts,
+        )
 
 
 @dataclass
@@ -277,22 +256,11 @@ def _relevant(version: str) -> Callable[[str], bool]:
     return lambda tag: tag.startswith(own) or _release_or_latest(tag)
 
 
-def _best_published(snapshot: dict[str, oci.Manifest]) -> tuple[str, oci.Manifest] | None:
-    best: tuple[semver.Version, str, oci.Manifest] | None = None
-    for tag, manifest in snapshot.items():
-        version = release_version(tag)
-        if version is None or manifest.annotations.get(oci.STATUS) != "published":
-            continue
-        if best is None or version > best[0]:
-            best = (version, tag, manifest)
-    return (best[1], best[2]) if best else None
-
-
 def _settle_latest(repo: Repo, result: PromoteResult, *, rounds: int = 5) -> None:
     """Point ``latest`` at the highest published release; re-check until stable (concurrent promotions)."""
     for _ in range(rounds):
         snapshot = repo.snapshot(_release_or_latest)
-        best = _best_published(snapshot)
+        best = best_published(snapshot)
         current = snapshot.get(LATEST)
         if best and (current is None or current.digest != best[1].digest):
             repo.retag(best[1], LATEST)
@@ -416,7 +384,7 @@ def _verify(repo: Repo, result: PromoteResult, tag: str | None, new: oci.Manifes
         raise IntegrityError(f"{repo.location}: after promotion {tag} does not point at {new.digest}")
     if not tag and repo.manifest(Reference(repo.repository, None, new.digest)) is None:
         raise IntegrityError(f"{repo.location}: the archived manifest {new.digest} is not there")
-    best = _best_published(snapshot)
+    best = best_published(snapshot)
     latest = snapshot.get(LATEST)
     if best and latest and latest.digest != best[1].digest:
         result.warnings.append(f"latest points at {latest.digest}, not the highest published {best[0]}")

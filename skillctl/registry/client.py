@@ -40,9 +40,11 @@ MANIFEST_ACCEPT: Final = ", ".join(
 MAX_MANIFEST: Final = 4 * 1024 * 1024
 
 
-def ssl_context(opts: RegistryOptions) -> ssl.SSLContext:
-    """Verification on unless ``tls_verify`` is off; ``cert_dir`` adds CAs (``*.crt``) and client keys."""
-    return _context(opts.tls_verify, str(opts.cert_dir) if opts.cert_dir else None)
+def ssl_context(opts: RegistryOptions, registry: str | None = None) -> ssl.SSLContext:
+    """Verification on unless ``tls_verify`` is off; the registry's CA directory (``--cert-dir``, else its
+    certs.d directory) adds CAs (``*.crt``) and client keys (``*.cert``/``*.key``)."""
+    cert_dir = opts.cert_dir_for(registry)
+    return _context(opts.tls_verify, str(cert_dir) if cert_dir else None)
 
 
 @functools.lru_cache(maxsize=16)
@@ -117,7 +119,7 @@ def _get(
     registry: str, path: str, *, scope: str, repository: str, opts: RegistryOptions, accept: str = "application/json"
 ) -> tuple[int, Message, bytes]:
     """An authenticated GET of ``/v2/...``: Basic or Bearer with the user's credentials, TLS as configured."""
-    ctx = ssl_context(opts)
+    ctx = ssl_context(opts, registry)
     timeout = min(opts.timeout, 60)
     last: Exception | None = None
     for scheme in ["https"] if opts.tls_verify else ["https", "http"]:
@@ -221,3 +223,34 @@ def read_manifest(ref: Reference, fallback: Backend, opts: RegistryOptions, *, h
     if how is not None:
         how.append(f"with {fallback.name}")
     return fallback.manifest(ref, opts)
+
+
+def fetch_referrers(repo: Reference, digest: str, opts: RegistryOptions) -> bytes | None:
+    """The image index the OCI 1.1 referrers API lists for ``digest``, or None when the registry has no such API.
+
+    As the distribution spec says to detect it: ``GET /v2/<name>/referrers/<digest>`` answering an image index.
+    Anything else (404 from registries that predate it, an error page) means no API; the caller then reads the
+    fallback tag ``sha256-<hex>``.
+    """
+    assert repo.registry is not None
+    try:
+        status, _, body = _get(
+            repo.registry,
+            f"/v2/{repo.path}/referrers/{digest}",
+            scope=f"repository:{repo.path}:pull",
+            repository=repo.repository,
+            opts=opts,
+            accept="application/vnd.oci.image.index.v1+json",
+        )
+    except (OSError, ValueError, SkillctlError) as exc:
+        log.info("the referrers API of %s could not be asked (%s); using the fallback tag", repo.registry, exc)
+        return None
+    if status != 200 or len(body) > MAX_MANIFEST:
+        return None
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return None
+    if not isinstance(data, dict) or data.get("mediaType") != "application/vnd.oci.image.index.v1+json":
+        return None
+    return body

@@ -40,6 +40,10 @@ def _get(url: str, ctx: ssl.SSLContext, timeout: float, authorization: str | Non
         return exc.code, exc.headers.get("WWW-Authenticate", "")
 
 
+def _tls_hint(registry: str) -> str:
+    return f"put the registry's CA in ~/.config/containers/certs.d/{registry}/ca.crt (or pass --cert-dir DIR)"
+
+
 def check_credentials(registry: str, username: str, password: str, opts: RegistryOptions) -> bool:
     """True when the registry accepted the credentials, False when it asks for none.
 
@@ -47,7 +51,7 @@ def check_credentials(registry: str, username: str, password: str, opts: Registr
         AuthError: the registry rejected them.
         TLSError / NetworkError: the registry could not be reached safely.
     """
-    ctx = ssl_context(opts)
+    ctx = ssl_context(opts, registry)
     basic = "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()
     schemes = ["https"] if opts.tls_verify else ["https", "http"]
     last_error: Exception | None = None
@@ -74,12 +78,15 @@ def check_credentials(registry: str, username: str, password: str, opts: Registr
             if opts.tls_verify:
                 raise TLSError(
                     f"{registry}: TLS failed ({exc.reason or exc})",
-                    hint="pass --cert-dir DIR with the registry's CA, or --tls-verify=false for a local registry",
+                    hint=_tls_hint(registry) + ", or --tls-verify=false for a local registry",
                 ) from None
         except urllib.error.URLError as exc:
             last_error = exc
             if isinstance(exc.reason, ssl.SSLError) and opts.tls_verify:
-                raise TLSError(f"{registry}: TLS failed ({exc.reason})", hint="pass --cert-dir DIR") from None
+                raise TLSError(
+                    f"{registry}: TLS failed ({exc.reason})",
+                    hint=_tls_hint(registry),
+                ) from None
         except (TimeoutError, ConnectionError) as exc:
             last_error = exc
     raise NetworkError(f"{registry}: cannot reach the registry ({last_error})", hint="check the address and port")

@@ -26,9 +26,10 @@ from skillctl.core import oci
 from skillctl.core.errors import ConflictError, IntegrityError, NotFoundError, UsageError
 from skillctl.core.fsutil import fsync_dir
 from skillctl.core.refs import Reference, parse_reference
-from skillctl.core.states import check_state
+from skillctl.core.states import canonical_tag, check_state
 from skillctl.image.unpack import UnpackLimits, UnpackResult, unpack_manifest, verify_blob
 from skillctl.registry.client import read_manifest
+from skillctl.registry.remote import explain_missing, later_state
 from skillctl.registry.selection import capable, select
 from skillctl.store.layout import IndexEntry, Store
 
@@ -305,16 +306,26 @@ def pull(
     exact = Capability.EXACT in chosen.backend.capabilities
     notes: list[str] = []
     remote: oci.Manifest | None = None
-    if not exact:
-        # The layout will hold a re-serialised, re-compressed copy: read the registry's own manifest first.
-        reader = capable(chosen, Capability.MANIFEST, operation="read manifests")
-        remote = oci.Manifest.parse(read_manifest(src, reader.backend, opts), digest=src.digest, source=f"{src}")
+    try:
+        if not exact:
+            # The layout will hold a re-serialised, re-compressed copy: read the registry's own manifest first.
+            reader = capable(chosen, Capability.MANIFEST, operation="read manifests")
+            remote = oci.Manifest.parse(read_manifest(src, reader.backend, opts), digest=src.digest, source=f"{src}")
+    except NotFoundError:
+        if src.digest:
+            raise
+        raise explain_missing(src, backend=backend, opts=opts) from None
     store.init()
     # As a writer from the download to the tag: a concurrent prune removes neither the download nor its blobs.
     with store.writing(), tempfile.TemporaryDirectory(prefix="pull-", dir=store.tmp_dir) as tmp:
         layout = Path(tmp) / "layout"
         pinned = src.with_digest(remote.digest) if remote is not None and src.tag else src
-        chosen.backend.pull(pinned, layout, opts)
+        try:
+            chosen.backend.pull(pinned, layout, opts)
+        except NotFoundError:
+            if src.digest:
+                raise
+            raise explain_missing(src, backend=backend, opts=opts) from None
         arrived = layout_manifest(layout)
         if remote is None:
             # A byte-exact backend wrote the registry's manifest itself.
@@ -322,7 +333,11 @@ def pull(
             if src.digest and arrived.digest != src.digest:
                 raise IntegrityError(f"{src}: the registry sent {arrived.digest}")
         # Nothing is in the store yet: refuse archived or badly signed images before anything is written.
-        check_state(str(src), remote, allow_archived=allow_archived, warnings=notes)
+        later = None
+        if not canonical_tag(src.tag, remote):  # a -draft/-testing tag or a digest: the version may have moved on
+            reader = capable(chosen, Capability.MANIFEST, operation="read manifests")
+            later = later_state(src.repository, remote, reader.backend, opts)
+        check_state(str(src), remote, allow_archived=allow_archived, warnings=notes, later=later)
         verified_by = verify(str(src), remote.digest) if verify is not None else None
         manifest = import_layout(store, layout, None, move_blobs=True)
         if manifest.digest != remote.digest:

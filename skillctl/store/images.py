@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
 from skillctl.core import oci
 from skillctl.core.errors import IntegrityError, NotFoundError, UsageError
-from skillctl.core.refs import is_digest, parse_reference
+from skillctl.core.refs import is_attachment_tag, is_digest, parse_reference
 from skillctl.core.states import RANK
 from skillctl.store.layout import IndexEntry, Store
 
@@ -25,6 +26,7 @@ class ImageSummary:
     version: str
     size: int
     created: str
+    signed: bool = False  # the store holds a cosign signature (``sha256-<digest>.sig``) of it in its repository
 
     def to_json(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -64,10 +66,19 @@ def list_images(store: Store | None = None, *, include_untagged: bool = False) -
     """Every tag in the store, sorted by reference (untagged digest-only entries on request)."""
     store = store or Store()
     cache: dict[str, oci.Manifest | None] = {}
+    entries = store.entries()
+    # Signatures are attachments, not images: hidden, and shown as the SIGNED state of what they sign.
+    signatures = {
+        (name, tag)
+        for name, tag in (_split_ref_name(e.ref_name) for e in entries if e.ref_name)
+        if is_attachment_tag(tag)
+    }
     rows = [
-        summary
-        for entry in store.entries()
-        if (entry.ref_name or include_untagged) and (summary := _summary(store, entry, cache)) is not None
+        dataclasses.replace(summary, signed=(summary.name, summary.digest.replace(":", "-") + ".sig") in signatures)
+        for entry in entries
+        if (entry.ref_name or include_untagged)
+        and not (entry.ref_name and is_attachment_tag(_split_ref_name(entry.ref_name)[1]))
+        and (summary := _summary(store, entry, cache)) is not None
     ]
     return sorted(rows, key=lambda r: (r.ref.startswith("sha256:"), r.ref))
 

@@ -28,6 +28,11 @@ def test_version_fast_path_prints_the_same(capsys):
     assert capsys.readouterr().out == f"skillctl {skillctl.__version__}\n"
 
 
+def test_v_alone_prints_the_version_as_the_go_tool_does(capsys):
+    main(["-v"])  # with a command, -v is verbose; alone, scripts written for the Go skillctl get the version
+    assert capsys.readouterr().out == f"skillctl {skillctl.__version__}\n"
+
+
 def test_help_lists_every_command(run):
     result = run("--help", store=False)
     assert result.exit_code == 0

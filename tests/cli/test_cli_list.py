@@ -42,7 +42,7 @@ def test_table(run, two_packed, command):
     result = run(command)
     assert result.exit_code == 0
     lines = result.stdout.splitlines()
-    assert lines[0].split() == ["NAME", "TAG", "STATUS", "VERSION", "DIGEST", "SIZE", "CREATED"]
+    assert lines[0].split() == ["NAME", "TAG", "STATUS", "VERSION", "DIGEST", "SIZE", "SIGNED", "CREATED"]
     assert lines[1].split()[:5] == ["examples/hello-world", "1.0.0-draft", "draft", "1.0.0", first["digest"][7:19]]
     assert lines[1].endswith("just now")
     assert lines[2].split()[:5] == ["test/b", "2.0.0-draft", "draft", "2.0.0", second["digest"][7:19]]
@@ -65,7 +65,7 @@ def test_json_keys(run, two_packed):
     first, _ = two_packed
     rows = ok_json(run("list", "--format", "json"))
     assert [r["ref"] for r in rows] == ["examples/hello-world:1.0.0-draft", "test/b:2.0.0-draft"]
-    assert set(rows[0]) == {"ref", "name", "tag", "digest", "status", "version", "size", "created"}
+    assert set(rows[0]) == {"ref", "name", "tag", "digest", "status", "version", "size", "created", "signed"}
     assert rows[0]["digest"] == first["digest"]
     assert rows[0]["size"] == first["layer"]["size"]
     assert rows[1]["created"] == "1970-01-01T00:00:00Z"
@@ -93,3 +93,16 @@ def test_damaged_index_is_a_store_error(run, store_path, hello):
     (store_path / "index.json").write_text("{oops")
     assert_error(run("list"), 1, "not a valid OCI index")
     assert json.loads((store_path / "oci-layout").read_text()) == {"imageLayoutVersion": "1.0.0"}
+
+
+def test_signatures_are_hidden_and_shown_as_signed(run, two_packed, store_path):
+    """A signature pulled into the store (``sha256-<digest>.sig``) is an attachment, not an image."""
+    first, _ = two_packed
+    sig = "examples/hello-world:" + first["digest"].replace(":", "-") + ".sig"
+    assert run("tag", "test/b:2.0.0-draft", sig).exit_code == 0  # any manifest will do as the signature image
+    assert run("list", "-q").stdout == "examples/hello-world:1.0.0-draft\ntest/b:2.0.0-draft\n"
+    rows = {r["ref"]: r["signed"] for r in ok_json(run("list", "--format", "json"))}
+    assert rows == {"examples/hello-world:1.0.0-draft": True, "test/b:2.0.0-draft": False}
+    lines = run("list").stdout.splitlines()
+    assert lines[1].split()[7] == "yes" and lines[2].split()[7] == "-"  # SIZE is "N B": two words
+    assert sig not in run("list", "-a", "-q").stdout

@@ -110,3 +110,58 @@ def test_warnings_and_strict(run, tmp_path):
 
 def test_missing_directory(run, tmp_path):
     assert_error(run("pack", tmp_path / "nope"), 4, "no such file or directory")
+
+
+def test_pack_reports_the_hidden_files_it_leaves_out(run, tmp_path):
+    skill = make_skill(
+        tmp_path / "devcontainer-setup",
+        "devcontainer-setup",
+        files={"resources/.zshrc": "x", ".github/ci.yml": "y", ".skillignore": "# nothing re-included\n"},
+    )
+    result = run("pack", skill)
+    assert result.exit_code == 0, result.stderr
+    assert (
+        "warning: " + str(skill) + ": left out 2 hidden files or folders: .github/, resources/.zshrc "
+        "(re-include one with a '!PATH' line in .skillignore)"
+    ) in result.stderr
+    data = ok_json(run("pack", skill, "--format", "json"))
+    [warning] = [w for w in data["warnings"] if "left out" in w["message"]]
+    assert warning["severity"] == "warning" and ".github/" in warning["message"]
+    (skill / ".skillignore").write_text("!resources/.zshrc\n")
+    data = ok_json(run("pack", skill, "--format", "json"))
+    assert data["status"] == "moved" and data["files"] == 3
+    assert [w["message"] for w in data["warnings"] if "left out" in w["message"]] == [
+        "left out 1 hidden file or folder: .github/ (re-include one with a '!PATH' line in .skillignore)"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "flag"), [("--max-files", "3", "--max-files N"), ("--max-size", "1K", "--max-size SIZE")]
+)
+def test_consumers_limit_errors_name_the_option_that_raises_the_limit(run, tmp_path, option, value, flag):
+    skill = make_skill(tmp_path / "big", "big", files={"data.bin": b"x" * 4096, "more/a.txt": "a"})
+    assert run("pack", skill).exit_code == 0
+    result = run("install", "test/big:1.0.0-draft", "-o", tmp_path / "out", option, value)
+    assert_error(result, 3, flag, "raise the limit")
+    assert not (tmp_path / "out" / "big").exists()
+
+
+def test_several_paths_are_each_packed_and_failures_do_not_stop_the_others(run, tmp_path, store_path):
+    good = [make_skill(tmp_path / name, name) for name in ("one", "two")]
+    bad = make_skill(tmp_path / "bad", "bad")
+    (bad / "SKILL.md").unlink()  # no agent can load a skill without it: an error, not a warning
+    data = ok_json(run("pack", *good, "--format", "json"))
+    assert [d["ref"] for d in data] == ["test/one:1.0.0-draft", "test/two:1.0.0-draft"]
+    result = run("pack", good[0], bad, good[1])
+    assert result.exit_code == 3
+    assert f"error: {bad}: " in result.stderr
+    assert "Error: 1 of 3 skills failed: " + str(bad) in result.stderr
+    assert result.stdout.count("Unchanged test/") == 2
+    assert_error(run("pack", *good, "--tag", "x"), 2, "--tag names one image")
+    both = run("validate", *good, "--format", "json")
+    assert [d["valid"] for d in json.loads(both.stdout)] == [True, True]
+    mixed = run("validate", good[0], bad)
+    assert mixed.exit_code == 3 and f"✓ {good[0] / 'skill.yaml'} is valid" in mixed.stdout
+    assert "SKILL.md" in mixed.stderr
+    missing = run("validate", good[0], tmp_path / "nowhere")
+    assert missing.exit_code == 4 and "1 of 2 skills failed" in missing.stderr

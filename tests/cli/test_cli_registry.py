@@ -280,7 +280,7 @@ def test_exit_codes(
     assert_error(run("push", src, f"{repo}:1.0.0-draft", "--backend", "docker"), ExitCode.USAGE, "docker")
     assert run("push", src, f"{repo}:x", "--timeout", "0").exit_code == ExitCode.USAGE
     # 4: not found
-    assert_error(run("pull", f"{repo}:9.9.9", "--tls-verify=false"), ExitCode.NOT_FOUND, "manifest unknown")
+    assert_error(run("pull", f"{repo}:9.9.9", "--tls-verify=false"), ExitCode.NOT_FOUND, "has no tag 9.9.9; it holds")
     assert_error(run("list", registry.repo("never-pushed"), "--tls-verify=false"), ExitCode.NOT_FOUND)
     # 6: auth
     tls_ref = f"{tls_registry.repo('hello-world')}:1.0.0-draft"

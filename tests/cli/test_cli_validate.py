@@ -46,7 +46,7 @@ def test_every_error_at_once(run, tmp_path):
     card.write_text(
         card.read_text().replace("metadata:\n", "metadata:\n  foo: 1\n").replace("spec:\n", "spec:\n  tools: []\n")
     )
-    (root / "SKILL.md").write_text("---\nname: s\n---\nbody\n")
+    (root / "SKILL.md").write_text("---\nname: s\n  description: d\n---\nbody\n")
     result = run("validate", root)
     line = assert_error(result, 3)
     assert line == f"Error: {card} has 5 errors"
@@ -56,7 +56,7 @@ def test_every_error_at_once(run, tmp_path):
         f"{card}: metadata.name: 'Bad_Name' must be lowercase letters, digits and single hyphens (e.g. hello-world)",
         f"{card}: metadata.version: invalid semantic version '1.0.0.0' (want MAJOR.MINOR.PATCH, e.g. 1.0.0)",
         f"{card}: spec.tools: unknown field",
-        f"{root / 'SKILL.md'}: frontmatter.description: required: agents use it to decide when to load the skill",
+        f"{root / 'SKILL.md'}: frontmatter: invalid YAML (line 2, column 14): mapping values are not allowed here",
     ]
 
 

@@ -126,4 +126,43 @@ def test_a_missing_path_in_the_repository_fails_that_skill_only(repo: Path, tmp_
     result = run(tmp_path, "collection", "install", "-f", coll, "-o", tmp_path / "out", "--format", "json")
     assert result.exit_code != 0
     (outcome,) = json.loads(result.stdout)["outcomes"]
-    assert outcome["status"] == "failed" and "not a directory" in outcome["detail"]
+    assert outcome["status"] == "failed" and "'skills/nope' not found" in outcome["detail"]
+
+
+def test_a_plain_clone_url_installs_under_the_skills_own_name(repo: Path, tmp_path: Path) -> None:
+    """As the Go tool does: the directory is the name of the skill found, not the repository's."""
+    coll = collection(tmp_path, f"source: file://{tmp_path}/acme/skills.git")
+    out = tmp_path / "agent"
+    result = run(tmp_path, "collection", "install", "-f", coll, "-o", out, "--format", "json")
+    assert result.exit_code == 0, result.output
+    assert [o["name"] for o in json.loads(result.stdout)["outcomes"]] == ["pdf-tools"]
+    assert sorted(p.name for p in out.iterdir()) == [".skillimage", "pdf-tools"]
+
+
+def test_a_go_tool_install_of_the_same_commit_is_up_to_date(repo: Path, tmp_path: Path) -> None:
+    """The Go tool records a Git install as provenance.commit = the commit, in skill.yaml, without a receipt."""
+    coll = collection(tmp_path, f"source: {source_url(tmp_path)}")
+    out = tmp_path / "agent"
+    assert run(tmp_path, "collection", "install", "-f", coll, "-o", out).exit_code == 0
+    (out / ".skillimage" / "receipts" / "pdf-tools.json").unlink()  # now as the Go tool leaves it
+    again = run(tmp_path, "collection", "install", "-f", coll, "-o", out, "--format", "json")
+    assert json.loads(again.stdout)["outcomes"][0]["status"] == "up-to-date"
+
+
+def test_a_collection_file_in_git_at_a_ref(repo: Path, tmp_path: Path) -> None:
+    (repo / "collection.yaml").write_text(collection(tmp_path, f"source: {source_url(tmp_path)}").read_text())
+    git("add", "collection.yaml", cwd=repo)
+    git("commit", "-q", "-m", "collection", cwd=repo)
+    git("tag", "c1", cwd=repo)
+    (repo / "collection.yaml").write_text("not: [a collection\n")
+    git("commit", "-q", "-am", "broken", cwd=repo)
+    git("push", "-q", "origin", "main", "--tags", cwd=repo)
+    url = f"file://{tmp_path}/acme/skills/-/tree/main/collection.yaml"
+    broken = run(tmp_path, "collection", "install", url, "-o", tmp_path / "x")
+    assert broken.exit_code == 3 and "invalid YAML" in broken.stderr
+    at_tag = run(tmp_path, "collection", "install", url, "--ref", "c1", "-o", tmp_path / "out", "--format", "json")
+    assert at_tag.exit_code == 0, at_tag.output
+    assert json.loads(at_tag.stdout)["name"] == "from-git"
+    assert (tmp_path / "out" / "pdf-tools" / "SKILL.md").read_text() == SKILL_MD
+    misuse = run(tmp_path, "collection", "install", "-f", tmp_path / "coll.yaml", "--ref", "c1", "-o", tmp_path / "y")
+    assert misuse.exit_code == 2 and "--ref applies to a collection in a Git repository" in misuse.stderr

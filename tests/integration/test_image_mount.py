@@ -24,6 +24,7 @@ import yaml
 from click.testing import CliRunner
 from conftest import EXAMPLES, require_tool
 from registry import Registry
+from volume_checks import LOG, TRIAGE
 
 from skillctl.cli.app import cli
 
@@ -32,27 +33,6 @@ pytestmark = pytest.mark.integration
 TIMEOUT = 120
 BASE = "localhost/skillctl-test-busybox:latest"
 APPLETS = ("sh", "awk", "sort", "cat", "find", "touch", "echo")
-
-LOG = """\
-2026-01-01T10:00:00Z INFO api: started
-2026-01-01T10:00:01Z ERROR db: connection timeout
-2026-01-01T10:00:02Z WARN api: slow response
-2026-01-01T10:00:03Z ERROR db: connection timeout
-2026-01-01T10:00:04Z ERROR db: deadlock detected
-2026-01-01T10:00:05Z WARN api: slow response
-2026-01-01T10:00:06Z ERROR cache: eviction storm
-2026-01-01T10:00:07Z INFO api: stopped
-"""
-TRIAGE = """\
-== counts by level and component
-3 ERROR db
-2 WARN api
-1 ERROR cache
-== first occurrence of each error
-2026-01-01T10:00:01Z ERROR db: connection timeout
-2026-01-01T10:00:04Z ERROR db: deadlock detected
-2026-01-01T10:00:06Z ERROR cache: eviction storm
-"""
 
 
 @dataclass

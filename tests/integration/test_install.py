@@ -16,6 +16,7 @@ import hashlib
 import json
 import os
 import secrets
+import shutil
 import signal
 import stat
 import subprocess
@@ -27,12 +28,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+import yaml
 from click.testing import CliRunner, Result
 from helpers import make_skill
 from registry import Registry
 
 from skillctl import Store, pack
 from skillctl.backends.base import RegistryOptions
+from skillctl.card.skillcard import validate_card_data
 from skillctl.cli.app import cli
 from skillctl.consume.install import (
     Destination,
@@ -88,13 +91,24 @@ def failed(result: Result, code: int, *fragments: str) -> str:
     return result.stderr
 
 
-def files_of(root: Path) -> dict[str, bytes]:
-    """Every regular file under ``root`` (relative posix path -> bytes); links and odd entries fail."""
-    out = {}
+def files_of(root: Path) -> dict[str, object]:
+    """Every regular file under ``root`` (relative posix path -> bytes); links and odd entries fail.
+
+    skill.yaml is compared as a SkillCard without ``provenance`` and with the version of the image
+    (not the tag, ``1.0.0-draft``): install records there what the Go skillctl reads (checked on its
+    own in test_receipt_and_files_are_exact).
+    """
+    out: dict[str, object] = {}
     for path in sorted(root.rglob("*")):
         assert not path.is_symlink(), path
         if path.is_file():
-            out[path.relative_to(root).as_posix()] = path.read_bytes()
+            rel = path.relative_to(root).as_posix()
+            out[rel] = path.read_bytes()
+            if rel == "skill.yaml":
+                card = yaml.safe_load(path.read_bytes())
+                card.pop("provenance", None)
+                card["metadata"]["version"] = str(card["metadata"]["version"]).removesuffix("-draft")
+                out[rel] = card
         else:
             assert path.is_dir(), path
     return out
@@ -271,11 +285,11 @@ def test_round_trip_per_agent_and_scope(
     assert "replaced 1.0.0" in result.stdout
     assert files_of(skill) == files_of(released.sources["1.0.0"])
 
-    rows = installed_json(store_path, *where)
+    rows = installed_json(store_path, *where, "--offline")
     assert [(r["name"], r["version"], r["source"], r["target"], r["path"]) for r in rows] == [
         (NAME, "1.0.0", released.ref("1.0.0"), agent, str(skill))
     ]
-    everywhere = installed_json(store_path, "--scope", scope)  # no --target: every agent's directory
+    everywhere = installed_json(store_path, "--scope", scope, "--offline")  # no --target: every agent's directory
     assert [(r["name"], r["target"], r["path"]) for r in everywhere] == [(NAME, agent, str(skill))]
 
     result = ok(skillctl(store_path, "upgrade", NAME, *where, NO_TLS))
@@ -287,7 +301,7 @@ def test_round_trip_per_agent_and_scope(
     result = ok(skillctl(store_path, "uninstall", NAME, *where))
     assert not skill.exists()
     assert not (skills_dir / ".skillimage" / "receipts" / f"{NAME}.json").exists()
-    assert installed_json(store_path, *where) == []
+    assert installed_json(store_path, *where, "--offline") == []
     assert temp_leftovers(skills_dir) == []
     assert not other_scope.exists()
 
@@ -304,10 +318,12 @@ def test_receipt_and_files_are_exact(released: Released, store_path: Path, tmp_p
     skill = out / NAME
     source = released.sources["1.0.0"]
 
-    # The packaged files, byte for byte: skill.yaml is not rewritten with provenance.
+    # The packaged files, byte for byte, but skill.yaml: it records the install as the Go skillctl does,
+    # so that tool lists and upgrades it too (its only record of an install).
     assert files_of(skill) == files_of(source)
-    assert (skill / "skill.yaml").read_bytes() == (source / "skill.yaml").read_bytes()
-    assert b"provenance" not in (skill / "skill.yaml").read_bytes()
+    card = yaml.safe_load((skill / "skill.yaml").read_bytes())
+    assert card["provenance"] == {"source": released.ref("1.0.0"), "commit": report["digest"]}
+    assert card["metadata"] == yaml.safe_load((source / "skill.yaml").read_bytes())["metadata"]
     modes = modes_of(skill)
     assert modes["scripts/run.sh"] == 0o755
     assert modes["SKILL.md"] == modes["data/blob.bin"] == modes["skill.yaml"] == 0o644
@@ -420,11 +436,11 @@ def test_go_tool_install_is_recognised_and_upgraded(released: Released, store_pa
     assert receipt is not None
     assert (receipt.source, receipt.digest, receipt.version) == (source, released.digests["1.0.0"], "1.0.0")
 
-    rows = {r["name"]: r for r in installed_json(store_path, "-o", out)}
+    rows = {r["name"]: r for r in installed_json(store_path, "-o", out, "--offline")}
     assert rows[NAME]["source"] == source and rows[NAME]["version"] == "1.0.0"
     assert rows[NAME]["digest"] == released.digests["1.0.0"]
     assert rows["my-local-skill"]["source"] == ""
-    text = ok(skillctl(store_path, "list", "--installed", "-o", out)).stdout
+    text = ok(skillctl(store_path, "list", "--installed", "-o", out, NO_TLS)).stdout
     line = next(line for line in text.splitlines() if line.startswith(NAME))
     assert source in line and "1.0.0" in line
     assert "(local)" in next(line for line in text.splitlines() if line.startswith("my-local-skill"))
@@ -446,6 +462,83 @@ def test_go_tool_install_upgraded_with_all(released: Released, store_path: Path,
     result = ok(skillctl(store_path, "upgrade", "--all", "-o", out, NO_TLS))
     assert "1.2.0 -> 1.10.0" in result.stdout
     assert files_of(out / NAME) == files_of(released.sources["1.10.0"])
+
+
+def test_an_install_by_the_go_tool_over_ours_wins_over_our_receipt(
+    released: Released, store_path: Path, tmp_path: Path
+) -> None:
+    """The Go tool rewrites skill.yaml's provenance when it installs over a skill; our stale receipt yields."""
+    out = tmp_path / "skills"
+    ok(skillctl(store_path, "install", released.ref("1.0.0"), "-o", out, NO_TLS))
+    card = out / NAME / "skill.yaml"
+    doc = yaml.safe_load(card.read_text())
+    assert doc["provenance"] == {"source": released.ref("1.0.0"), "commit": released.digests["1.0.0"]}
+    assert receipt_json(out)["digest"] == released.digests["1.0.0"]
+    doc["provenance"] = {"source": released.ref("1.2.0"), "commit": released.digests["1.2.0"]}
+    doc["metadata"]["version"] = "1.2.0"
+    card.write_text(yaml.safe_dump(doc))  # what the Go tool's install or upgrade leaves
+    (row,) = installed_json(store_path, "-o", out)
+    assert (row["version"], row["source"], row["digest"]) == ("1.2.0", released.ref("1.2.0"), released.digests["1.2.0"])
+    ok(skillctl(store_path, "install", released.ref("1.0.0"), "-o", out, NO_TLS))  # ours again: ours again
+    (row,) = installed_json(store_path, "-o", out)
+    assert (row["version"], row["digest"]) == ("1.0.0", released.digests["1.0.0"])
+
+
+def test_the_go_record_of_an_install(released: Released, store: Store, store_path: Path, tmp_path: Path) -> None:
+    out = tmp_path / "skills"
+    # A draft by its tag: the Go tool writes the tag as the version, and semver orders it before the release.
+    ok(skillctl(store_path, "install", released.ref("1.2.0-draft"), "-o", out, NO_TLS))
+    doc = yaml.safe_load((out / NAME / "skill.yaml").read_text())
+    assert doc["metadata"]["version"] == "1.2.0-draft"
+    # By digest: no tag, so the image's version and state.
+    pinned = f"{released.repo}@{released.digests['1.2.0']}"
+    ok(skillctl(store_path, "install", pinned, "-o", out, NO_TLS))
+    doc = yaml.safe_load((out / NAME / "skill.yaml").read_text())
+    assert (doc["metadata"]["version"], doc["provenance"]["source"]) == ("1.2.0", pinned)
+
+    # An image without skill.yaml gets a minimal one, so the Go tool sees the install at all.
+    bare = tmp_path / "bare"
+    shutil.copytree(released.sources["1.0.0"], bare)
+    (bare / "skill.yaml").rename(tmp_path / "card.yaml")
+    raw = _image_without_card(store, bare, tmp_path / "card.yaml")
+    ok(skillctl(store_path, "install", raw, "-o", out))
+    doc = yaml.safe_load((out / NAME / "skill.yaml").read_text())
+    assert doc["metadata"]["name"] == NAME and doc["provenance"]["source"] == raw
+    assert validate_card_data(doc) == []
+
+    # skill.yaml as a symlink: never written through; a warning says the Go tool will not see the source.
+    linked = tmp_path / "linked"
+    shutil.copytree(released.sources["1.0.0"], linked)
+    (linked / "card.yaml").write_bytes((linked / "skill.yaml").read_bytes())
+    (linked / "skill.yaml").unlink()
+    (linked / "skill.yaml").symlink_to("card.yaml")
+    ref = pack(linked, store=store).ref
+    result = ok(skillctl(store_path, "install", ref, "-o", tmp_path / "linked-out"))
+    assert "skill.yaml is a symlink" in result.stderr
+    assert b"provenance" not in (tmp_path / "linked-out" / NAME / "card.yaml").read_bytes()
+
+
+def _image_without_card(store: Store, skill: Path, card: Path) -> str:
+    """Pack ``skill`` with ``card`` as its SkillCard, then drop skill.yaml from the layer: an image as others build."""
+    from skillctl.core import oci
+    from skillctl.image.layer import collect_entries, write_layer
+
+    (skill / "skill.yaml").write_bytes(card.read_bytes())
+    base = pack(skill, store=store)
+    (skill / "skill.yaml").unlink()
+    with store.writing():
+        with store.new_blob() as blob:
+            layer = write_layer(collect_entries(skill), blob)
+            blob.commit()
+        config = oci.build_config(layer.diff_id)
+        config_desc = oci.Descriptor(oci.CONFIG_V1, store.put_blob(config), len(config))
+        raw = oci.build_manifest(
+            config_desc, [oci.Descriptor(oci.LAYER_TAR_GZIP, layer.digest, layer.size)], base.manifest.annotations
+        )
+        store.put_blob(raw)
+        manifest = oci.Manifest.parse(raw)
+        store.set_tag(f"other/{NAME}:1.0.0", manifest.descriptor, {})
+    return f"other/{NAME}:1.0.0"
 
 
 # -- choosing the newest published release ---------------------------------------------------------
@@ -522,9 +615,9 @@ def test_deprecated_version_warns_on_pull_and_install_and_is_flagged(
     assert ref in warnings_in(result.stderr, "deprecated")[0]
     assert receipt_json(out)["state"] == "deprecated"
 
-    (row,) = installed_json(store_path, "-o", out)
+    (row,) = installed_json(store_path, "-o", out, NO_TLS)
     assert (row["version"], row["state"]) == ("1.11.0", "deprecated")
-    result = ok(skillctl(store_path, "list", "--installed", "-o", out))
+    result = ok(skillctl(store_path, "list", "--installed", "-o", out, NO_TLS))
     line = next(line for line in result.stdout.splitlines() if line.startswith(NAME))
     assert "deprecated (!)" in line
     assert warnings_in(result.stderr, "deprecated"), result.stderr
@@ -554,6 +647,70 @@ def test_version_deprecated_after_install_is_flagged(registry: Registry, store_p
     assert (row["version"], row["latest"], row["state"]) == ("1.0.0", "1.1.0", "deprecated")
     result = ok(skillctl(store_path, "list", "--installed", "-o", out, "--upgradable", NO_TLS))
     assert "deprecated (!)" in result.stdout
+
+
+def test_list_installed_shows_the_state_the_registry_gives_it_now(
+    registry: Registry, store_path: Path, tmp_path: Path
+) -> None:
+    publisher = Store(tmp_path / "publisher")
+    repo = registry.repo(NAME)
+    _publish(publisher, repo, _write_source(tmp_path / "src", NAME, "1.0.0"), "1.0.0", "published")
+    out = tmp_path / "skills"
+    ok(skillctl(store_path, "install", f"{repo}:1.0.0", "-o", out, NO_TLS))
+
+    def row(*args: object) -> dict:
+        (found,) = installed_json(store_path, "-o", out, NO_TLS, *args)
+        return found
+
+    assert (row()["state"], row()["recordedState"], row()["stateChecked"]) == ("published", "published", True)
+    promote(f"{repo}:1.0.0", "deprecated", store=publisher, opts=OPTS)
+    assert (row()["state"], row()["recordedState"]) == ("deprecated", "published")
+    result = ok(skillctl(store_path, "list", "--installed", "-o", out, NO_TLS))
+    assert "deprecated (!)" in next(line for line in result.stdout.splitlines() if line.startswith(NAME))
+    assert (row("--offline")["state"], row("--offline")["stateChecked"]) == ("published", False)
+    offline = ok(skillctl(store_path, "list", "--installed", "-o", out, "--offline"))
+    assert "recorded at install time" in offline.stderr
+    # Archived since: the release tag is gone, the archived manifest is found by digest.
+    promote(f"{repo}:1.0.0", "archived", store=publisher, opts=OPTS)
+    assert row()["state"] == "archived"
+    # A store that never saw the image: the manifest is read from the registry (by digest) instead.
+    (fresh,) = installed_json(tmp_path / "other-store", "-o", out, NO_TLS)
+    assert fresh["state"] == "archived"
+
+
+def test_list_installed_says_unknown_when_the_registry_is_unreachable(tmp_path: Path, store_path: Path) -> None:
+    import socket
+
+    from registry import start_registry
+
+    private = start_registry(tmp_path / "private-registry")
+    try:
+        repo = private.repo(NAME)
+        publisher = Store(tmp_path / "publisher")
+        for version in ("1.0.0", "1.1.0"):
+            _publish(publisher, repo, _write_source(tmp_path / "src", NAME, version), version, "published")
+        ok(skillctl(store_path, "install", f"{repo}:1.0.0", "-o", tmp_path / "a", NO_TLS))
+        ok(skillctl(store_path, "install", f"{repo}:1.1.0", "-o", tmp_path / "b", NO_TLS))
+    finally:
+        private.stop()
+    result = ok(skillctl(store_path, "list", "--installed", "-o", tmp_path / "a", NO_TLS, "--format", "json"))
+    (found,) = json.loads(result.stdout)
+    assert (found["state"], found["recordedState"], found["stateChecked"]) == ("unknown", "published", True)
+    assert warnings_in(result.stderr, "state unknown (recorded: published)"), result.stderr
+
+    # A registry that accepts connections and never answers: --timeout bounds the wait, the state is unknown.
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        host = f"127.0.0.1:{silent.getsockname()[1]}"
+        receipt = tmp_path / "b" / ".skillimage" / "receipts" / f"{NAME}.json"
+        data = json.loads(receipt.read_text())
+        data["source"] = data["source"].replace(private.host, host)
+        receipt.write_text(json.dumps(data))
+        result = skillctl(store_path, "list", "--installed", "-o", tmp_path / "b", NO_TLS, "--timeout", "2")
+        ok(result)
+    line = next(line for line in result.stdout.splitlines() if line.startswith(NAME))
+    assert line.split()[:3] == [NAME, "1.1.0", "unknown"]
 
 
 def test_archived_version_is_refused_unless_allowed(
@@ -592,6 +749,83 @@ def test_archived_version_is_refused_unless_allowed(
     assert files_of(out / name) == files_of(released.other_sources["1.1.0"])
 
 
+def test_draft_and_testing_tags_of_an_archived_version_are_refused(
+    released: Released, store_path: Path, tmp_path: Path
+) -> None:
+    """0.9.0 of other-skill is archived; its -draft and -testing tags are still in the repository."""
+    name = "other-skill"
+    out = tmp_path / "skills"
+    for tag in ("0.9.0-draft", "0.9.0-testing"):
+        ref = f"{released.other}:{tag}"
+        err = failed(skillctl(store_path, "install", ref, "-o", out, NO_TLS), ExitCode.LIFECYCLE, "which is archived")
+        assert released.archived in err and "--allow-archived" in err
+        failed(skillctl(store_path, "pull", ref, NO_TLS), ExitCode.LIFECYCLE, "which is archived")
+        assert not (out / name).exists()
+    ok(skillctl(store_path, "install", f"{released.other}:0.9.0-draft", "-o", out, NO_TLS, "--allow-archived"))
+    assert receipt_json(out, name)["state"] == "draft"
+    # The tags of a deprecated version warn like the release; a current release's tags stay quiet.
+    result = ok(skillctl(store_path, "install", released.ref("1.11.0-testing"), "-o", tmp_path / "dep", NO_TLS))
+    assert warnings_in(result.stderr, "which is deprecated"), result.stderr
+    result = ok(skillctl(store_path, "install", released.ref("1.10.0-testing"), "-o", tmp_path / "cur", NO_TLS))
+    assert not warnings_in(result.stderr, "which is"), result.stderr
+
+
+def test_repository_whose_only_version_is_deprecated_says_what_to_do(
+    registry: Registry, store_path: Path, tmp_path: Path
+) -> None:
+    publisher = Store(tmp_path / "publisher")
+    repo = registry.repo(NAME)
+    _publish(publisher, repo, _write_source(tmp_path / "src", NAME, "1.0.0"), "1.0.0", "deprecated")
+    assert "latest" not in registry.tags(repo)
+    out = tmp_path / "skills"
+    result = skillctl(store_path, "install", repo, "-o", out, NO_TLS)
+    err = failed(result, ExitCode.NOT_FOUND, f"{repo} has no tag latest because no published release is left")
+    assert "1.0.0 (deprecated)" in err and "1.0.0-draft (draft)" not in err
+    assert f"hint: name the version you want: {repo}:1.0.0 (a deprecated version is installed with a warning)" in err
+    assert "manifest unknown" not in err
+    result = ok(skillctl(store_path, "install", f"{repo}:1.0.0", "-o", out, NO_TLS))
+    assert warnings_in(result.stderr, "deprecated")
+    missing_tag = skillctl(store_path, "pull", f"{repo}:2.0.0", NO_TLS)
+    failed(missing_tag, ExitCode.NOT_FOUND, "has no tag 2.0.0; it holds 1.0.0")
+    missing = registry.repo("never-pushed")
+    failed(skillctl(store_path, "install", missing, "-o", out, NO_TLS), ExitCode.NOT_FOUND, "no such repository")
+
+
+def test_list_repo_shows_archived_versions_when_asked(released: Released, store_path: Path) -> None:
+    rows = json.loads(ok(skillctl(store_path, "list", released.other, NO_TLS, "--format", "json")).stdout)
+    assert released.archived not in {r["digest"] for r in rows}
+    rows = json.loads(ok(skillctl(store_path, "list", released.other, "-a", NO_TLS, "--format", "json")).stdout)
+    (archived,) = [r for r in rows if r["tag"] is None]
+    assert archived == {
+        "ref": f"{released.other}@{released.archived}",
+        "repository": released.other,
+        "tag": None,
+        "digest": released.archived,
+        "status": "archived",
+        "version": "0.9.0",
+        "size": archived["size"],
+        "signed": False,
+    }
+    assert archived["size"] > 0
+    text = ok(skillctl(store_path, "list", released.other, "-a", NO_TLS, "--no-trunc")).stdout
+    line = next(line for line in text.splitlines() if released.archived in line)
+    assert line.split()[:3] == ["<none>", "archived", "0.9.0"]
+    assert (
+        f"{released.other}@{released.archived}"
+        in ok(skillctl(store_path, "list", released.other, "-aq", NO_TLS)).stdout
+    )
+
+
+def test_local_draft_of_an_archived_version_is_refused(tmp_path: Path, store: Store, store_path: Path) -> None:
+    source = _write_source(tmp_path / "src", NAME, "3.0.0")
+    draft = pack(source, store=store, tag="acme/hello-world:3.0.0-draft").ref
+    promote(draft, "testing", local=True, store=store)
+    promote("acme/hello-world:3.0.0-testing", "published", local=True, store=store)
+    promote("acme/hello-world:3.0.0", "deprecated", local=True, store=store)
+    promote("acme/hello-world:3.0.0", "archived", local=True, store=store)
+    failed(skillctl(store_path, "install", draft, "-o", tmp_path / "out"), ExitCode.LIFECYCLE, "which is archived")
+
+
 # -- uninstall and usage errors --------------------------------------------------------------------
 
 
@@ -607,7 +841,7 @@ def test_uninstall_removes_skill_and_receipt(
     assert not (out / NAME).exists()
     assert not (out / ".skillimage" / "receipts" / f"{NAME}.json").exists()
     assert (out / "other-skill").is_dir() and receipt_json(out, "other-skill")["version"] == "1.0.0"
-    assert [r["name"] for r in installed_json(store_path, "-o", out)] == ["other-skill"]
+    assert [r["name"] for r in installed_json(store_path, "-o", out, "--offline")] == ["other-skill"]
     assert temp_leftovers(out) == []
 
     failed(skillctl(store_path, "uninstall", NAME, "-o", out), ExitCode.NOT_FOUND, NAME)
@@ -618,8 +852,42 @@ def test_uninstall_removes_skill_and_receipt(
             uninstall(name, dest)
     assert outside.is_dir() and (out / ".skillimage").is_dir()
     uninstall("other-skill", dest)
-    assert sorted(p.name for p in out.iterdir()) == [".skillimage"]
-    assert list((out / ".skillimage" / "receipts").glob("*.json")) == []
+    # The last skill gone: its receipts folder and the lock file go too.
+    assert list(out.iterdir()) == []
+
+
+def test_uninstall_takes_several_names(store: Store, store_path: Path, tmp_path: Path) -> None:
+    out = tmp_path / "skills"
+    for name in ("one", "two", "three"):
+        pack(make_skill(tmp_path / "src" / name, name), store=store)
+        ok(skillctl(store_path, "install", f"test/{name}:1.0.0-draft", "-o", out))
+    result = skillctl(store_path, "uninstall", "one", "missing", "two", "-o", out)
+    assert result.exit_code == ExitCode.NOT_FOUND
+    assert "error: missing: missing: not installed" in result.stderr and "1 of 3 uninstalls failed" in result.stderr
+    assert result.stdout.count("Uninstalled ") == 2
+    assert sorted(p.name for p in out.iterdir()) == [".skillimage", "three"]
+    data = json.loads(ok(skillctl(store_path, "uninstall", "three", "-o", out, "--format", "json")).stdout)
+    assert data == {"name": "three", "path": str(out / "three")}
+
+
+def test_receipts_folder_comes_and_goes_with_concurrent_installs(store: Store, tmp_path: Path) -> None:
+    """Installs and uninstalls racing in threads (each its own lock file descriptor, as processes have):
+    the receipts folder may be removed under a waiting locker, which must then lock the new one."""
+    names = [f"skill-{i}" for i in range(6)]
+    for name in names:
+        pack(make_skill(tmp_path / "src" / name, name), store=store)
+    out = tmp_path / "skills"
+    dest = destinations(None, out)[0]
+
+    def cycle(name: str) -> None:
+        for _ in range(5):
+            install(f"test/{name}:1.0.0-draft", dest, store=store)
+            assert read_receipt(out, name) is not None
+            uninstall(name, dest)
+
+    with ThreadPoolExecutor(max_workers=len(names)) as pool:
+        list(pool.map(cycle, names))
+    assert list(out.iterdir()) == []
 
 
 @pytest.mark.parametrize(
@@ -655,12 +923,14 @@ def test_usage_errors_exit_2(args: list[str], isolated_env: Path, store_path: Pa
 
 
 def _state_of(skill: Path) -> dict[str, str]:
-    """Relative file -> sha256 of its content (directories as 'dir')."""
+    """Relative file -> sha256 of its content (directories as 'dir'; skill.yaml as in files_of)."""
     out = {}
     for path in sorted(skill.rglob("*")):
         rel = path.relative_to(skill).as_posix()
         if path.is_dir() and not path.is_symlink():
             out[rel] = "dir"
+        elif rel == "skill.yaml":
+            out[rel] = repr(files_of(skill)[rel])
         else:
             h = hashlib.sha256()
             with path.open("rb") as fh:
@@ -758,7 +1028,7 @@ def test_install_killed_midway_leaves_a_whole_skill(store: Store, store_path: Pa
         assert state in (v1, v2), f"killed at {how}+{delay:.2f}s: a mix of v1 and v2: {sorted(set(state) ^ set(v1))}"
         assert receipt_json(out)["version"] in ("1.0.0", "2.0.0")  # always a whole JSON document
         # What skillctl reports is what is on disk, even when the kill fell between the swap and the receipt.
-        (listed,) = installed_json(store_path, "-o", out)
+        (listed,) = installed_json(store_path, "-o", out, "--offline")
         receipt = listed["version"]
         assert receipt == ("1.0.0" if state == v1 else "2.0.0"), f"killed at {how}+{delay:.2f}s: receipt {receipt}"
         left = set(temp_leftovers(out)) - before
@@ -768,7 +1038,7 @@ def test_install_killed_midway_leaves_a_whole_skill(store: Store, store_path: Pa
 
     # At least one kill really landed in the middle of an unpack, with v1 still whole.
     assert any(c == -signal.SIGKILL and v == "v1" and n for _, _, c, v, n, _ in outcomes), outcomes
-    assert [row["name"] for row in installed_json(store_path, "-o", out)] == [NAME]
+    assert [row["name"] for row in installed_json(store_path, "-o", out, "--offline")] == [NAME]
 
     run_install(v2_ref)
     assert _state_of(skill) == v2

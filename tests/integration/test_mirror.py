@@ -453,7 +453,10 @@ def test_load_into_a_fresh_store(registry: Registry, released: Skill, bundles: d
     path, names = bundles["picked"]
     store = tmp_path / "fresh-store"
     ok(cli_run(store, "load", path))
-    assert sorted(ok(cli_run(store, "list", "-q")).stdout.split()) == sorted(names)
+    images = [n for n in names if not is_attachment_tag(n.rsplit(":", 1)[1])]
+    assert sorted(ok(cli_run(store, "list", "-q")).stdout.split()) == sorted(images)  # signatures are not listed
+    rows = json.loads(ok(cli_run(store, "list", "--format", "json")).stdout)
+    assert all(r["signed"] for r in rows), rows
     inspected = json.loads(ok(cli_run(store, "inspect", released.ref("1.0.0"), "--format", "json")).stdout)
     assert inspected["digest"] == released.digests["1.0.0"]
     # What was loaded is whole: it unpacks (under a local name, so nothing comes from a registry).
@@ -600,3 +603,29 @@ def test_bundle_with_a_path_as_a_digest_is_refused(tmp_path: Path) -> None:
     store = tmp_path / "store"
     assert_error(cli_run(store, "load", bad), 3, "not a sha256 digest", hint=False)
     assert ok(cli_run(store, "list", "-q")).stdout == ""
+
+
+def test_save_archived_carries_archived_versions_across(
+    registry: Registry, far: Registry, key: Key, tmp_path: Path
+) -> None:
+    skill = publish_skill(registry, tmp_path, key, to="published")
+    for state in ("deprecated", "archived"):
+        result = promote(skill.ref("1.0.0"), state, opts=OPTS)
+    archived = result.digest
+    _sign(f"{skill.repo}@{archived}", key)
+    store = tmp_path / "store"
+    plain, with_archived = tmp_path / "plain.tar", tmp_path / "archived.tar"
+    ok(cli_run(store, "save", skill.repo, "--all-tags", "-o", plain, NO_TLS))
+    assert f"{skill.repo}@{archived}" not in bundle_names(plain)
+    ok(cli_run(store, "save", skill.repo, "--all-tags", "--archived", "-o", with_archived, NO_TLS))
+    names = bundle_names(with_archived)
+    assert f"{skill.repo}@{archived}" in names and skill.ref(sig_tag(archived)) in names
+
+    dest = f"{far.host}/carried"
+    pushed = json.loads(ok(cli_run(store, "load", with_archived, "--push", dest, NO_TLS, "--format", "json")).stdout)
+    far_ref = f"{far_repo(skill.repo, dest)}@{archived}"
+    assert far_ref in [item["dest"] for item in pushed]
+    assert far.manifest(far_ref) == registry.manifest(f"{skill.repo}@{archived}")
+    verify_far(store, far_ref, key, archived)
+    rows = json.loads(ok(cli_run(store, "list", far_repo(skill.repo, dest), "-a", NO_TLS, "--format", "json")).stdout)
+    assert [(r["digest"], r["status"]) for r in rows if r["tag"] is None] == [(archived, "archived")]

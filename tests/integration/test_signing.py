@@ -165,7 +165,10 @@ def test_sign_then_verify_through_the_cli(registry: Registry, keys: Keys, tmp_pa
             cli_run(store, "sign", ref, "--key", keys.a.private, "--passphrase-file", pw, NO_TLS, "--format", "json")
         ).stdout
     )
-    assert signed == {"ref": ref, "digest": digest, "signature_ref": sig_ref(ref, digest), "signatures": 1}
+    assert signed == {
+        "ref": ref, "digest": digest, "signature_ref": sig_ref(ref, digest), "signatures": 1, "bundle_ref": None,
+        "formats": ["legacy"],
+    }  # fmt: skip
     assert sorted(registry.tags(repo_of(ref))) == sorted([ref.rsplit(":", 1)[1], f"sha256-{digest[7:]}.sig"])
 
     # The signature image, read straight from the registry: cosign's layout, cosign's payload.
@@ -369,7 +372,10 @@ def test_skillctl_verifies_cosign_signatures(registry: Registry, keys: Keys, tmp
     cosign_sign(f"{repo_of(ref)}@{digest}", keys.c)
     store = tmp_path / "store"
     verified = ok(cli_run(store, "verify", ref, "--key", keys.c.public, NO_TLS, "--format", "json"))
-    assert json.loads(verified.stdout) == {"ref": ref, "digest": digest, "verified": 1, "signatures": 1}
+    assert json.loads(verified.stdout) == {
+        "ref": ref, "digest": digest, "verified": 1, "signatures": 1, "signers": [str(keys.c.public)],
+        "formats": ["legacy"], "attestations": [],
+    }  # fmt: skip
     refused(cli_run(store, "verify", ref, "--key", keys.a.public, NO_TLS), "none of 1")
     # cosign wrote the payload skillctl writes: the same bytes under the same digest.
     (layer,) = registry.manifest_json(sig_ref(ref, digest))["layers"]
@@ -390,7 +396,10 @@ def test_signatures_by_several_keys_and_tools_all_verify(registry: Registry, key
     assert len({layer["annotations"][SIGNATURE_ANNOTATION] for layer in layers}) == 3
     for key in (keys.a, keys.b, keys.c):
         result = json.loads(ok(cli_run(store, "verify", ref, "--key", key.public, NO_TLS, "--format", "json")).stdout)
-        assert result == {"ref": ref, "digest": digest, "verified": 1, "signatures": 3}
+        assert result == {
+            "ref": ref, "digest": digest, "verified": 1, "signatures": 3, "signers": [str(key.public)],
+            "formats": ["legacy"], "attestations": [],
+        }  # fmt: skip
         done = cosign_verify(ref, key)
         assert done.returncode == 0, (key, done.stderr)
         assert signed_digests(done) == [digest]

@@ -1,36 +1,60 @@
-"""Fixtures for the `peer` tests: the Go skillctl (``skillctl-go``) side by side with ours.
+"""The interop suite: skillctl side by side with the Go skillctl (redhat-et/skillimage), both ways.
 
-``make interop`` builds skillctl-go from its source tarball and runs the tests marked ``peer``; ``make test`` leaves
-them out. Each test module here carries ``pytestmark = pytest.mark.peer``.
+The Go tool is found through ``SKILLCTL_GO``, else ``skillctl-go`` on PATH (``make interop`` builds it
+from the source in ``$SKILLCTL_PEERS``); a missing binary fails every test here. It speaks HTTPS only,
+so both tools use the TLS registry (htpasswd auth) and a Git server on loopback, trusting the test CA
+through ``SSL_CERT_FILE`` / ``GIT_SSL_CAINFO``. Each tool has a HOME of its own (its store, its
+credentials, its agents' directories); they meet only where a user would let them: the registry, Git,
+and a skills directory given to both with ``-o``.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
-import subprocess
-from collections.abc import Callable
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from gitserver import GitServer, serve_git
+from peerkit import Peers, Tool, make_home
+from registry import Registry, tls_registry
+
+__all__ = ["tls_registry"]
+
+
+def go_binary() -> str:
+    path = os.environ.get("SKILLCTL_GO") or shutil.which("skillctl-go")
+    if not path or not Path(path).is_file():
+        pytest.fail(
+            "the Go skillctl is not available: run 'make interop' (it builds skillctl-go from "
+            "$SKILLCTL_PEERS), or set SKILLCTL_GO to its path",
+            pytrace=False,
+        )
+    return path
+
+
+@pytest.fixture(scope="session")
+def git_server(tls_registry: Registry, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GitServer]:
+    server_dir = tls_registry.root / "server"
+    with serve_git(tmp_path_factory.mktemp("git-repos"), server_dir / "server.crt", server_dir / "server.key") as srv:
+        yield srv
 
 
 @pytest.fixture
-def skillctl_go(isolated_env: Path) -> Callable[..., str]:
-    """Run skillctl-go with the test's HOME (so its default store is the test's) and return its stdout.
-
-    A missing skillctl-go fails the test, as every missing tool does.
-    """
-    exe = shutil.which("skillctl-go")
-    if exe is None:
-        pytest.fail(
-            "skillctl-go is not installed; run 'make interop' (it builds it from the source tarball in "
-            "$SKILLCTL_PEERS)",
-            pytrace=False,
-        )
-
-    def run(*args: str) -> str:
-        proc = subprocess.run([exe, *args], capture_output=True, text=True, timeout=120, check=False)
-        assert proc.returncode == 0, (args, proc.returncode, proc.stdout, proc.stderr)
-        return proc.stdout
-
-    return run
+def peers(tmp_path: Path, tls_registry: Registry, git_server: GitServer) -> Peers:
+    go = go_binary()
+    assert tls_registry.cert_dir is not None
+    ca = tls_registry.cert_dir / "ca.crt"
+    go_home, go_env = make_home(tmp_path / "go-home", tls_registry, ca)
+    our_home, our_env = make_home(tmp_path / "our-home", tls_registry, ca)
+    ours = [str(Path(sys.executable).parent / "skillctl")]
+    assert Path(ours[0]).is_file(), f"the skillctl console script is not installed next to {sys.executable}"
+    return Peers(
+        Tool("go", [go], go_home, go_env),
+        Tool("ours", ours, our_home, our_env),
+        tls_registry,
+        git_server,
+        tmp_path,
+    )

@@ -50,6 +50,7 @@ def test_skopeo_push_argv_defaults() -> None:
     assert argv[argv.index("copy") :] == [
         "copy",
         "--quiet",
+        "--all",
         "--preserve-digests",
         "--digestfile=/d/digest",
         "--dest-tls-verify=true",
@@ -73,6 +74,7 @@ def test_skopeo_pull_argv(tmp_path: Path, authfile: Path) -> None:
     argv = SkopeoBackend().pull_argv(SRC, Path("/out/layout"), opts)
     assert argv[-2:] == [f"docker://{SRC}", f"oci:/out/layout:{LAYOUT_TAG}"]
     assert "--preserve-digests" in argv
+    assert "--remove-signatures" in argv  # a layout holds none (use-sigstore-attachments would fail the pull)
     assert {"--src-tls-verify=true", f"--src-cert-dir={tmp_path}", f"--src-authfile={authfile}"} <= set(argv)
     assert not [a for a in argv if a.startswith("--dest-")]
     assert_no_secret(argv)
@@ -91,8 +93,8 @@ def test_skopeo_copy_argv(tmp_path: Path, authfile: Path) -> None:
     assert_no_secret(argv)
 
 
-def test_skopeo_brings_a_policy_when_the_machine_has_none(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setattr(skopeo_module, "_DEFAULT_POLICY", tmp_path / "missing-policy.json")
+def test_skopeo_brings_its_own_policy(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """skillctl applies containers-policy.json itself (trust.policy); skopeo must not apply it again."""
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     skopeo_module._fallback_policy.cache_clear()
     argv = SkopeoBackend().push_argv(Path("/l"), DEST, RegistryOptions(), Path("/d"))
@@ -106,12 +108,32 @@ def test_skopeo_brings_a_policy_when_the_machine_has_none(monkeypatch: pytest.Mo
 @pytest.mark.parametrize("backend", [PodmanBackend, BuildahBackend])
 def test_storage_backend_flags(backend: type[PodmanBackend], tmp_path: Path, authfile: Path) -> None:
     impl = backend()
-    assert impl._flags(RegistryOptions()) == ["--tls-verify=true"]
+    assert impl._flags(RegistryOptions(), DEST) == ["--tls-verify=true"]
     opts = RegistryOptions(tls_verify=False, cert_dir=tmp_path, authfile=authfile)
-    assert impl._flags(opts) == ["--tls-verify=false", f"--cert-dir={tmp_path}", f"--authfile={authfile}"]
+    assert impl._flags(opts, DEST) == ["--tls-verify=false", f"--cert-dir={tmp_path}", f"--authfile={authfile}"]
     # podman and buildah fail on a missing --authfile with a confusing message; skillctl says it plainly.
     with pytest.raises(AuthError, match="does not exist"):
-        impl._flags(RegistryOptions(authfile=tmp_path / "missing.json"))
+        impl._flags(RegistryOptions(authfile=tmp_path / "missing.json"), DEST)
+
+
+def test_each_registry_gets_its_own_certs_d_directory(isolated_env: Path) -> None:
+    """Without --cert-dir, skopeo's source and destination and podman/buildah get the certs.d of their registry."""
+    system = isolated_env / "system-certs.d"
+    user = isolated_env / ".config/containers/certs.d"
+    src = parse_reference("near.example/ns/skill:1.0.0")
+    (user / "near.example").mkdir(parents=True)
+    (system / "registry.example:5000").mkdir(parents=True)
+    argv = SkopeoBackend().copy_argv(src, DEST, RegistryOptions(), Path("/d/digest"))
+    assert f"--src-cert-dir={user / 'near.example'}" in argv
+    assert f"--dest-cert-dir={system / 'registry.example:5000'}" in argv
+    for backend in (PodmanBackend, BuildahBackend):
+        assert f"--cert-dir={system / 'registry.example:5000'}" in backend()._flags(RegistryOptions(), DEST)
+    assert not [
+        a
+        for a in SkopeoBackend().pull_argv(parse_reference("other.example:5000/x"), Path("/o"), RegistryOptions())
+        if "cert" in a
+    ]
+    assert not [a for a in PodmanBackend()._flags(RegistryOptions(), parse_reference("other.example/x")) if "cert" in a]
 
 
 def test_crane_flags() -> None:

@@ -50,7 +50,17 @@ def test_list_rows(hello, tmp_path, store):
     assert hello_row.created == store.resolve(first.ref).annotations[oci.PACKED_AT]
     assert b_row.created == "1970-01-01T00:00:00Z"
     assert b_row.digest == other.digest
-    assert set(hello_row.to_json()) == {"ref", "name", "tag", "digest", "status", "version", "size", "created"}
+    assert set(hello_row.to_json()) == {
+        "ref",
+        "name",
+        "tag",
+        "digest",
+        "status",
+        "version",
+        "size",
+        "created",
+        "signed",
+    }
 
 
 def test_list_empty_and_missing_store(store):

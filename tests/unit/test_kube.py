@@ -305,6 +305,9 @@ def test_cli_json_format_is_the_same_document():
         ((REFS[0], "--no-pin", "--kind", "deployment"), ExitCode.USAGE, "--image"),
         ((REFS[0], "--no-pin", "--kind", "statefulset", "--image", "a:1"), ExitCode.USAGE, "statefulset"),
         ((), ExitCode.USAGE, "REFS"),
+        ((REFS[0], "--no-pin", "--kind", "patch", "-n", "ops"), ExitCode.USAGE, "kubectl -n"),
+        ((REFS[0], "--no-pin", "--image", "a:1", "-n", "Not_A_Namespace"), ExitCode.USAGE, "namespace"),
+        ((REFS[0], "--no-pin", "--image", "a:1", "--pull-secret", "Bad Secret"), ExitCode.USAGE, "pull secret"),
     ],
 )
 def test_cli_errors(args, code, fragment):
@@ -313,3 +316,23 @@ def test_cli_errors(args, code, fragment):
     assert result.stdout == ""
     assert fragment in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("kind", ["pod", "deployment", "patch"])
+@pytest.mark.parametrize("version", VERSIONS)
+def test_cli_namespace_and_pull_secrets(kind, version):
+    """An authenticated registry needs imagePullSecrets (the kubelet uses the pod's for image volumes too)."""
+    namespace = () if kind == "patch" else ("--namespace", "agents")
+    args = (*REFS, "--no-pin", "--kind", kind, "--image", "registry.example.com/agent:2", *namespace)
+    result = kube(
+        *args, "--pull-secret", "registry-creds", "--pull-secret", "mirror.creds", "--pull-secret", "mirror.creds"
+    )
+    assert result.exit_code == 0, result.stderr
+    doc = yaml.safe_load(result.stdout)
+    validate(strategic_merge(minimal_deployment(), doc) if kind == "patch" else doc, version)
+    spec = pod_spec(doc) if kind != "patch" else doc["spec"]["template"]["spec"]
+    assert spec["imagePullSecrets"] == [{"name": "registry-creds"}, {"name": "mirror.creds"}]
+    if kind != "patch":
+        assert doc["metadata"]["namespace"] == "agents"
+    plain = yaml.safe_load(kube(*REFS, "--no-pin", "--kind", kind, "--image", "registry.example.com/agent:2").stdout)
+    assert "imagePullSecrets" not in (pod_spec(plain) if kind != "patch" else plain["spec"]["template"]["spec"])

@@ -168,7 +168,8 @@ def test_hidden_vcs_and_skillignore_paths_are_left_out(tmp_path):
 def test_exclusion_reasons(tmp_path):
     root = make_skill(tmp_path / "s", name="s", files={".skillignore": IGNORE})
     assert excluded_reason(root, ".env") == "hidden file '.env'"
-    assert excluded_reason(root, ".git/config") == "hidden folder '.git'"
+    assert excluded_reason(root, ".git/config") == "version-control folder '.git'"
+    assert excluded_reason(root, ".github/x.yml") == "hidden folder '.github'"
     assert excluded_reason(root, "CVS/Entries") == "version-control folder 'CVS'"
     assert excluded_reason(root, "build/x") == "matched by .skillignore"
 
@@ -277,3 +278,29 @@ def test_file_changing_while_packing_is_refused(tmp_path):
     (root / "data.txt").write_text("123456789")
     with pytest.raises(UnsafeContentError, match=r"data\.txt: changed while packing"):
         write_layer(entries, io.BytesIO())
+
+
+def test_skillignore_negation_re_includes_hidden_files(tmp_path):
+    files = {
+        "resources/.zshrc": "export X=1\n",
+        "resources/.other": "x",
+        ".config/tool.toml": "a = 1\n",
+        ".devcontainer/devcontainer.json": "{}",
+        ".git/config": "[core]\n",
+        ".env": "SECRET=1\n",
+        ".skillignore": "!resources/.zshrc\n!.config/\n!.git/\n.env\n",
+    }
+    root = make_skill(tmp_path / "s", name="s", files=files)
+    left_out: list[str] = []
+    names = {e.rel for e in collect_entries(root, left_out)}
+    assert {"resources/.zshrc", ".config", ".config/tool.toml"} <= names
+    assert not names & {"resources/.other", ".devcontainer", ".git", ".git/config", ".env", ".skillignore"}
+    # Reported: what the hidden-files default dropped; not what .skillignore names, not VCS, not .skillignore.
+    assert left_out == [".devcontainer/", "resources/.other"]
+    assert excluded_reason(root, "resources/.zshrc") is None
+    assert excluded_reason(root, ".env") == "matched by .skillignore"
+    assert excluded_reason(root, ".git/config") == "version-control folder '.git'"
+    # A file in a hidden folder comes back only with its folder (gitignore's rule).
+    (root / ".skillignore").write_text("!.devcontainer/devcontainer.json\n")
+    os.utime(root / ".skillignore", ns=(2, 2))
+    assert ".devcontainer/devcontainer.json" not in {e.rel for e in collect_entries(root)}

@@ -295,7 +295,7 @@ def test_build_metadata_version_gets_a_valid_tag(tmp_path, store):
 
 def test_invalid_skill_is_refused_with_every_problem(tmp_path, store):
     root = make_skill(tmp_path / "s", name="Bad", version="1.0")
-    (root / "SKILL.md").write_text("no frontmatter\n")
+    (root / "SKILL.md").write_text("---\nname: [unclosed\n---\n")
     with pytest.raises(InvalidSkillError) as info:
         skillctl.pack(root, store=store)
     assert len(info.value.problems) == 3
@@ -357,3 +357,17 @@ def test_layer_and_config_blobs_are_shared_between_tags(hello, store):
     assert a.digest == b.digest
     assert read_json_blob(store, a.digest)["layers"][0]["digest"] == a.layer.digest
     assert len(list(store.blobs_dir.iterdir())) == 3
+
+
+def test_sizes_past_the_consumers_default_limits_are_warned_about(tmp_path):
+    from skillctl.image.layer import collect_entries
+    from skillctl.image.pack import _content_warnings
+    from skillctl.image.unpack import UnpackLimits
+
+    root = make_skill(tmp_path / "s", name="s", files={"a.bin": b"x" * 2000, "b/c.txt": "c"})
+    entries = collect_entries(root)
+    assert _content_warnings(root, entries, []) == []
+    found = _content_warnings(root, entries, [], UnpackLimits(max_bytes=1000, max_files=3))
+    assert [f.severity for f in found] == ["warning", "warning"]
+    assert "5 entries: pull and install refuse more than 3 unless given --max-files" in found[0].message
+    assert "refuse more than 1000 unless given --max-size" in found[1].message

@@ -20,7 +20,8 @@ def anchor(heading: str) -> str:
 def test_contents_lists_every_section():
     contents = PROSE.split("\n## Contents\n", 1)[1].split("\n## ", 1)[0]
     sections = [anchor(h) for h in re.findall(r"^## (.+)$", PROSE, flags=re.M) if h != "Contents"]
-    assert re.findall(r"\]\(#([^)]+)\)", contents) == sections
+    linked = re.findall(r"\]\(#([^)]+)\)", contents)
+    assert [a for a in linked if a in sections] == sections  # every section, in order; subsections may be added
 
 
 def test_every_link_to_a_section_leads_to_one():

@@ -121,23 +121,45 @@ def test_frontmatter_namespace_beats_the_colon_prefix_and_options_beat_both(tmp_
     assert (meta["namespace"], meta["name"], meta["version"]) == ("mine", "renamed", "3.1.4")
 
 
-def test_skill_md_without_frontmatter_uses_dir_name_and_first_sentence(tmp_path):
+def test_skill_md_without_frontmatter_gets_a_skill_yaml_and_the_warning_pack_gives(tmp_path):
+    """Without frontmatter (or a description) Claude Code still loads the skill and spec-following agents skip it:
+    validate and pack warn (and --strict refuses), so init writes skill.yaml and says the same."""
     root = tmp_path / "notes"
     root.mkdir()
     (root / "SKILL.md").write_text("# Notes\n\nTakes notes for you. Then more.\n")
     result = init_skill(root)
-    meta = result.card["metadata"]
-    assert (meta["name"], meta["namespace"], meta["version"]) == ("notes", "local", "0.1.0")
-    assert meta["description"] == "Notes"
-    assert [w.field for w in result.warnings] == ["frontmatter"]
-    assert (root / "skill.yaml").exists()
+    assert listing(root) == ["SKILL.md", "skill.yaml"]
+    assert [(w.field, w.severity) for w in result.warnings] == [("frontmatter", "warning")]
+    assert "skip a skill without a description" in result.warnings[0].message
+    report = validate_skill(root)
+    assert report.ok and [str(w) for w in report.warnings] == [str(w) for w in result.warnings]
+    (root / "skill.yaml").unlink()
+    (root / "SKILL.md").write_text("---\nname: notes\n---\n\nSummarises logs. Also other things.\n")
+    result = init_skill(root)
+    assert [w.field for w in result.warnings] == ["frontmatter.description"]
 
 
-def test_description_falls_back_to_the_first_sentence_of_the_body(tmp_path):
-    root = tmp_path / "s"
+def test_skill_md_that_no_agent_can_load_gets_no_skill_yaml(tmp_path):
+    """Frontmatter that does not parse is an error for validate and pack: init writes nothing."""
+    root = tmp_path / "broken"
     root.mkdir()
-    (root / "SKILL.md").write_text("---\nname: s\n---\n\nSummarises logs. Also other things.\n")
-    assert init_skill(root).card["metadata"]["description"] == "Summarises logs."
+    (root / "SKILL.md").write_text("---\nname: [broken\n---\n\nText.\n")
+    with pytest.raises(InvalidSkillError) as info:
+        init_skill(root)
+    assert "nothing was written" in info.value.message
+    assert info.value.hint and "start it with these lines" in info.value.hint
+    assert listing(root) == ["SKILL.md"]
+
+
+def test_a_list_of_allowed_tools_is_kept_as_one_string(tmp_path):
+    root = tmp_path / "tools"
+    root.mkdir()
+    (root / "SKILL.md").write_text("---\nname: tools\ndescription: d\nallowed-tools:\n  - Read\n  - Bash(git:*)\n---\n")
+    result = init_skill(root)
+    assert result.card["metadata"]["allowed-tools"] == "Read Bash(git:*)"
+    assert [(w.field, w.severity) for w in result.warnings] == [("frontmatter.allowed-tools", "warning")]
+    assert "'Read Bash(git:*)'" in result.warnings[0].message
+    assert validate_skill(root).ok
 
 
 def test_refuses_to_overwrite_and_lists_every_file(tmp_path):

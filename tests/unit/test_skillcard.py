@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from helpers import make_skill
 
 from skillctl import SkillCard, validate_skill
 from skillctl.card.skillcard import API_VERSION, KIND, dump_card, load_schema, validate_card_data
@@ -130,14 +131,68 @@ def test_strict_semver_versions_are_accepted(version):
     assert validate_card_data(card(version=version)) == []
 
 
-def test_unquoted_yaml_number_version_gets_a_quoting_hint():
+def test_a_number_from_another_yaml_reader_gets_a_quoting_hint():
     doc = yaml.safe_load(
         "apiVersion: skillimage.io/v1alpha1\nkind: SkillCard\nmetadata:\n"
         "  name: a\n  namespace: b\n  version: 1.0\n  description: d\n"
     )
     findings = validate_card_data(doc)
     assert fields(findings) == ["metadata.version"]
-    assert findings[0].message == 'must be a string, got float (quote it, e.g. "1.0.0")'
+    assert findings[0].message == 'must be text, not the number 1.0 (quote it, e.g. "1.0.0")'
+
+
+def test_unquoted_scalars_in_a_skill_yaml_are_text_as_the_go_tool_reads_them(tmp_path):
+    # yaml.v3 decodes any scalar into a string field: `version: 1.0` is "1.0" (not semver),
+    # and the YAML 1.1 booleans yes/no/on/off are words, not true/false.
+    root = make_skill(tmp_path / "s", name="s")
+    card_path = root / "skill.yaml"
+    text = card_path.read_text()
+    card_path.write_text(text.replace("version: 1.0.0", "version: 1.0").replace("name: s", "name: yes"))
+    findings = validate_skill(root).errors
+    assert [(f.field, f.message) for f in findings] == [
+        ("metadata.version", "invalid semantic version '1.0' (want MAJOR.MINOR.PATCH, e.g. 1.0.0)")
+    ]
+
+
+@pytest.mark.parametrize("word", ["yes", "no", "on", "off", "true", "y", "123"])
+def test_words_yaml_1_1_reads_as_booleans_are_names_and_descriptions(tmp_path, word):
+    root = make_skill(tmp_path / word, name="x")
+    card_path = root / "skill.yaml"
+    lines = card_path.read_text().splitlines()
+    lines = [f"  name: {word}" if ln.startswith("  name:") else ln for ln in lines]
+    lines = [f"  description: {word}" if ln.startswith("  description:") else ln for ln in lines]
+    card_path.write_text("\n".join(lines) + "\n")
+    report = validate_skill(root)
+    assert report.card is not None, [str(f) for f in report.errors]
+    assert (report.card.name, report.card.description) == (word, word)
+
+
+@pytest.mark.parametrize(
+    ("snippet", "field", "message"),
+    [
+        (
+            "metadata:\n",
+            "metadata",
+            "is empty; it must be a mapping (indented 'key: value' lines) with name, namespace, version, description",
+        ),
+        (
+            "metadata:\n  name: s\n  namespace: t\n  version: 1.0.0\n  description: d\n  tags: pdf\n",
+            "metadata.tags",
+            "must be a list, not the text 'pdf'",
+        ),
+        (
+            "metadata:\n  name: s\n  namespace: t\n  version: 1.0.0\n  description:\n",
+            "metadata.description",
+            "is empty; it must be text",
+        ),
+    ],
+)
+def test_type_errors_are_said_in_plain_words(tmp_path, snippet, field, message):
+    root = make_skill(tmp_path / "s", name="s")
+    (root / "skill.yaml").write_text(f"apiVersion: {API_VERSION}\nkind: {KIND}\n{snippet}")
+    findings = validate_skill(root).errors
+    assert [(f.field, f.message) for f in findings] == [(field, message)]
+    assert "NoneType" not in str(findings) and "a object" not in str(findings)
 
 
 @pytest.mark.parametrize("name", ["Hello", "a--b", "-a", "a-", "a b", "a_b", "a.b", "x" * 65, ""])

@@ -121,14 +121,22 @@ def test_prompt_that_would_not_be_packaged(tmp_path):
     assert [f.message for f in validate_skill(root).errors] == ["would not be packaged: matched by .skillignore"]
 
 
-def test_prompt_frontmatter_uses_the_card_name(tmp_path):
-    root = make_skill(tmp_path / "dir-name", name="card-name")
+def test_prompt_frontmatter_name_is_checked_against_the_card_and_the_directory(tmp_path):
+    root = make_skill(tmp_path / "card-name", name="card-name")
     report = validate_skill(root)
     assert report.ok and report.warnings == []
-    (root / "SKILL.md").write_text("---\nname: dir-name\ndescription: d\n---\n")
-    assert [f.message for f in validate_skill(root).warnings] == [
+    # The frontmatter matches the card (the installed directory) but not the directory the skill is in.
+    moved = root.rename(tmp_path / "dir-name")
+    assert [f.message for f in validate_skill(moved).warnings] == [
+        "'card-name' differs from the directory 'dir-name' it is in "
+        "(the Agent Skills format wants them equal; agents loading it from there may skip it)"
+    ]
+    # Matches the directory, not the card: installed as card-name/, which agents will see.
+    (moved / "SKILL.md").write_text("---\nname: dir-name\ndescription: d\n---\n")
+    assert [f.message for f in validate_skill(moved).warnings] == [
         "'dir-name' differs from the directory name 'card-name' agents will see"
     ]
+    assert not validate_skill(moved, strict=True).ok
 
 
 def test_non_utf8_prompt_is_an_error_naming_the_byte(tmp_path):
@@ -142,7 +150,7 @@ def test_non_utf8_prompt_is_an_error_naming_the_byte(tmp_path):
 
 def test_raise_for_errors_lists_every_problem(tmp_path):
     root = make_skill(tmp_path / "s", name="S", version="x")
-    (root / "SKILL.md").write_text("no frontmatter\n")
+    (root / "SKILL.md").write_text("---\nname: s\n")  # no closing fence
     report = validate_skill(root)
     with pytest.raises(InvalidSkillError) as info:
         report.raise_for_errors()
@@ -150,3 +158,29 @@ def test_raise_for_errors_lists_every_problem(tmp_path):
     assert info.value.problems == [str(f) for f in report.errors]
     assert len(info.value.problems) == 3
     assert info.value.hint == f"run 'skillctl validate {root}' to see every problem"
+
+
+def test_skills_over_the_mcp_limits_warn_and_fail_under_strict(tmp_path):
+    from skillctl import pack
+    from skillctl.store.layout import Store
+
+    many = make_skill(tmp_path / "a", "many-files")
+    (many / "refs").mkdir()
+    for i in range(510):  # with SKILL.md and skill.yaml: 512, the limit
+        (many / "refs" / f"{i}.md").write_text("x\n")
+    assert not [w for w in validate_skill(many).warnings if "SEP-2640" in w.message]
+    (many / "refs" / "one-more.md").write_text("x\n")
+    (many / ".hidden").write_text("left out of the image, not counted\n")
+    (warning,) = [w for w in validate_skill(many).warnings if "SEP-2640" in w.message]
+    assert warning.message.startswith("513 files: Skills over MCP (SEP-2640) allows at most 512 per skill")
+    strict = validate_skill(many, strict=True)
+    assert not strict.ok and any("513 files" in e.message for e in strict.errors)
+    result = pack(many, store=Store(tmp_path / "store"))
+    assert any("513 files" in str(w) for w in result.warnings)
+
+    big = make_skill(tmp_path / "b", "big-files")
+    (big / "data.bin").write_bytes(b"\0" * (16 * 1024 * 1024 - 1000))
+    assert not [w for w in validate_skill(big).warnings if "SEP-2640" in w.message]
+    (big / "more.bin").write_bytes(b"\0" * 2000)
+    (warning,) = [w for w in validate_skill(big).warnings if "SEP-2640" in w.message]
+    assert "bytes of files: Skills over MCP (SEP-2640) allows at most 16777216 (16 MiB)" in warning.message

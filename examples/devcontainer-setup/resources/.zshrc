@@ -1,0 +1,4 @@
+# The team's shell defaults.
+export EDITOR=vim
+setopt HIST_IGNORE_DUPS
+alias ll='ls -la'
