@@ -27,12 +27,13 @@ tools-interop:
 tools-kubelet:
 	@$(TOOLS) kubelet
 
-# A venv with skillctl's runtime dependencies, and hatchling to build it: all the demo needs.
+# A venv with skillctl, the `serve` extra (the demo ends with the catalog), and hatchling to build it: all the demo
+# needs.
 $(RUNTIME): pyproject.toml
 	@$(TOOLS) venv
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q "hatchling>=1.21"
-	$(BIN)/pip install -q --no-build-isolation .
+	$(BIN)/pip install -q --no-build-isolation ".[serve]"
 	@touch $@
 
 # Plus the test and lint tools, and what `skillctl serve` and `skillctl mcp` load.
