@@ -1,51 +1,72 @@
-# skillctl developer tasks. `make demo` and `make test` do all set-up on a fresh Debian machine.
+# skillctl developer tasks. On a fresh Debian 12 machine (root or sudo), each target installs what it needs first
+# (.ci/install-tools, by tier): `make demo` only Debian packages and the Python package; `make test` also the
+# Go-built crane, cosign, containerd and crictl; `make interop` also the Go skillctl (skillctl-go); `make e2e-kube`
+# a kubelet; `make lint` only the Python package.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
+RUNTIME := $(VENV)/.runtime-installed
 STAMP  := $(VENV)/.deps-installed
 PYTEST_ARGS ?=
-# The Go skillctl's source (a skillimage-*.tar.gz), for the interop suite.
-SKILLCTL_PEERS ?= /work/shared/peers
-PEER_BIN := $(VENV)/peers/skillctl-go
+TOOLS  := PYTHON=$(PYTHON) bash .ci/install-tools
 
-.PHONY: setup tools install demo test interop e2e-kube lint fmt bench clean
+.PHONY: setup tools tools-demo tools-interop tools-kubelet install install-runtime demo test interop e2e-kube lint fmt \
+	bench fresh-check clean
 
 setup: tools install
 
 tools:
-	@bash .ci/install-tools
+	@$(TOOLS) test
 
-$(STAMP): pyproject.toml
+tools-demo:
+	@$(TOOLS) demo
+
+tools-interop:
+	@$(TOOLS) interop
+
+tools-kubelet:
+	@$(TOOLS) kubelet
+
+# A venv with skillctl, the `serve` extra (the demo ends with the catalog), and hatchling to build it: all the demo
+# needs.
+$(RUNTIME): pyproject.toml
+	@$(TOOLS) venv
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q ".[dev,serve]"
+	$(BIN)/pip install -q "hatchling>=1.21"
+	$(BIN)/pip install -q --no-build-isolation ".[serve]"
+	@touch $@
+
+# Plus the test and lint tools, and what `skillctl serve` and `skillctl mcp` load.
+$(STAMP): $(RUNTIME)
+	$(BIN)/pip install -q --no-build-isolation ".[dev,serve]"
 	@touch $@
 
 # The package is installed, not linked: the tests run against what a user gets.
 install: $(STAMP)
 	@$(BIN)/pip install -q --no-deps --no-build-isolation --force-reinstall .
 
-demo: setup
+install-runtime: $(RUNTIME)
+	@$(BIN)/pip install -q --no-deps --no-build-isolation --force-reinstall .
+
+demo: tools-demo install-runtime
 	@PATH="$(CURDIR)/$(BIN):$$PATH" bash examples/demo.sh
 
-test: setup
+# The project's own suite: pyproject.toml's addopts leave out the tests marked `peer` and `kubelet` (below).
+test: tools install
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-# The interop suite (tests/peer, marked `peer`, deselected by default): every case side by side with the
-# Go skillctl, built from source.
-interop: setup $(PEER_BIN)
-	SKILLCTL_GO="$(CURDIR)/$(PEER_BIN)" $(BIN)/pytest -m peer tests/peer $(PYTEST_ARGS)
-
-$(PEER_BIN): .ci/build-peer $(wildcard $(SKILLCTL_PEERS)/skillimage-*.tar.gz)
-	@bash .ci/build-peer "$(SKILLCTL_PEERS)" "$@"
+# The interop suite (tests/peer, marked `peer`): side by side with the Go skillctl, built from its source tarball
+# ($$SKILLCTL_PEERS, see .ci/install-tools).
+interop: tools-interop install
+	$(BIN)/pytest -m peer tests/peer $(PYTEST_ARGS)
 
 # On demand: skill images as image volumes of static Pods on a standalone kubelet (tests marked `kubelet`).
 # The first run builds the kubelet with Go (several minutes); root, and it restores the host state it changes.
-e2e-kube: setup
-	@bash .ci/install-runtimes kubelet
+e2e-kube: tools-kubelet install
 	$(BIN)/pytest -m kubelet $(PYTEST_ARGS)
 
 # The layering is checked on the installed package (where backends/ is skillctl.backends), not the source tree.
+# Needs no external tool: it works on a fresh clone before anything else has run.
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -57,6 +78,10 @@ fmt: $(STAMP)
 
 bench: setup
 	$(BIN)/python bench/run.py
+
+# The README's promise checked on a fresh Debian 12 root filesystem (debootstrap; root; see the script's header).
+fresh-check:
+	bash .ci/fresh-check
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache .ruff_cache

@@ -25,7 +25,7 @@ from skillctl.core.errors import DeadlineExceeded, NotFoundError, SkillctlError,
 from skillctl.core.refs import parse_reference
 
 
-@click.command()
+@click.command(short_help="Install a skill into an agent's skills directory.")
 @click.argument("ref")
 @target_options
 @click.option("--allow-archived", is_flag=True, help="Install even an archived version.")
@@ -115,7 +115,7 @@ def describe_verification(record: dict[str, Any]) -> str:
     return describe(record).removeprefix("the key ")
 
 
-@click.command()
+@click.command(short_help="Upgrade installed skills to their newest published release.")
 @click.argument("name", required=False)
 @click.option("-a", "--all", "all_", is_flag=True, help="Upgrade every installed skill that has a newer release.")
 @target_options
@@ -220,7 +220,7 @@ def upgrade(
         raise SkillctlError(warnings[0])
 
 
-@click.command()
+@click.command(short_help="Remove installed skills and their receipts.")
 @click.argument("names", nargs=-1, required=True, metavar="NAME...")
 @target_options
 @output_options

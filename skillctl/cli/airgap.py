@@ -13,7 +13,7 @@ from skillctl.cli.output import emit_json, say, warn
 from skillctl.core.errors import SkillctlError, UsageError
 
 
-@click.command()
+@click.command(short_help="Copy skills to another registry, tags and signatures too.")
 @click.argument("sources", nargs=-1, required=True, metavar="SRC... DST")
 @click.option(
     "-f",
@@ -104,7 +104,7 @@ def mirror(
         raise SkillctlError(f"{result.count('failed')} copies failed")
 
 
-@click.command()
+@click.command(short_help="Write skills, their tags and signatures into one archive.")
 @click.argument("refs", nargs=-1, required=True)
 @click.option(
     "-o",
@@ -161,7 +161,7 @@ def save(
         say(f"Saved {len(names)} references to {output}")
 
 
-@click.command()
+@click.command(short_help="Restore a bundle into the store, or push it to a registry.")
 @click.argument("bundle", type=click.Path(path_type=Path, dir_okay=False, exists=True))
 @click.option(
     "--push",

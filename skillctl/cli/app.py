@@ -203,7 +203,7 @@ def cli(ctx: click.Context, store_path: Path | None, verbose: int, debug: bool) 
     ctx.obj = Settings(store_path=store_path, verbose=verbose, debug=debug)
 
 
-@cli.command()
+@cli.command(short_help="Print the shell completion script.")
 @click.argument("shell", type=click.Choice(["bash", "zsh", "fish"]))
 def completion(shell: str) -> None:
     """Print the shell completion script.

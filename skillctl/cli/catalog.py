@@ -15,12 +15,12 @@ from skillctl.cli.output import warn
 from skillctl.core.errors import UsageError
 
 
-@click.group("catalog")
+@click.group("catalog", short_help="Catalogs of skills in registries and the local store.")
 def catalog() -> None:
     """Catalogs of the skills in registries and the store (see also: skillctl serve)."""
 
 
-@catalog.command("export")
+@catalog.command("export", short_help="Export the catalog in other catalogs' formats.")
 @click.option(
     "--format",
     "fmt",

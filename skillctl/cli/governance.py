@@ -45,7 +45,7 @@ def _attested(result: Any, fmt: str, quiet: bool, what: str) -> None:
             click.echo(f"Attestation: {where}")
 
 
-@click.command()
+@click.command(short_help="Approve a digest for its next state (signed attestation).")
 @click.argument("ref")
 @private_key_option
 @click.option("--state", type=click.Choice(STATES[1:]), help="The state approved (default: the next one).")
@@ -91,7 +91,7 @@ def approve(
     _attested(result, fmt, quiet, "Approved")
 
 
-@click.command()
+@click.command(short_help="Attach signed evidence (in-toto, DSSE) to a digest.")
 @click.argument("ref")
 @private_key_option
 @click.option("--type", "predicate_type", required=True, help="The predicate type, a URI (cosign attest --type).")
@@ -170,7 +170,7 @@ policy_option = click.option(
 )
 
 
-@click.command()
+@click.command(short_help="Check a promotion's policy without promoting.")
 @click.argument("ref")
 @click.option("--to", "to", required=True, type=click.Choice(STATES[1:]), help="The state to check the policy for.")
 @policy_option
@@ -214,7 +214,7 @@ def gates(
         raise click.exceptions.Exit(int(ExitCode.LIFECYCLE))
 
 
-@click.command()
+@click.command(short_help="Show the promotion chain of REF across digests.")
 @click.argument("ref")
 @public_keys_option
 @policy_option

@@ -114,7 +114,7 @@ def _render(
         click.echo(to_yaml(doc), nl=False)
 
 
-@click.command()
+@click.command(short_help="Print Kubernetes YAML mounting skills as image volumes.")
 @click.argument("refs", nargs=-1)
 @click.option(
     "--lock",
@@ -162,7 +162,7 @@ def kube(
     _render([ref for _, ref in pairs], shape, names=[n for n, _ in pairs], registry=registry, backend=backend, fmt=fmt)
 
 
-@click.group()
+@click.group(short_help="Skill collections: named lists of skill images.")
 def collection() -> None:
     """Skill collections: named lists of skill images (kind: SkillCollection)."""
 
@@ -173,7 +173,7 @@ def _source(ref: str | None, file: Path | None) -> tuple[str | Path, bool]:
     return (file, True) if file else (str(ref), False)
 
 
-@collection.command(name="push")
+@collection.command(name="push", short_help="Validate a collection file and push it to a registry.")
 @click.argument("ref")
 @click.option("-f", "--file", "file", type=click.Path(path_type=Path, dir_okay=False), required=True)
 @registry_options
@@ -195,7 +195,7 @@ def collection_push(
         say(f"Digest: {digest}")
 
 
-@collection.command(name="pull")
+@collection.command(name="pull", short_help="Pull a collection (and with -o, every skill in it).")
 @click.argument("ref")
 @click.option(
     "-o",
@@ -270,7 +270,7 @@ def _report(coll: Any, outcomes: list[Any], *, fmt: str, quiet: bool, verb: str)
         raise SkillctlError(f"{len(failed)} of {len(outcomes)} skills failed: {', '.join(o.name for o in failed)}")
 
 
-@collection.command(name="volume")
+@collection.command(name="volume", short_help="Print podman commands making an image volume per skill.")
 @click.argument("ref", required=False)
 @click.option("-f", "--file", "file", type=click.Path(path_type=Path, dir_okay=False))
 @click.option("--mount-root", default="/skills", show_default=True)
@@ -287,7 +287,7 @@ def collection_volume(
     click.echo(volume_script(coll, mount_root=mount_root), nl=False)
 
 
-@collection.command(name="generate")
+@collection.command(name="generate", short_help="Print a Kubernetes manifest mounting every skill.")
 @click.argument("ref", required=False)
 @click.option("-f", "--file", "file", type=click.Path(path_type=Path, dir_okay=False))
 @manifest_options
@@ -314,7 +314,7 @@ def collection_generate(
     )
 
 
-@collection.command(name="install")
+@collection.command(name="install", short_help="Install every skill of a collection for an agent.")
 @click.argument("ref", required=False)
 @click.option("-f", "--file", "file", type=click.Path(path_type=Path, dir_okay=False))
 @target_options

@@ -22,7 +22,7 @@ from skillctl.core.refs import parse_reference
 from skillctl.core.states import STATES
 
 
-@click.command()
+@click.command(short_help="Move a skill one lifecycle step (e.g. draft to testing).")
 @click.argument("ref")
 @click.option("--to", "to", required=True, type=click.Choice(STATES), help="The next lifecycle state.")
 @click.option("--local", is_flag=True, help="Promote in the local store instead of the registry.")

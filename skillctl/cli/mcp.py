@@ -15,7 +15,7 @@ def _split(values: tuple[str, ...]) -> list[str]:
     return [part.strip() for value in values for part in value.split(",") if part.strip()]
 
 
-@click.command("mcp")
+@click.command("mcp", short_help="Serve skills over MCP on stdio, for an agent host.")
 @click.option(
     "--registry",
     "registries",

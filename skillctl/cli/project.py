@@ -89,7 +89,7 @@ def _target(target: str | None, output: Path | None, scope: str) -> Any:
     return None
 
 
-@click.command()
+@click.command(short_help="Add a skill to skills.yaml, lock and install it.")
 @click.argument("ref")
 @click.option("-t", "--target", help="The agent to install for (recorded in skills.yaml).")
 @click.option("-o", "--output", type=click.Path(path_type=Path, file_okay=False), help="A directory instead.")
@@ -148,7 +148,7 @@ def add(
     _report(outcome, fmt=fmt, quiet=quiet)
 
 
-@click.command()
+@click.command(short_help="Remove a skill from skills.yaml and the lock; uninstall it.")
 @click.argument("name")
 @project_options
 @registry_options
@@ -173,7 +173,7 @@ def remove(
     )
 
 
-@click.command()
+@click.command(short_help="Install exactly what skills.lock.yaml says.")
 @click.option("--check", is_flag=True, help="Change nothing; list the differences and exit 11 if there are any.")
 @click.option("--frozen", is_flag=True, help="Fail (exit 11) rather than change the lock.")
 @click.option("--prune", is_flag=True, help="Also remove skills in the targets that the lock did not install.")
@@ -229,7 +229,7 @@ def sync(
     _report(do_sync(project, ctx, frozen=frozen, prune=prune), fmt=fmt, quiet=quiet)
 
 
-@click.command()
+@click.command(short_help="Re-resolve locked skills to their newest allowed releases.")
 @click.argument("names", nargs=-1)
 @project_options
 @registry_options
@@ -254,7 +254,7 @@ def update(
     )
 
 
-@click.command()
+@click.command(short_help="Show locked skills that have newer releases.")
 @project_options
 @registry_options
 @output_options

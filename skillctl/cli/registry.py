@@ -30,7 +30,7 @@ from skillctl.core.errors import UsageError
 from skillctl.core.refs import parse_reference
 
 
-@click.command()
+@click.command(short_help="Push a local image to a registry.")
 @click.argument("ref")
 @click.argument("dest", required=False)
 @sign_key_option
@@ -117,7 +117,7 @@ def push(
         say(f"Signed: {signed.signature_ref or signed.bundle_ref}")
 
 
-@click.command()
+@click.command(short_help="Pull a skill image into the store (unpack it with -o).")
 @click.argument("ref")
 @click.option(
     "-o",
@@ -192,7 +192,7 @@ def pull(
         say(f"Unpacked to {result.unpacked.path}")
 
 
-@click.command()
+@click.command(short_help="Check a registry's credentials and save them.")
 @click.argument("registry_host", metavar="REGISTRY")
 @click.option("-u", "--username", help="User name (prompted when missing).")
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
@@ -234,7 +234,7 @@ def login(
     )
 
 
-@click.command()
+@click.command(short_help="Remove a registry's credentials from the auth file.")
 @click.argument("registry_host", metavar="REGISTRY")
 @registry_options
 def logout(registry_host: str, registry: Any, backend: str | None) -> None:

@@ -39,7 +39,7 @@ def _tree(
         yield tree.path, tree.annotations, tree.manifest.digest
 
 
-@click.command()
+@click.command(short_help="Check a skill's files before publishing.")
 @click.argument("target", metavar="PATH|REF")
 @click.option(
     "--format",
@@ -136,7 +136,7 @@ def lint(
         raise error
 
 
-@click.command()
+@click.command(short_help="Compare two versions of a skill.")
 @click.argument("old", metavar="OLD")
 @click.argument("new", metavar="NEW")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)

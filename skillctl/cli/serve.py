@@ -38,7 +38,7 @@ def _split(values: tuple[str, ...]) -> list[str]:
     return [part.strip() for value in values for part in value.split(",") if part.strip()]
 
 
-@click.command()
+@click.command(short_help="Serve a registry catalog: web UI, REST API, MCP, metrics.")
 @click.option(
     "--registry",
     "registries",

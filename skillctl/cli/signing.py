@@ -19,7 +19,7 @@ from skillctl.cli.output import emit_json, say
 from skillctl.core.errors import UsageError
 
 
-@click.command()
+@click.command(short_help="Make a signing key pair offline (cosign.key, cosign.pub).")
 @click.option("--output-dir", type=click.Path(path_type=Path, file_okay=False), default=".", show_default=True)
 @click.option("--force", is_flag=True, help="Overwrite an existing key pair.")
 @passphrase_option
@@ -39,7 +39,7 @@ def keygen(output_dir: Path, force: bool, passphrase_file: Path | None, fmt: str
         say(f"Public key written to {pub}")
 
 
-@click.command()
+@click.command(short_help="Sign a registry image by digest, in cosign's formats.")
 @click.argument("ref")
 @click.option("--key", type=click.Path(path_type=Path, dir_okay=False, exists=True), required=True)
 @signature_format_option
@@ -80,7 +80,7 @@ def sign(
             say(f"Bundle: {result.bundle_ref}")
 
 
-@click.command()
+@click.command(short_help="Require a valid signature on a registry image.")
 @click.argument("ref")
 @click.option(
     "--key",

@@ -13,7 +13,7 @@ from skillctl.cli.output import emit_json, for_each, human_size, say, warn
 from skillctl.core.errors import InvalidSkillError, SkillctlError, UsageError
 
 
-@click.command()
+@click.command(short_help="Validate skill directories and their SKILL.md.")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path), metavar="PATH...")
 @click.option("--strict", is_flag=True, help="Treat warnings as errors.")
 @output_options
@@ -65,7 +65,7 @@ def validate(paths: tuple[Path, ...], strict: bool, fmt: str, quiet: bool) -> No
         emit_json(documents[0] if len(paths) == 1 else documents)
 
 
-@click.command()
+@click.command(short_help="Create a new skill, or a skill.yaml for a SKILL.md.")
 @click.argument("directory", type=click.Path(path_type=Path, file_okay=False), default=".")
 @click.option("--name", help="Skill name (default: SKILL.md frontmatter, else the directory name).")
 @click.option("--namespace", help="Namespace (default: frontmatter metadata.namespace, else 'local').")
@@ -121,7 +121,7 @@ def init(
         say(f"  wrote {path}")
 
 
-@click.command()
+@click.command(short_help="Pack skills into OCI images in the local store.")
 @click.argument("paths", nargs=-1, required=True, metavar="PATH...")
 @click.option("--tag", "-t", help="Tag (default <version>-draft), or a whole reference such as reg/ns/name:tag.")
 @click.option("--strict", is_flag=True, help="Refuse to pack when validation gives warnings.")
@@ -275,12 +275,12 @@ def _pack_git(
     return document
 
 
-@click.group(name="version")
+@click.group(name="version", short_help="Change a skill's version in its skill.yaml.")
 def version_group() -> None:
     """Change a skill's version in its skill.yaml."""
 
 
-@version_group.command(name="bump")
+@version_group.command(name="bump", short_help="Raise the version to the next major, minor or patch.")
 @click.argument("part", type=click.Choice(["major", "minor", "patch"]))
 @click.argument("path", type=click.Path(path_type=Path), default=".")
 @output_options

@@ -15,7 +15,7 @@ from skillctl.core import oci
 from skillctl.core.errors import NotFoundError, UsageError
 
 
-@click.command(name="list")
+@click.command(name="list", short_help="List the local store, a registry REPO or installed skills.")
 @click.argument("repo", required=False)
 @click.option("--no-trunc", is_flag=True, help="Full digests and raw timestamps.")
 @click.option(
@@ -131,7 +131,7 @@ def _list_remote(
         )
 
 
-@click.command()
+@click.command(short_help="Show an image's metadata, digests and annotations.")
 @click.argument("ref")
 @click.option("--remote", is_flag=True, help="Read the registry even when the local store has REF.")
 @registry_options
@@ -191,7 +191,9 @@ def inspect(
     say(f"  Reference:  {details.ref} ({'local store' if details.local else 'registry'})")
     say(f"  Digest:     {m.digest}")
     say(f"  Media Type: {m.media_type}")
-    say(f"  Created:    {a.get(oci.CREATED) or details.store_annotations.get(oci.PACKED_AT, '')}")
+    # Images are reproducible: no creation time unless SOURCE_DATE_EPOCH set one; the store keeps when it packed.
+    created = a.get(oci.CREATED) or details.store_annotations.get(oci.PACKED_AT, "")
+    say(f"  Created:    {created or 'not recorded (pack with SOURCE_DATE_EPOCH set to record one)'}")
     say(f"  Platform:   {details.config.get('os', '?')}/{details.config.get('architecture', '?')}")
     say(f"  Config:     {m.config.digest} ({m.config.media_type}, {m.config.size} bytes)")
     say(f"  Size:       {details.size} bytes")
@@ -208,7 +210,7 @@ def inspect(
             say(f"  {item['predicateType'] or '?'} [{item['format']}] {item['where']}")
 
 
-@click.command()
+@click.command(short_help="Give a local image another name.")
 @click.argument("source")
 @click.argument("target")
 @output_options
@@ -230,7 +232,7 @@ def tag(settings: Settings, source: str, target: str, fmt: str, quiet: bool) -> 
         say(f"Tagged {source} as {name}")
 
 
-@click.command()
+@click.command(short_help="Remove tags from the local store.")
 @click.argument("refs", nargs=-1, required=True)
 @click.option("-f", "--force", is_flag=True, help="Do not ask for confirmation.")
 @output_options
@@ -262,7 +264,7 @@ def rm(settings: Settings, refs: tuple[str, ...], force: bool, fmt: str, quiet: 
         )
 
 
-@click.command()
+@click.command(short_help="Drop superseded tags and delete unreferenced blobs.")
 @click.option("--dry-run", is_flag=True, help="Show what would be removed, change nothing.")
 @output_options
 @click.pass_obj

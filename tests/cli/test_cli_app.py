@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
+import click
 import pytest
 from cli_helpers import assert_error, ok_json
 
 import skillctl
 import skillctl.store.images
 from skillctl.cli import main
+from skillctl.cli.app import cli
 from skillctl.core.errors import ExitCode
 
 COMMANDS = ["validate", "init", "pack", "list", "inspect", "tag", "rm", "prune", "completion"]
@@ -41,6 +45,41 @@ def test_every_command_has_help(run, command):
     result = run(command, "--help", store=False)
     assert result.exit_code == 0
     assert result.stdout.startswith(f"Usage: skillctl {command} ")
+
+
+def groups(group: click.Group = cli, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], click.Group]]:
+    """The CLI's groups, each with its command path: the top level, then ``collection`` and any other."""
+    yield path, group
+    ctx = click.Context(group)
+    for name in group.list_commands(ctx):
+        command = group.get_command(ctx, name)
+        if isinstance(command, click.Group):
+            yield from groups(command, (*path, name))
+
+
+def listed_summaries(help_text: str) -> dict[str, str]:
+    """A group's --help command listing: name -> summary, wrapped lines joined."""
+    summaries: dict[str, str] = {}
+    name = ""
+    for line in help_text.split("Commands:\n", 1)[1].splitlines():
+        if line.startswith("  ") and line[2] != " ":
+            name, _, text = line.strip().partition(" ")
+            summaries[name] = text.strip()
+        elif line.strip():
+            summaries[name] += " " + line.strip()
+    return summaries
+
+
+@pytest.mark.parametrize("width", [80, 60])
+def test_help_summaries_stand_alone(runner, width):
+    # Click cuts a summary taken from a long first sentence with "...": every command's listing must be whole.
+    for path, group in groups():
+        result = runner.invoke(cli, [*path, "--help"], terminal_width=width, catch_exceptions=False)
+        assert result.exit_code == 0, result.stderr
+        summaries = listed_summaries(result.stdout)
+        assert sorted(summaries) == group.list_commands(click.Context(group))
+        for name, summary in summaries.items():
+            assert summary.endswith(".") and not summary.endswith("..."), (*path, name, summary)
 
 
 @pytest.mark.parametrize(

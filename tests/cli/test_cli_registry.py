@@ -108,6 +108,26 @@ def test_readme_flow_verbatim(
         assert (unpacked / rel).read_bytes() == (HELLO / rel).read_bytes()
 
 
+def test_inspect_remote_says_whether_a_creation_time_is_recorded(
+    run: Run, registry: Registry, hello: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def created_line(ref: str) -> list[str]:
+        result = run("inspect", "--remote", ref, "--tls-verify=false")
+        assert result.exit_code == 0, result.stderr
+        return [line for line in result.stdout.splitlines() if line.startswith("  Created:")]
+
+    plain = f"{registry.repo('created')}:1.0.0"
+    assert run("pack", hello, "--tag", plain).exit_code == 0
+    assert run("push", plain, "--tls-verify=false").exit_code == 0
+    assert created_line(plain) == ["  Created:    not recorded (pack with SOURCE_DATE_EPOCH set to record one)"]
+
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
+    dated = f"{registry.repo('created')}:1.0.0-dated"
+    assert run("pack", hello, "--tag", dated).exit_code == 0
+    assert run("push", dated, "--tls-verify=false").exit_code == 0
+    assert created_line(dated) == ["  Created:    2023-11-14T22:13:20Z"]
+
+
 def test_push_and_pull_json(run: Run, registry: Registry, packed: dict, tmp_path: Path) -> None:
     ref = f"{registry.repo('hello-world')}:1.0.0-draft"
     pushed = json.loads(run("push", packed["ref"], ref, "--tls-verify=false", "--format", "json").stdout)
