@@ -92,6 +92,21 @@ BASELINES: dict[str, dict[str, object]] = {
     "sync": {"project": "PROJECT"},
     "update": {"project": "PROJECT"},
     "outdated": {"project": "PROJECT"},
+    "lint": {"target": "SKILL"},
+    "diff": {"old": "REF", "new": "REF"},
+    "attest": {
+        "ref": REMOTE,
+        "key": "KEY",
+        "predicate_type": "https://example.com/review/v1",
+        "predicate": "PREDICATE",
+    },
+    "approve": {"ref": REMOTE, "key": "KEY"},
+    "gates": {"ref": REMOTE, "to": "testing", "policy": "POLICY"},
+    "history": {"ref": REMOTE, "policy": "POLICY"},
+    "catalog export": {"fmt": "ai-catalog", "include_store": True, "output": "EXPORT_OUT"},
+    # The servers: serve prints its Kubernetes objects and exits; mcp serves the store until stdin ends.
+    "serve": {"print_kube": True, "image": "registry.example/skillctl:1", "registries": CLOSED},
+    "mcp": {"include_store": True},
 }
 GLOBAL = "(global)"
 
@@ -136,6 +151,9 @@ def _resolve(value: object, world: World) -> object:
         "BUNDLE": world.bundle,
         "BUNDLE_OUT": world.root / "saved.tar",
         "PROJECT": world.project,
+        "PREDICATE": world.root / "predicate.json",
+        "EXPORT_OUT": world.root / "catalog.json",
+        "POLICY": world.root / "policy.yaml",
     }
     if isinstance(value, list):
         return [_resolve(v, world) for v in value]
@@ -179,6 +197,11 @@ def pristine(tmp_path_factory: pytest.TempPathFactory) -> World:
     collection.write_text(
         "apiVersion: skillimage.io/v1alpha1\nkind: SkillCollection\nmetadata:\n  name: coll\n  version: 1.0.0\n"
         f"skills:\n  - name: skill\n    image: {REMOTE}\n"
+    )
+    (root / "predicate.json").write_text('{"result": "pass"}')
+    (root / "policy.yaml").write_text(
+        "apiVersion: skillimage.io/v1alpha1\nkind: PromotionPolicy\n"
+        f"keys:\n  ci: {pub.relative_to(root)}\nstates:\n  testing:\n    - scan: {{signers: [ci]}}\n"
     )
     project = root / "project"
     project.mkdir()
