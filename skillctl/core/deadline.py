@@ -64,8 +64,12 @@ class Deadline:
             self._expire()
 
     def unwatch(self, sock: socket.socket) -> None:
+        """Stop watching ``sock``; with nothing left to watch, the timer stops too (a new watch restarts it)."""
         with self._lock:
             self._watched.discard(sock)
+            if not self._watched and self._timer is not None:
+                self._timer.cancel()  # a per-request deadline must not leave a sleeping thread per request
+                self._timer = None
 
     def _expire(self) -> None:
         with self._lock:
