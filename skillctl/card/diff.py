@@ -47,7 +47,7 @@ class FileChange:
         return {
             "path": self.path, "change": self.change, "what": self.what,
             "old": self.old.to_json() if self.old else None, "new": self.new.to_json() if self.new else None,
-            "diff": self.diff,
+            "diff": self.diff, "note": self.note,
         }  # fmt: skip
 
 
