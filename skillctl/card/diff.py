@@ -41,12 +41,13 @@ class FileChange:
     new: Entry | None
     diff: str | None = None  # unified diff of a text file
     what: list[str] = field(default_factory=list)  # content, mode, kind
+    note: str = ""  # why a changed file has no text diff when that is not its content (the cap on text diffs)
 
     def to_json(self) -> dict[str, Any]:
         return {
             "path": self.path, "change": self.change, "what": self.what,
             "old": self.old.to_json() if self.old else None, "new": self.new.to_json() if self.new else None,
-            "diff": self.diff,
+            "diff": self.diff, "note": self.note,
         }  # fmt: skip
 
 
@@ -188,12 +189,18 @@ def diff_trees(
     context: int = 3,
     old_label: str | None = None,
     new_label: str | None = None,
+    max_text_diffs: int | None = None,
 ) -> TreeDiff:
-    """Compare two skill trees (directories, or images unpacked from the store or a registry)."""
+    """Compare two skill trees (directories, or images unpacked from the store or a registry).
+
+    ``max_text_diffs`` bounds how many files get a text diff (a server answering for untrusted content);
+    the rest are still listed, with a note.
+    """
     old_root, new_root = Path(old), Path(new)
     a, b = tree_entries(old_root), tree_entries(new_root)
     files = []
     unchanged = 0
+    texts = 0
     for rel in sorted(set(a) | set(b)):
         before, after = a.get(rel), b.get(rel)
         if before == after:
@@ -205,10 +212,14 @@ def diff_trees(
             checks = (("kind", before.kind != after.kind), ("content", before.digest != after.digest),
                       ("mode", before.mode != after.mode))  # fmt: skip
             what = [w for w, differs in checks if differs]
-        text = None
+        text, note = None, ""
         if change != "changed" or "content" in what:
-            text = _unified(old_root, new_root, rel, before, after, context)
-        files.append(FileChange(rel, change, before, after, text, what))
+            if max_text_diffs is not None and texts >= max_text_diffs:
+                note = f"more than {max_text_diffs} changed files: no more text diffs"
+            else:
+                text = _unified(old_root, new_root, rel, before, after, context)
+                texts += text is not None
+        files.append(FileChange(rel, change, before, after, text, what, note))
     return TreeDiff(
         old_label or str(old_root),
         new_label or str(new_root),

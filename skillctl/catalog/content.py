@@ -30,7 +30,7 @@ from skillctl.catalog.records import SkillVersion
 from skillctl.core import oci
 from skillctl.core.errors import IntegrityError, NotFoundError, UnsafeContentError
 from skillctl.image.unpack import UnpackLimits, unpack_manifest
-from skillctl.registry.session import RegistrySession
+from skillctl.registry.client import RegistrySession
 from skillctl.store.layout import Store
 
 log = logging.getLogger(__name__)

@@ -34,7 +34,7 @@ from skillctl.consume.collection import parse_collection
 from skillctl.core import oci
 from skillctl.core.errors import IntegrityError, NotFoundError, SkillctlError
 from skillctl.core.refs import is_attachment_tag, parse_reference
-from skillctl.registry.session import RegistrySession
+from skillctl.registry.client import RegistrySession
 from skillctl.store.layout import Store
 
 log = logging.getLogger(__name__)

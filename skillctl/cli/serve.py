@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import logging
 import sys
@@ -199,7 +200,8 @@ def serve(settings: Settings, **options: Any) -> None:
             sources=sources,
             db=o["db"],
             cache_dir=o["cache_dir"],
-            opts=o["registry"],
+            # A server runs for as long as it is up: --timeout bounds each registry read (60 s at most), not the run.
+            opts=dataclasses.replace(o["registry"], deadline=None),
             backend=o["backend"],
             verify_keys=o["verify_keys"],
             sync_interval=sync_interval,

@@ -15,6 +15,7 @@ deadline (see :mod:`skillctl.core.deadline`), headers and body included.
 from __future__ import annotations
 
 import base64
+import collections
 import hashlib
 import http.client
 import json
@@ -22,9 +23,11 @@ import logging
 import re
 import socket
 import ssl
+import threading
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from email.message import Message
 from typing import Any, Final
 
@@ -56,6 +59,8 @@ MANIFEST_ACCEPT: Final = ", ".join(
 )
 MAX_MANIFEST: Final = 4 * 1024 * 1024
 MAX_CATALOG_PAGES: Final = 1000
+MAX_LISTING: Final = 8 * 1024 * 1024
+"""Largest tag-list or catalog page read (a hostile registry could answer with gigabytes)."""
 _TOKEN_RE: Final = re.compile(r"[\x21-\x7e]+")
 
 
@@ -92,6 +97,20 @@ def _origin(url: str) -> tuple[str, str]:
     return parts.scheme, parts.netloc
 
 
+def _redirect_keeps_credentials(url: str, newurl: str) -> bool:
+    """The redirect rule: whether a request to ``url`` redirected to ``newurl`` may keep its credentials.
+
+    Raises:
+        SecurityRefusal: the target is not HTTP(S), or it turns HTTPS into plain HTTP.
+    """
+    old, target = urllib.parse.urlsplit(url), urllib.parse.urlsplit(newurl)
+    if target.scheme not in ("https", "http") or not target.netloc:
+        raise SecurityRefusal(f"the registry redirected {url} to {newurl!r}; refusing")
+    if old.scheme == "https" and target.scheme != "https":
+        raise SecurityRefusal(f"the registry redirected {url} to plain HTTP ({newurl}); refusing")
+    return (old.scheme, old.netloc) == (target.scheme, target.netloc)
+
+
 class _SafeRedirects(urllib.request.HTTPRedirectHandler):
     """Follow redirects (registries send blobs to storage), but never carry credentials off the origin or to http."""
 
@@ -99,12 +118,7 @@ class _SafeRedirects(urllib.request.HTTPRedirectHandler):
         new = super().redirect_request(req, fp, code, msg, headers, newurl)
         if new is None:
             return None
-        old, target = urllib.parse.urlsplit(req.full_url), urllib.parse.urlsplit(newurl)
-        if target.scheme not in ("https", "http"):
-            raise SecurityRefusal(f"the registry redirected {req.full_url} to {newurl!r}; refusing")
-        if old.scheme == "https" and target.scheme != "https":
-            raise SecurityRefusal(f"the registry redirected {req.full_url} to plain HTTP ({newurl}); refusing")
-        if (old.scheme, old.netloc) != (target.scheme, target.netloc):
+        if not _redirect_keeps_credentials(req.full_url, newurl):
             new.headers.pop("Authorization", None)
             new.unredirected_hdrs.pop("Authorization", None)
         return new
@@ -167,15 +181,19 @@ class _HTTP(urllib.request.HTTPHandler):
         return self.do_open(self._watch.connection(http.client.HTTPConnection), req)
 
 
-def _read_body(response: Any, deadline: Deadline, limit: int, url: str) -> bytes:
-    """At most ``limit + 1`` bytes, one receive at a time, within the deadline."""
+def _read_body(
+    response: Any, deadline: Deadline, limit: int, url: str, sink: Callable[[bytes], object] | None = None
+) -> bytes:
+    """At most ``limit + 1`` bytes, one receive at a time, within the deadline; streamed into ``sink`` when
+    given (a blob is never whole in memory; then nothing is returned)."""
     chunks: list[bytes] = []
+    put = sink or chunks.append
     total = 0
     while total <= limit:
         chunk = response.read1(min(65536, limit + 1 - total))
         if not chunk:
             break
-        chunks.append(chunk)
+        put(chunk)
         total += len(chunk)
         deadline.remaining(f"reading {url}")
     deadline.remaining(f"reading {url}")  # a socket shut down by the deadline looks like the end of the body
@@ -190,8 +208,10 @@ def _open(
     *,
     follow: bool = True,
     limit: int = MAX_MANIFEST,
+    sink: Callable[[bytes], object] | None = None,
 ) -> tuple[int, Message, bytes]:
-    """(status, headers, body) for any status; header lookups are case-insensitive.
+    """(status, headers, body) for any status; header lookups are case-insensitive. With ``sink`` a 200's
+    body is streamed there instead.
 
     Raises:
         SecurityRefusal: an unusable URL or redirect (final).
@@ -212,7 +232,7 @@ def _open(
             exc.close()
             return exc.code, exc.headers, b""
         with response:
-            return response.status, response.headers, _read_body(response, deadline, limit, url)
+            return response.status, response.headers, _read_body(response, deadline, limit, url, sink)
     except (OSError, http.client.HTTPException, ValueError) as exc:
         if deadline.expired:
             raise DeadlineExceeded(f"GET {url}: --timeout of {deadline.seconds:g}s reached") from None
@@ -297,7 +317,14 @@ def _schemes(opts: RegistryOptions) -> list[str]:
 
 
 def _get(
-    registry: str, path: str, *, scope: str, repository: str, opts: RegistryOptions, accept: str = "application/json"
+    registry: str,
+    path: str,
+    *,
+    scope: str,
+    repository: str,
+    opts: RegistryOptions,
+    accept: str = "application/json",
+    limit: int = MAX_MANIFEST,
 ) -> tuple[int, Message, bytes]:
     """An authenticated GET of ``/v2/...``: Basic or Bearer with the user's credentials, TLS as configured."""
     ctx = ssl_context(opts, registry)
@@ -307,7 +334,7 @@ def _get(
         url = f"{scheme}://{registry}{path}"
         headers = {"Accept": accept}
         try:
-            status, response_headers, body = _open(url, ctx, deadline, headers)
+            status, response_headers, body = _open(url, ctx, deadline, headers, limit=limit)
         except OSError as exc:
             last = exc
             continue
@@ -315,7 +342,7 @@ def _get(
             creds = auth.lookup(registry, repository=repository, authfile=opts.authfile, env=opts.env)
             header = response_headers.get("WWW-Authenticate", "")
             headers["Authorization"] = _authorization(registry, header, creds, scope, opts, deadline)
-            status, response_headers, body = _open(url, ctx, deadline, headers)
+            status, response_headers, body = _open(url, ctx, deadline, headers, limit=limit)
         return status, response_headers, body
     raise OSError(f"{registry}: unreachable ({last})")
 
@@ -413,59 +440,86 @@ def fetch_manifest(ref: Reference, opts: RegistryOptions) -> bytes:
     return body
 
 
-def _next_page(registry: str, link: str) -> str:
-    """The path of the next catalog page from a ``Link`` header; only a catalog path on the same registry."""
+Getter = Callable[[str], tuple[int, Message, bytes]]
+"""An authenticated GET of a ``/v2/...`` path: (status, headers, body)."""
+
+
+def _next_page(registry: str, link: str, listing: str) -> str:
+    """The path of the next page from a ``Link`` header; only the same listing on the same registry."""
     match = re.search(r"<([^>]+)>", link or "")
     if not match:
         return ""
     target = urllib.parse.urlsplit(match.group(1))
     if (target.scheme or target.netloc) and target.netloc != registry:
-        raise SecurityRefusal(f"{registry}: the catalog links to another host ({match.group(1)!r}); refusing")
-    if target.path != "/v2/_catalog":
-        raise AuthError(f"{registry}: the catalog's next page is not a catalog ({match.group(1)!r})")
+        raise SecurityRefusal(f"{registry}: {listing} links to another host ({match.group(1)!r}); refusing")
+    if target.path != listing:
+        raise AuthError(f"{registry}: the next page of {listing} is not {listing} ({match.group(1)!r})")
     return target.path + (f"?{target.query}" if target.query else "")
+
+
+def _listing(
+    registry: str, get: Getter, path: str, key: str, fail: Callable[[int], SkillctlError], *, limit: int = 100_000
+) -> list[str]:
+    """The entries under ``key`` of a paginated listing (the catalog, a tag list), pages linked by ``Link``.
+
+    Paging stops at an empty page, at a page already read, after ``MAX_CATALOG_PAGES`` pages or
+    ``limit`` entries, and at the deadline: a listing cannot keep skillctl reading forever.
+    """
+    listing = path.split("?", 1)[0]
+    items: list[str] = []
+    seen: set[str] = set()
+    while path and len(items) < limit:
+        if path in seen or len(seen) >= MAX_CATALOG_PAGES:
+            log.warning("%s: the pages of %s loop or never end; stopped after %d", registry, listing, len(seen))
+            break
+        seen.add(path)
+        status, headers, body = get(path)
+        if status != 200:
+            raise fail(status)
+        try:
+            page = json.loads(body).get(key) or []
+            if not isinstance(page, list) or len(body) > MAX_LISTING:
+                raise TypeError
+        except (ValueError, AttributeError, TypeError):
+            raise IntegrityError(f"{registry}: {listing} is not JSON of at most {MAX_LISTING} bytes") from None
+        if not page:
+            break
+        items.extend(str(i) for i in page)
+        path = _next_page(registry, headers.get("Link", "") or "", listing)
+    return items
+
+
+def _under(repos: list[str], prefix: str) -> list[str]:
+    wanted = prefix.strip("/")
+    return sorted({r for r in repos if not wanted or r == wanted or r.startswith(wanted + "/")})
+
+
+def _no_catalog(registry: str, hint: str) -> Callable[[int], SkillctlError]:
+    def fail(status: int) -> SkillctlError:
+        if status in (401, 403, 404, 405):
+            return UnsupportedOperation(
+                f"{registry}: the registry does not list its repositories (HTTP {status})", hint=hint
+            )
+        return AuthError(f"{registry}: the catalog answered HTTP {status}")
+
+    return fail
 
 
 def list_repositories(registry: str, opts: RegistryOptions, *, prefix: str = "", limit: int = 100_000) -> list[str]:
     """Repository paths from the registry's catalog (``/v2/_catalog``, paginated), those under ``prefix``.
 
-    Paging stops at an empty page, at a page already read, after ``MAX_CATALOG_PAGES`` pages or
-    ``limit`` repositories, and at the deadline: a catalog cannot keep skillctl reading forever.
-
     Raises:
         UnsupportedOperation: the registry offers no catalog (it is optional in the distribution spec).
     """
-    repos: list[str] = []
-    path = "/v2/_catalog?n=1000"
-    seen: set[str] = set()
-    while path and len(repos) < limit:
-        if path in seen or len(seen) >= MAX_CATALOG_PAGES:
-            log.warning("%s: the catalog pages loop or never end; stopped after %d pages", registry, len(seen))
-            break
-        seen.add(path)
+
+    def get(path: str) -> tuple[int, Message, bytes]:
         try:
-            status, headers, body = _get(registry, path, scope="registry:catalog:*", repository=registry, opts=opts)
+            return _get(registry, path, scope="registry:catalog:*", repository=registry, opts=opts, limit=MAX_LISTING)
         except OSError as exc:
             raise NetworkError(f"{registry}: cannot list repositories ({exc})") from None
-        if status in (401, 403, 404, 405):
-            raise UnsupportedOperation(
-                f"{registry}: the registry does not list its repositories (HTTP {status})",
-                hint="name the repositories, or list them in a file for -f",
-            )
-        if status != 200:
-            raise AuthError(f"{registry}: the catalog answered HTTP {status}")
-        try:
-            page = json.loads(body).get("repositories") or []
-            if not isinstance(page, list):
-                raise TypeError
-        except (ValueError, AttributeError, TypeError):
-            raise AuthError(f"{registry}: the catalog is not JSON") from None
-        if not page:
-            break
-        repos.extend(str(r) for r in page)
-        path = _next_page(registry, headers.get("Link", "") or "")
-    wanted = prefix.strip("/")
-    return sorted({r for r in repos if not wanted or r == wanted or r.startswith(wanted + "/")})
+
+    fail = _no_catalog(registry, "name the repositories, or list them in a file for -f")
+    return _under(_listing(registry, get, "/v2/_catalog?n=1000", "repositories", fail, limit=limit), prefix)
 
 
 _FINAL: Final = (NotFoundError, IntegrityError, SecurityRefusal, DeadlineExceeded, TokenServiceError)
@@ -588,3 +642,381 @@ def fetch_referrers(repo: Reference, digest: str, opts: RegistryOptions) -> byte
     if not isinstance(data, dict) or data.get("mediaType") != "application/vnd.oci.image.index.v1+json":
         return None
     return body
+
+
+_RETRYABLE: Final = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError, http.client.BadStatusLine)
+_REDIRECTS: Final = (301, 302, 303, 307, 308)
+
+
+class _Kept:
+    """One kept-alive connection and a duplicate of its socket, which a request's deadline shuts down."""
+
+    def __init__(self, conn: http.client.HTTPConnection) -> None:
+        self.conn = conn
+        self.guard: socket.socket | None = None
+        self.deadline: Deadline | None = None
+        conn._create_connection = self._create_connection  # type: ignore[attr-defined]
+
+    def _create_connection(self, address: Any, *args: Any, **kwargs: Any) -> socket.socket:
+        sock = socket.create_connection(address, *args, **kwargs)
+        self._drop_guard()
+        self.guard = sock.dup()  # as in _Watch: survives TLS wrapping, and shutting it down ends the connection
+        if self.deadline is not None:
+            self.deadline.watch(self.guard)
+        return sock
+
+    def _drop_guard(self) -> None:
+        if self.guard is not None:
+            if self.deadline is not None:
+                self.deadline.unwatch(self.guard)
+            self.guard.close()
+            self.guard = None
+
+    def begin(self, deadline: Deadline, what: str) -> None:
+        self.deadline = deadline
+        left = deadline.remaining(what)
+        self.conn.timeout = left
+        if self.conn.sock is not None:
+            self.conn.sock.settimeout(left)
+        if self.guard is not None:
+            deadline.watch(self.guard)
+
+    def end(self) -> None:
+        if self.guard is not None and self.deadline is not None:
+            self.deadline.unwatch(self.guard)
+        self.deadline = None
+
+    def close(self) -> None:
+        self.end()
+        self.conn.close()
+        self._drop_guard()
+
+
+class RegistrySession:
+    """Many reads of one registry's API (``/v2/...``) in a row, thread-safe: what the catalog syncs with.
+
+    The one-shot functions above answer one question per call (a fresh connection, the auth challenge every
+    time), right for a command. A session keeps one HTTP/1.1 connection per thread, sends the credentials
+    the registry asked for without waiting for the challenge again, and counts its requests (the sync
+    benchmark and ``/metrics`` report them). Everything else is this module's, unchanged: the TLS context,
+    credentials from the auth files, the token flow and its checks, the redirect rule (a redirect off the
+    origin goes through :func:`_open`, credentials stripped), the body bounds, and a deadline on every
+    request (the command's when ``opts`` carries one, else ``timeout`` seconds each), headers and body
+    included.
+    """
+
+    def __init__(self, registry: str, opts: RegistryOptions | None = None, *, timeout: float | None = None) -> None:
+        self.registry = registry
+        self.opts = opts or RegistryOptions()
+        self.timeout = timeout if timeout is not None else min(self.opts.timeout, 60.0)
+        self._ctx = ssl_context(self.opts, registry)
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._scheme: str | None = None
+        self._basic: str | None = None  # the Authorization value once the registry asked for Basic
+        self._tokens: dict[str, str] = {}  # scope -> "Bearer ..."
+        self._counts: collections.Counter[str] = collections.Counter()
+        self._kept: list[_Kept] = []
+
+    # -- bookkeeping ---------------------------------------------------------------
+    @property
+    def requests(self) -> dict[str, int]:
+        """HTTP requests made so far, by kind (``tags``, ``manifest``, ``head``, ``blob``, ``catalog``)."""
+        with self._lock:
+            return dict(self._counts)
+
+    def _count(self, kind: str) -> None:
+        with self._lock:
+            self._counts[kind] += 1
+
+    def close(self) -> None:
+        with self._lock:
+            kept, self._kept = self._kept, []
+        for k in kept:
+            k.close()
+
+    def _deadline(self) -> Deadline:
+        return within(self.opts.deadline, self.timeout)
+
+    # -- connections ---------------------------------------------------------------
+    def _connection(self, scheme: str) -> _Kept:
+        conns: dict[str, _Kept] = self._local.__dict__.setdefault("conns", {})
+        kept = conns.get(scheme)
+        if kept is None:
+            if scheme == "https":
+                conn: http.client.HTTPConnection = http.client.HTTPSConnection(self.registry, context=self._ctx)
+            else:
+                conn = http.client.HTTPConnection(self.registry)
+            kept = conns[scheme] = _Kept(conn)
+            with self._lock:
+                self._kept.append(kept)
+        return kept
+
+    def _drop(self, scheme: str) -> None:
+        kept = self._local.__dict__.setdefault("conns", {}).pop(scheme, None)
+        if kept is not None:
+            kept.close()
+            with self._lock:
+                if kept in self._kept:
+                    self._kept.remove(kept)
+
+    def _send(
+        self,
+        scheme: str,
+        method: str,
+        path: str,
+        headers: dict[str, str],
+        deadline: Deadline,
+        limit: int,
+        sink: Callable[[bytes], object] | None,
+        what: str,
+    ) -> tuple[int, Message, bytes]:
+        """One request on this thread's kept-alive connection, its body read within the deadline and bounds
+        (a body announced larger is refused unread); a connection the server had closed is opened again once.
+        """
+        url = f"{scheme}://{self.registry}{path}"
+        for attempt in (1, 2):
+            kept = self._connection(scheme)
+            kept.begin(deadline, f"{method} {url}")
+            try:
+                kept.conn.request(method, path, headers=headers)
+                response = kept.conn.getresponse()
+                if method == "HEAD":
+                    body = response.read()  # nothing, and the response is done with
+                elif response.status in _REDIRECTS:
+                    body = _read_body(response, deadline, 64 * 1024, url) and b""
+                elif response.status == 200:
+                    length = response.headers.get("Content-Length") or ""
+                    if length.isdigit() and int(length) > limit:
+                        raise IntegrityError(
+                            f"{what}: the registry announced {length} bytes, more than the {limit} allowed"
+                        )
+                    body = _read_body(response, deadline, limit, url, sink)
+                else:
+                    body = _read_body(response, deadline, 64 * 1024, url)
+                if not response.isclosed() or response.will_close:
+                    self._drop(scheme)  # unread bytes or the server's wish: not reusable
+                return response.status, response.headers, body
+            except _RETRYABLE:
+                self._drop(scheme)
+                if attempt == 2 or deadline.expired:
+                    raise
+            except BaseException:
+                self._drop(scheme)
+                raise
+            finally:
+                kept.end()
+        raise AssertionError("unreachable")
+
+    # -- requests ------------------------------------------------------------------
+    def _authorization(self, scope: str) -> str | None:
+        with self._lock:
+            return self._basic or self._tokens.get(scope)
+
+    def _remember(self, value: str, scope: str) -> None:
+        with self._lock:
+            if value.startswith("Basic "):
+                self._basic = value
+            else:
+                self._tokens[scope] = value
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        kind: str,
+        repository: str,
+        accept: str = "application/json",
+        limit: int = MAX_MANIFEST,
+        sink: Callable[[bytes], object] | None = None,
+        what: str = "",
+    ) -> tuple[int, Message, bytes]:
+        """An authenticated request of ``repository`` ('' for the registry); a redirect is followed by the rule.
+
+        Raises:
+            NetworkError: the registry cannot be reached over any allowed scheme.
+            SecurityRefusal / DeadlineExceeded / AuthError: as for every read.
+        """
+        deadline = self._deadline()
+        scope = f"repository:{repository}:pull" if repository else "registry:catalog:*"
+        lookup = f"{self.registry}/{repository}" if repository else self.registry
+        schemes = [self._scheme] if self._scheme else _schemes(self.opts)
+        last: Exception | None = None
+        for scheme in schemes:
+            try:
+                answer = self._authenticated(
+                    scheme, method, path, kind, scope, lookup, accept, deadline, limit, sink, what or path
+                )
+            except (OSError, http.client.HTTPException, ValueError) as exc:
+                if deadline.expired:
+                    raise DeadlineExceeded(f"{method} {self.registry}{path}: --timeout reached") from None
+                last = exc
+                continue
+            self._scheme = scheme
+            return answer
+        raise NetworkError(f"{self.registry}: unreachable ({last})")
+
+    def _authenticated(
+        self,
+        scheme: str,
+        method: str,
+        path: str,
+        kind: str,
+        scope: str,
+        lookup: str,
+        accept: str,
+        deadline: Deadline,
+        limit: int,
+        sink: Callable[[bytes], object] | None,
+        what: str,
+    ) -> tuple[int, Message, bytes]:
+        sent: str | None = None
+        for _ in range(2):
+            headers = {"Accept": accept}
+            sent = self._authorization(scope)
+            if sent:
+                headers["Authorization"] = sent
+            status, response_headers, body = self._send(scheme, method, path, headers, deadline, limit, sink, what)
+            self._count(kind)
+            if status in _REDIRECTS:
+                return self._redirected(scheme, path, response_headers, headers, kind, deadline, limit, sink)
+            if status != 401:
+                return status, response_headers, body
+            if sent and sent.startswith("Basic "):
+                raise AuthError(f"{self.registry}: the credentials in the auth file were refused (HTTP 401)")
+            creds = auth.lookup(self.registry, repository=lookup, authfile=self.opts.authfile, env=self.opts.env)
+            header = response_headers.get("WWW-Authenticate", "") or ""
+            self._remember(_authorization(self.registry, header, creds, scope, self.opts, deadline), scope)
+        raise AuthError(f"{self.registry}: the registry refused the credentials (HTTP 401)")
+
+    def _redirected(
+        self,
+        scheme: str,
+        path: str,
+        response_headers: Message,
+        headers: dict[str, str],
+        kind: str,
+        deadline: Deadline,
+        limit: int,
+        sink: Callable[[bytes], object] | None,
+    ) -> tuple[int, Message, bytes]:
+        """Registries send blobs (and some manifests) to storage elsewhere: the rest goes through :func:`_open`."""
+        url = f"{scheme}://{self.registry}{path}"
+        target = urllib.parse.urljoin(url, response_headers.get("Location", "") or "")
+        onward = dict(headers)
+        if not _redirect_keeps_credentials(url, target):
+            onward.pop("Authorization", None)
+        self._count(kind)
+        return _open(target, self._ctx, deadline, onward, limit=limit, sink=sink)
+
+    # -- the reads the catalog makes -------------------------------------------------
+    def catalog(self, prefix: str = "") -> list[str]:
+        """Repository paths from ``/v2/_catalog`` (paginated), those under ``prefix``.
+
+        Raises:
+            UnsupportedOperation: the registry offers no catalog.
+        """
+
+        def get(path: str) -> tuple[int, Message, bytes]:
+            return self._request("GET", path, kind="catalog", repository="", limit=MAX_LISTING, what=self.registry)
+
+        fail = _no_catalog(self.registry, "name the repositories with --repositories")
+        return _under(_listing(self.registry, get, "/v2/_catalog?n=1000", "repositories", fail), prefix)
+
+    def tags(self, repository: str) -> list[str]:
+        """Every tag of ``repository`` (a path on this registry), every page.
+
+        Raises:
+            NotFoundError: the registry has no such repository.
+        """
+        where = f"{self.registry}/{repository}"
+
+        def get(path: str) -> tuple[int, Message, bytes]:
+            return self._request("GET", path, kind="tags", repository=repository, limit=MAX_LISTING, what=where)
+
+        def fail(status: int) -> SkillctlError:
+            if status == 404:
+                return NotFoundError(f"{where}: no such repository")
+            return _status_error(status, f"{where}: listing tags")
+
+        return _listing(self.registry, get, f"/v2/{repository}/tags/list", "tags", fail)
+
+    def manifest(self, repository: str, reference: str) -> tuple[str, bytes]:
+        """``(digest, bytes)`` of a manifest by tag or digest, bounded and checked against its digest.
+
+        Raises:
+            NotFoundError: no such manifest.
+            IntegrityError: larger than ``MAX_MANIFEST``, or not what its digest says.
+        """
+        where = f"{self.registry}/{repository}:{reference}"
+        status, headers, body = self._request(
+            "GET", f"/v2/{repository}/manifests/{reference}", kind="manifest", repository=repository,
+            accept=MANIFEST_ACCEPT, what=f"{where}: manifest",
+        )  # fmt: skip
+        if status == 404:
+            raise NotFoundError(f"{where}: manifest unknown")
+        if status != 200:
+            raise _status_error(status, f"{where}: reading the manifest")
+        if len(body) > MAX_MANIFEST:
+            raise IntegrityError(f"{where}: the manifest is larger than the {MAX_MANIFEST} bytes allowed")
+        digest = oci.sha256_digest(body)
+        expected = reference if reference.startswith("sha256:") else headers.get("Docker-Content-Digest")
+        if expected and expected.startswith("sha256:") and expected != digest:
+            raise IntegrityError(f"{where}: the registry sent a manifest that does not match its digest {expected}")
+        return digest, body
+
+    def head(self, repository: str, reference: str) -> str:
+        """The digest a tag points at (``HEAD``, no body), for re-checking a tag cheaply.
+
+        Raises:
+            NotFoundError: the tag is gone.
+        """
+        where = f"{self.registry}/{repository}:{reference}"
+        status, headers, _ = self._request(
+            "HEAD", f"/v2/{repository}/manifests/{reference}", kind="head", repository=repository,
+            accept=MANIFEST_ACCEPT,
+        )  # fmt: skip
+        if status == 404:
+            raise NotFoundError(f"{where}: manifest unknown")
+        if status != 200:
+            raise _status_error(status, f"{where}: checking the tag")
+        digest = headers.get("Docker-Content-Digest", "") or ""
+        if not re.fullmatch(r"sha256:[a-f0-9]{64}", digest):
+            digest, _ = self.manifest(repository, reference)  # no usable digest header: read the manifest
+        return digest
+
+    def blob(self, repository: str, digest: str, sink: Callable[[bytes], object], *, max_size: int) -> int:
+        """Stream a blob into ``sink`` (never whole in memory), at most ``max_size`` bytes; the bytes sent.
+
+        Raises:
+            NotFoundError: no such blob.
+            IntegrityError: more than ``max_size`` bytes.
+        """
+        where = f"{self.registry}/{repository}@{digest}"
+        total = 0
+
+        def counted(chunk: bytes) -> None:
+            nonlocal total
+            total += len(chunk)
+            if total > max_size:
+                raise IntegrityError(f"{where}: more than the {max_size} bytes allowed")
+            sink(chunk)
+
+        status, _, _ = self._request(
+            "GET", f"/v2/{repository}/blobs/{digest}", kind="blob", repository=repository, accept="*/*",
+            limit=max_size, sink=counted, what=where,
+        )  # fmt: skip
+        if status == 404:
+            raise NotFoundError(f"{where}: blob unknown")
+        if status != 200:
+            raise _status_error(status, f"{where}: reading the blob")
+        return total
+
+
+def _status_error(status: int, what: str) -> SkillctlError:
+    if status in (401, 403):
+        return AuthError(f"{what}: access denied (HTTP {status})")
+    if status == 429 or status >= 500:
+        return NetworkError(f"{what}: the registry answered HTTP {status}")
+    return IntegrityError(f"{what}: unexpected HTTP {status}")
