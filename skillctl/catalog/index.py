@@ -20,43 +20,11 @@ from pathlib import Path
 from typing import Any, Final
 
 from skillctl.catalog.query import Query
-from skillctl.catalog.records import GO_SKILL_FIELDS, CollectionRecord, SkillVersion, parse_tags
+from skillctl.catalog.records import GO_COLLECTION_FIELDS, GO_SKILL_FIELDS, CollectionRecord, SkillVersion, parse_tags
 
 SCHEMA_VERSION: Final = 5
-_VERSION_COLUMNS: Final = (
-    "registry",
-    "repository",
-    "tag",
-    "digest",
-    "name",
-    "namespace",
-    "version",
-    "status",
-    "display_name",
-    "description",
-    "authors",
-    "license",
-    "tags_json",
-    "compatibility",
-    "word_count",
-    "created",
-    "synced_at",
-    "signed",
-    "size",
-    "manifest",
-)
-_COLLECTION_COLUMNS: Final = (
-    "registry",
-    "repository",
-    "tag",
-    "digest",
-    "name",
-    "version",
-    "description",
-    "skills_json",
-    "created",
-    "synced_at",
-)
+_VERSION_COLUMNS: Final = ("registry", *GO_SKILL_FIELDS, "signed", "size", "manifest")
+_COLLECTION_COLUMNS: Final = ("registry", *GO_COLLECTION_FIELDS)
 
 _SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS versions (
