@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import errno
+import importlib
 import logging
 import os
 import platform
@@ -30,6 +31,26 @@ from skillctl.core.errors import (
 )
 
 ALIASES = {"build": "pack", "ls": "list", "delete": "rm"}
+
+# Each command's module, by command name: a command's module is imported when the command runs (or --help lists
+# it), so `skillctl validate` loads neither the registry client nor the signing code. tests/unit/test_startup_imports.py
+# checks this table against every module's COMMANDS.
+COMMAND_MODULES: dict[str, str] = {
+    **dict.fromkeys(["validate", "init", "pack", "version"], "skills"),
+    **dict.fromkeys(["list", "inspect", "tag", "rm", "prune"], "store"),
+    **dict.fromkeys(["push", "pull", "login", "logout"], "registry"),
+    "promote": "lifecycle",
+    **dict.fromkeys(["approve", "attest", "gates", "history"], "governance"),
+    **dict.fromkeys(["lint", "diff"], "review"),
+    **dict.fromkeys(["install", "upgrade", "uninstall"], "agents"),
+    **dict.fromkeys(["add", "remove", "sync", "update", "outdated"], "project"),
+    **dict.fromkeys(["kube", "collection"], "kube"),
+    **dict.fromkeys(["keygen", "sign", "verify"], "signing"),
+    **dict.fromkeys(["mirror", "save", "load"], "airgap"),
+    "serve": "serve",
+    "mcp": "mcp",
+    "catalog": "catalog",
+}
 
 
 DEFAULT_HINTS = {
@@ -103,8 +124,40 @@ class _EchoHandler(logging.Handler):
 
 
 class SkillctlGroup(click.Group):
+    """The top-level group: aliases, commands loaded from their module on first use, and skillctl's error format."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._loaded: dict[str, click.Command] = {}
+        super().__init__(*args, **kwargs)
+
+    @property
+    def commands(self) -> dict[str, click.Command]:  # type: ignore[override]
+        """Every command, each module imported: for callers that walk the whole tree (completion, tests)."""
+        for name in COMMAND_MODULES:
+            self._load(name)
+        return self._loaded
+
+    @commands.setter
+    def commands(self, value: dict[str, click.Command]) -> None:
+        self._loaded = dict(value)
+
+    def add_command(self, cmd: click.Command, name: str | None = None) -> None:
+        name = name or cmd.name
+        assert name is not None
+        self._loaded[name] = cmd
+
+    def _load(self, name: str) -> click.Command | None:
+        if name not in self._loaded and name in COMMAND_MODULES:
+            module = importlib.import_module(f"skillctl.cli.{COMMAND_MODULES[name]}")
+            for command in module.COMMANDS:
+                self._loaded.setdefault(command.name, command)
+        return self._loaded.get(name)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*self._loaded, *COMMAND_MODULES})
+
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        return super().get_command(ctx, ALIASES.get(cmd_name, cmd_name))
+        return self._load(ALIASES.get(cmd_name, cmd_name))
 
     def resolve_command(self, ctx: click.Context, args: list[str]) -> Any:
         _, cmd, rest = super().resolve_command(ctx, args)
@@ -216,45 +269,3 @@ def completion(shell: str) -> None:
     comp_cls = get_completion_class(shell)
     assert comp_cls is not None
     click.echo(comp_cls(cli, {}, "skillctl", "_SKILLCTL_COMPLETE").source())
-
-
-def _register() -> None:
-    from skillctl.cli import (
-        agents,
-        airgap,
-        catalog,
-        governance,
-        kube,
-        lifecycle,
-        mcp,
-        project,
-        registry,
-        review,
-        serve,
-        signing,
-        skills,
-        store,
-    )
-
-    modules = (
-        skills,
-        store,
-        registry,
-        lifecycle,
-        governance,
-        review,
-        agents,
-        project,
-        kube,
-        signing,
-        airgap,
-        serve,
-        mcp,
-        catalog,
-    )
-    for module in modules:
-        for command in module.COMMANDS:
-            cli.add_command(command)
-
-
-_register()
