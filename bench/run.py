@@ -35,6 +35,7 @@ import mirror as mirror_bench
 import promote as promote_bench
 import sync as sync_bench
 import transfer
+import versus_go
 from benchdata import MiB, make_big_skill, make_small_skill, make_store_with_images
 from benchutil import Row, fmt_time, log, run_quiet, time_call
 
@@ -54,7 +55,7 @@ class Sizes:
 
 FULL = Sizes(startup_runs=30, pack_bytes=100 * MiB, pack_runs=3, images=1000, list_runs=5, transfer=transfer.FULL)
 QUICK = Sizes(startup_runs=5, pack_bytes=10 * MiB, pack_runs=1, images=100, list_runs=2, transfer=transfer.QUICK)
-BENCHMARKS = ("startup", "pack", "list", "push", "pull", "promote", "mirror", "sync", "catalog")
+BENCHMARKS = ("versus", "startup", "pack", "list", "push", "pull", "promote", "mirror", "sync", "catalog")
 
 
 def console_script() -> Path:
@@ -222,7 +223,9 @@ def machine_facts(which: set[str], load_start: tuple[float, float, float]) -> li
     ]
 
 
-def render(rows: list[Row], facts: list[str], notes: list[str], quick: bool, extra: list[str]) -> str:
+def render(
+    rows: list[Row], facts: list[str], notes: list[str], quick: bool, extra: list[str], missed_extra: list[str]
+) -> str:
     lines = [
         f"# skillctl benchmarks{' (--quick: smoke sizes, not the goals)' if quick else ''}",
         "",
@@ -240,9 +243,10 @@ def render(rows: list[Row], facts: list[str], notes: list[str], quick: bool, ext
             f"| {row.what} | {fmt_time(row.skillctl, row.unit)} | {base} | {ratio} | {row.goal} | {row.result} |"
         )
     lines.append("")
-    missed = [row for row in rows if row.result != "pass" and not row.info]
+    missed = [f"MISSED: {row.what}: goal {row.goal}" for row in rows if row.result != "pass" and not row.info]
+    missed += missed_extra
     if missed:
-        lines += [f"MISSED: {row.what}: goal {row.goal}" for row in missed]
+        lines += missed
     else:
         lines.append("All goals met.")
     lines += ["", *(f"- {note}" for note in notes)]
@@ -277,10 +281,21 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[Row] = []
     notes: list[str] = []
     extra: list[str] = []
+    missed: list[str] = []
     # A SIGTERM unwinds like an exception, so the registries are stopped and the temporary files removed.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     with tempfile.TemporaryDirectory(prefix="skillctl-bench-") as tmp:
         work = Path(tmp)
+        if "versus" in which:
+            versus_results, versus_lines = versus_go.run_versus(
+                work, versus_go.QUICK if args.quick else versus_go.FULL, notes
+            )
+            extra += versus_lines
+            missed += [
+                f"MISSED: versus Go, {r.what}: {r.ratio:.2f}x, goal ≤ {r.goal:g}x"
+                for r in versus_results
+                if not r.passed
+            ]
         if "startup" in which:
             log(f"start-up: {sizes.startup_runs} runs each")
             rows.append(bench_startup(script, sizes.startup_runs))
@@ -289,8 +304,9 @@ def main(argv: list[str] | None = None) -> int:
         if "list" in which:
             rows.extend(bench_list(work, script, sizes, notes))
         if which & {"push", "pull"}:
-            transfer_rows, extra = transfer.run_transfer(work, sizes.transfer, which, notes)
+            transfer_rows, transfer_extra = transfer.run_transfer(work, sizes.transfer, which, notes)
             rows.extend(transfer_rows)
+            extra += transfer_extra
         if "promote" in which:
             promote_sizes = promote_bench.QUICK if args.quick else promote_bench.FULL
             rows.extend(promote_bench.run_promote(work, promote_sizes, notes))
@@ -302,7 +318,7 @@ def main(argv: list[str] | None = None) -> int:
             rows.extend(
                 catalog_bench.run_catalog(work, catalog_bench.QUICK if args.quick else catalog_bench.FULL, notes)
             )
-    report = render(rows, machine_facts(which, load_start), notes, args.quick, extra)
+    report = render(rows, machine_facts(which, load_start), notes, args.quick, extra, missed)
     print(report, end="")
     RESULTS_DIR.mkdir(exist_ok=True)
     name = "quick.md" if args.quick else "latest.md" if which == set(BENCHMARKS) else "partial.md"
