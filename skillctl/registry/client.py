@@ -413,17 +413,72 @@ def fetch_manifest(ref: Reference, opts: RegistryOptions) -> bytes:
     return body
 
 
-def _next_page(registry: str, link: str) -> str:
-    """The path of the next catalog page from a ``Link`` header; only a catalog path on the same registry."""
+def _next_page(registry: str, link: str, expected: str = "/v2/_catalog", what: str = "the catalog") -> str:
+    """The path of the next page from a ``Link`` header; only the ``expected`` path on the same registry."""
     match = re.search(r"<([^>]+)>", link or "")
     if not match:
         return ""
     target = urllib.parse.urlsplit(match.group(1))
     if (target.scheme or target.netloc) and target.netloc != registry:
-        raise SecurityRefusal(f"{registry}: the catalog links to another host ({match.group(1)!r}); refusing")
-    if target.path != "/v2/_catalog":
-        raise AuthError(f"{registry}: the catalog's next page is not a catalog ({match.group(1)!r})")
+        raise SecurityRefusal(f"{registry}: {what} links to another host ({match.group(1)!r}); refusing")
+    if target.path != expected:
+        raise AuthError(f"{registry}: {what}'s next page is not {what} ({match.group(1)!r})")
     return target.path + (f"?{target.query}" if target.query else "")
+
+
+def fetch_tags(repo: Reference, opts: RegistryOptions) -> list[str]:
+    """Every tag of ``repo`` from ``/v2/<name>/tags/list``, paginated as the catalog is (and as bounded).
+
+    Raises:
+        NotFoundError: the registry has no such repository.
+        SecurityRefusal / DeadlineExceeded: final.
+        AuthError / OSError / ValueError: anything else; callers fall back to a backend.
+    """
+    assert repo.registry is not None
+    listing = f"/v2/{repo.path}/tags/list"
+    path = f"{listing}?n=1000"
+    seen: set[str] = set()
+    tags: list[str] = []
+    while path:
+        if path in seen or len(seen) >= MAX_CATALOG_PAGES:
+            raise AuthError(f"{repo.repository}: the tag list pages loop or never end")
+        seen.add(path)
+        status, headers, body = _get(
+            repo.registry, path, scope=f"repository:{repo.path}:pull", repository=repo.repository, opts=opts
+        )
+        if status == 404:
+            raise NotFoundError(f"{repo.repository}: no such repository")
+        if status != 200 or len(body) > MAX_MANIFEST:
+            raise AuthError(f"{repo.repository}: listing tags answered HTTP {status}")
+        page = json.loads(body).get("tags") or []
+        if not isinstance(page, list) or not all(isinstance(t, str) for t in page):
+            raise ValueError(f"{repo.repository}: the tag list is not a list of names")
+        tags.extend(page)
+        path = _next_page(repo.registry, headers.get("Link", "") or "", listing, "the tag list")
+    return tags
+
+
+def fetch_blob(repo: Reference, digest: str, opts: RegistryOptions, *, limit: int = MAX_MANIFEST) -> bytes:
+    """A small blob (an image config) of ``repo``, at most ``limit`` bytes, checked against ``digest``.
+
+    Raises as ``fetch_manifest`` does.
+    """
+    assert repo.registry is not None
+    status, _, body = _get(
+        repo.registry,
+        f"/v2/{repo.path}/blobs/{digest}",
+        scope=f"repository:{repo.path}:pull",
+        repository=repo.repository,
+        opts=opts,
+        accept="*/*",
+    )
+    if status == 404:
+        raise NotFoundError(f"{repo.repository}@{digest}: blob unknown")
+    if status != 200 or len(body) > limit:
+        raise AuthError(f"{repo.repository}@{digest}: the registry answered HTTP {status}")
+    if oci.sha256_digest(body) != digest:
+        raise IntegrityError(f"{repo.repository}: the registry sent a blob that does not match its digest {digest}")
+    return body
 
 
 def list_repositories(registry: str, opts: RegistryOptions, *, prefix: str = "", limit: int = 100_000) -> list[str]:
@@ -493,6 +548,31 @@ def read_manifest(ref: Reference, fallback: Backend, opts: RegistryOptions, *, h
     if ref.digest and oci.sha256_digest(raw) != ref.digest:
         raise IntegrityError(f"{ref}: {fallback.name} read a manifest that does not match its digest")
     return raw
+
+
+def read_tags(repo: Reference, fallback: Backend, opts: RegistryOptions) -> list[str]:
+    """``repo``'s tags over the registry API, or through ``fallback`` (its ``list_tags``) when that fails."""
+    try:
+        return fetch_tags(repo, opts)
+    except _FINAL:
+        raise
+    except (SkillctlError, OSError, ValueError) as exc:
+        log.info("listing the tags of %s over the registry API failed (%s); using %s", repo, exc, fallback.name)
+    return fallback.list_tags(repo, opts)
+
+
+def read_config(image: Reference, config_digest: str, fallback: Backend, opts: RegistryOptions) -> bytes:
+    """The config blob of the image ``image`` names, over the registry API or through ``fallback``'s ``config``.
+
+    Either way the caller checks it against the manifest's config digest.
+    """
+    try:
+        return fetch_blob(image, config_digest, opts)
+    except _FINAL:
+        raise
+    except (SkillctlError, OSError, ValueError) as exc:
+        log.info("reading the config of %s over the registry API failed (%s); using %s", image, exc, fallback.name)
+    return fallback.config(image, opts)
 
 
 def read_image(ref: Reference, fallback: Backend, opts: RegistryOptions, *, how: list[str] | None = None) -> bytes:
