@@ -27,6 +27,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -213,7 +214,8 @@ def machine_facts(which: set[str], load_start: tuple[float, float, float]) -> li
         f"Python {platform.python_version()} ({sys.executable})",
         f"{platform.system()} {platform.release()} {platform.machine()}; {os.cpu_count()} CPUs (nproc) {cpu}".rstrip(),
         f"{version('tar')}; {version('gzip')}",
-        *([transfer.tool_versions()] if which & {"push", "pull", "promote", "mirror", "sync"} else []),
+        *([transfer.tool_versions()] if which & {"push", "pull", "promote", "mirror", "sync", "versus"} else []),
+        *([versus_go.go_version()] if "versus" in which else []),
         f"temporary files in {tempfile.gettempdir()}",
         "load average (1, 5, 15 min) at the start "
         + ", ".join(f"{x:.2f}" for x in load_start)
@@ -224,7 +226,13 @@ def machine_facts(which: set[str], load_start: tuple[float, float, float]) -> li
 
 
 def render(
-    rows: list[Row], facts: list[str], notes: list[str], quick: bool, extra: list[str], missed_extra: list[str]
+    rows: list[Row],
+    facts: list[str],
+    notes: list[str],
+    quick: bool,
+    extra: list[str],
+    missed_extra: list[str],
+    lead: Sequence[str] = (),
 ) -> str:
     lines = [
         f"# skillctl benchmarks{' (--quick: smoke sizes, not the goals)' if quick else ''}",
@@ -233,9 +241,10 @@ def render(
         "",
         *(f"- {fact}" for fact in facts),
         "",
-        "| Benchmark | skillctl | baseline | ratio | goal | result |",
-        "|---|---:|---:|---:|---|---|",
+        *lead,
     ]
+    if rows:
+        lines += ["| Benchmark | skillctl | baseline | ratio | goal | result |", "|---|---:|---:|---:|---|---|"]
     for row in rows:
         base = f"{fmt_time(row.baseline, row.unit)} ({row.baseline_what})" if row.baseline is not None else "-"
         ratio = f"{row.ratio:.2f}x" if row.ratio is not None else "-"
@@ -282,6 +291,7 @@ def main(argv: list[str] | None = None) -> int:
     notes: list[str] = []
     extra: list[str] = []
     missed: list[str] = []
+    lead: list[str] = []
     # A SIGTERM unwinds like an exception, so the registries are stopped and the temporary files removed.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     with tempfile.TemporaryDirectory(prefix="skillctl-bench-") as tmp:
@@ -290,7 +300,7 @@ def main(argv: list[str] | None = None) -> int:
             versus_results, versus_lines = versus_go.run_versus(
                 work, versus_go.QUICK if args.quick else versus_go.FULL, notes
             )
-            extra += versus_lines
+            lead = versus_lines
             missed += [
                 f"MISSED: versus Go, {r.what}: {r.ratio:.2f}x, goal ≤ {r.goal:g}x"
                 for r in versus_results
@@ -318,7 +328,7 @@ def main(argv: list[str] | None = None) -> int:
             rows.extend(
                 catalog_bench.run_catalog(work, catalog_bench.QUICK if args.quick else catalog_bench.FULL, notes)
             )
-    report = render(rows, machine_facts(which, load_start), notes, args.quick, extra, missed)
+    report = render(rows, machine_facts(which, load_start), notes, args.quick, extra, missed, lead)
     print(report, end="")
     RESULTS_DIR.mkdir(exist_ok=True)
     name = "quick.md" if args.quick else "latest.md" if which == set(BENCHMARKS) else "partial.md"

@@ -83,6 +83,12 @@ def go_binary() -> str:
     return path
 
 
+def go_version() -> str:
+    path = go_binary()
+    out = subprocess.run([path, "--version"], capture_output=True, text=True, check=False).stdout.strip()
+    return f"Go skillctl: {path} ({out or 'version unknown'})"
+
+
 # -- measuring one process -----------------------------------------------------------------------
 @dataclass(frozen=True)
 class Sample:

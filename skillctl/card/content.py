@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -119,6 +120,9 @@ def content_totals(root: Path) -> tuple[int, int]:
     return files, size
 
 
+_CONTROL: Final = re.compile("[\x00-\x1f\x7f-\x9f]")  # C0, DEL and C1
+
+
 def name_problem(name: str) -> str | None:
     """Why a file name cannot travel in a skill, or None: ``pack`` refuses to write it and every unpack to
     extract it. Names are text an agent and a terminal show: valid UTF-8 without control characters."""
@@ -126,7 +130,7 @@ def name_problem(name: str) -> str | None:
         name.encode("utf-8")
     except UnicodeEncodeError:
         return "name is not valid UTF-8"
-    if any(ord(c) < 32 or 127 <= ord(c) < 160 for c in name):
+    if _CONTROL.search(name):
         return "name contains control characters"
     return None
 
