@@ -7,12 +7,9 @@ import errno
 import importlib
 import logging
 import os
-import platform
 import signal
-import socket
 import sys
 import threading
-import traceback
 from pathlib import Path
 from typing import Any
 
@@ -88,6 +85,8 @@ def _terminate(signum: int, frame: object) -> None:
 def error_from_os(exc: OSError) -> SkillctlError:
     """An OSError nothing below classified: the environment (a full or read-only disk, permissions,
     a path too long), never a bug. One line naming the file and what the system said."""
+    import socket
+
     where = f"{exc.filename}: " if exc.filename else ""
     text = f"{where}{exc.strerror or exc}"
     if exc.errno == errno.ENAMETOOLONG:
@@ -98,6 +97,9 @@ def error_from_os(exc: OSError) -> SkillctlError:
 
 
 def _crash_report(exc: BaseException) -> Path | None:
+    import platform
+    import traceback
+
     state = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state") / "skillctl"
     try:
         state.mkdir(parents=True, exist_ok=True)
@@ -212,6 +214,8 @@ class SkillctlGroup(click.Group):
         except Exception as exc:
             settings = ctx.obj if isinstance(ctx.obj, Settings) else None
             if settings and settings.debug:
+                import traceback
+
                 traceback.print_exc()
             path = _crash_report(exc)
             say(f"Error: unexpected error (a bug in skillctl): {exc!r}", err=True)

@@ -9,13 +9,15 @@ returns at once; the caller then sees :meth:`Deadline.remaining` raise.
 from __future__ import annotations
 
 import contextlib
-import socket
 import threading
 import time
 import weakref
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from skillctl.core.errors import DeadlineExceeded
+
+if TYPE_CHECKING:
+    import socket
 
 HINT: Final = "raise --timeout, or check that the registry answers"
 
@@ -71,6 +73,8 @@ class Deadline:
         with self._lock:
             watched = list(self._watched)
             self._watched.clear()
+        import socket  # loaded already by whoever made the sockets; kept off the start-up of other commands
+
         for sock in watched:
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
