@@ -45,16 +45,29 @@ class ContentRules:
         return None
 
 
+class HiddenOnly:
+    """The rules of a skill without ``.skillignore``: gitignore's ``.*`` (a path is left out when any of its
+    names starts with a dot), matched without loading pathspec, which most commands then never need.
+    ``tests/unit/test_layer.py`` checks it against ``pathspec.GitIgnoreSpec.from_lines([".*"])``."""
+
+    @staticmethod
+    def match_file(key: str) -> bool:
+        return any(part.startswith(".") for part in key.removeprefix("./").split("/"))
+
+
 @functools.lru_cache(maxsize=32)
 def _rules(root: str, mtime_ns: int) -> ContentRules:
-    import pathspec
-
     lines = []
     if mtime_ns >= 0:
         data = read_regular(Path(root, IGNORE_FILE), MAX_IGNORE_FILE, error=InvalidSkillError)
         lines = data.decode("utf-8", errors="replace").splitlines()
-    user = pathspec.GitIgnoreSpec.from_lines(lines) if lines else None
-    return ContentRules(user, pathspec.GitIgnoreSpec.from_lines([HIDDEN_BY_DEFAULT, *lines]))
+    if not lines:
+        return ContentRules(None, HiddenOnly())
+    import pathspec
+
+    return ContentRules(
+        pathspec.GitIgnoreSpec.from_lines(lines), pathspec.GitIgnoreSpec.from_lines([HIDDEN_BY_DEFAULT, *lines])
+    )
 
 
 def content_rules(root: Path) -> ContentRules:

@@ -361,3 +361,32 @@ def test_a_tarfile_that_writes_other_headers_is_used_for_every_entry(tmp_path, r
         assert data == tarfile_layer(collect_entries(rich), 0)
     finally:
         layer._fast_headers_match.cache_clear()
+
+
+def test_without_a_skillignore_hidden_paths_match_as_gitignore_matches_dot_star():
+    # A skill without .skillignore is matched without pathspec; the rule must be exactly gitignore's ".*".
+    import itertools
+
+    import pathspec
+
+    from skillctl.card.content import HiddenOnly
+
+    spec = pathspec.GitIgnoreSpec.from_lines([".*"])
+    names = ["a", ".a", "..a", "a.", "a.b", ".", "..", "...", "a .b", " .a", "-", ".git", "x.y.z", "é", ".é"]
+    checked = 0
+    for count in (1, 2, 3):
+        for parts in itertools.product(names, repeat=count):
+            for prefix, suffix in itertools.product(("", "./"), ("", "/")):
+                key = prefix + "/".join(parts) + suffix
+                assert HiddenOnly.match_file(key) == spec.match_file(key), key
+                checked += 1
+    assert checked > 10_000
+
+
+def test_a_skill_without_skillignore_is_matched_without_pathspec(tmp_path):
+    from skillctl.card.content import HiddenOnly, content_rules
+
+    root = make_skill(tmp_path / "plain", name="plain")
+    assert isinstance(content_rules(root).combined, HiddenOnly)
+    (root / ".skillignore").write_text("*.log\n")
+    assert not isinstance(content_rules(root).combined, HiddenOnly)

@@ -48,7 +48,7 @@ HEAVY = (
 )
 # What reading and checking a skill directory takes.
 MAIN = "import sys; from skillctl.cli import main; main(sys.argv[1:])"
-SKILL_DIR = {"yaml", "semver", "pathspec", "skillctl.card"}
+SKILL_DIR = {"yaml", "semver", "skillctl.card"}  # pathspec only with a .skillignore
 
 
 def imported(argv: list[str], cwd: Path) -> set[str]:
