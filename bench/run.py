@@ -331,7 +331,15 @@ def main(argv: list[str] | None = None) -> int:
     report = render(rows, machine_facts(which, load_start), notes, args.quick, extra, missed, lead)
     print(report, end="")
     RESULTS_DIR.mkdir(exist_ok=True)
-    name = "quick.md" if args.quick else "latest.md" if which == set(BENCHMARKS) else "partial.md"
+    name = (
+        "quick.md"
+        if args.quick
+        else "latest.md"
+        if which == set(BENCHMARKS)
+        else "versus.md"
+        if which == {"versus"}
+        else "partial.md"
+    )
     target = RESULTS_DIR / name
     target.write_text(report, encoding="utf-8")
     log(f"wrote {target}")

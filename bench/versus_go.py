@@ -401,5 +401,10 @@ def render(results: list[Result]) -> list[str]:
             f"({min(r.ratios):.2f}-{max(r.ratios):.2f}) | {ms(r.ours, 'cpu')} | {ms(r.go, 'cpu')} | {len(r.ours)} "
             + (f"| ≤ {r.goal:g}x | {'pass' if r.passed else '**MISSED**'} |" if r.goal != math.inf else "| - | info |")
         )
+    lines += ["", "Raw wall times per run, ours / Go (ms, in run order):", ""]
+    for r in results:
+        ours = ", ".join(f"{s.wall * 1000:.0f}" for s in r.ours)
+        go = ", ".join(f"{s.wall * 1000:.0f}" for s in r.go)
+        lines.append(f"- {r.what}: {ours} / {go}")
     lines.append("")
     return lines
