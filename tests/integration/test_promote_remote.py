@@ -553,3 +553,23 @@ def test_without_the_registry_api_the_tools_read_instead(registry, tmp_path, sto
     assert any(" list-tags " in call for call in calls), calls
     assert any(" --config " in call for call in calls), calls
     assert len(calls) > 1
+
+
+def test_a_promotion_without_policy_or_key_loads_no_signing_code(registry, tmp_path, store):
+    # The start-up budget (tests/unit/test_startup_imports.py) for the one command that needs a registry.
+    import subprocess
+    import sys
+
+    need_tool("skopeo")
+    draft_ref = seed(tmp_path, store, registry.repo(), "1.0.0")
+    main = "import sys; from skillctl.cli import main; main(sys.argv[1:])"
+    argv = [sys.executable, "-X", "importtime", "-c", main, "promote", draft_ref, "--to", "testing"]
+    done = subprocess.run(  # not in the repository: python -c would import the source tree's skillctl
+        [*argv, "--tls-verify=false"], cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False
+    )
+    problems = [line for line in done.stderr.splitlines() if not line.startswith("import time:")]
+    assert done.returncode == 0, problems
+    modules = {line.rsplit("|", 1)[1].strip() for line in done.stderr.splitlines() if line.startswith("import time:")}
+    assert "skillctl.lifecycle.promote" in modules
+    heavy = ("cryptography", "nacl", "yaml", "jsonschema", "skillctl.trust", "skillctl.card", "skillctl.image")
+    assert not [m for m in modules if m.split(".")[0] in heavy or m.startswith(heavy)], sorted(modules)
