@@ -1,7 +1,7 @@
 # skillctl developer tasks. On a fresh Debian 12 machine (root or sudo), each target installs what it needs first
 # (.ci/install-tools, by tier): `make demo` only Debian packages and the Python package; `make test` also the
-# Go-built crane, cosign, containerd and crictl; `make interop` also the Go skillctl (skillctl-go); `make e2e-kube`
-# a kubelet; `make lint` only the Python package.
+# Go-built crane, cosign, containerd and crictl; `make interop` and `make bench` also the Go skillctl
+# (skillctl-go); `make e2e-kube` a kubelet; `make lint` only the Python package.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -76,7 +76,8 @@ fmt: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-bench: setup
+# The side-by-side table needs the Go skillctl: the interop tier builds it.
+bench: tools-interop install
 	$(BIN)/python bench/run.py
 
 # The README's promise checked on a fresh Debian 12 root filesystem (debootstrap; root; see the script's header).

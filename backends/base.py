@@ -11,19 +11,17 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import enum
-import os
 import re
 import shutil
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar, Final, Protocol, runtime_checkable
 
 from skillctl.core import auth, proc
 from skillctl.core.deadline import HINT as deadline_hint
-from skillctl.core.deadline import Deadline
 from skillctl.core.errors import AuthError, DeadlineExceeded, ToolTimeoutError, UnsupportedOperation
 from skillctl.core.refs import Reference
+from skillctl.core.registry_options import RegistryOptions
 
 LAYOUT_TAG: Final = "skillctl"
 """The ``org.opencontainers.image.ref.name`` of the single image in an exchange layout."""
@@ -40,51 +38,6 @@ class Capability(enum.Enum):
     ANNOTATE = "annotate"  # push a layout holding only a new manifest and its config (blobs already remote)
     DELETE_TAG = "delete-tag"  # delete(repo:tag) removes only that tag where the registry supports it
     REFERRERS = "referrers"  # push and copy an OCI 1.1 index (a referrers fallback tag) byte for byte
-
-
-@dataclass(frozen=True)
-class RegistryOptions:
-    """How to reach registries: TLS, CA directory, auth file, timeout.
-
-    ``cert_dir`` applies to every registry; without it each registry's certs.d directory is used
-    (see ``skillctl.core.certs``): ask ``cert_dir_for(registry)``, never read ``cert_dir`` directly.
-    ``deadline`` bounds everything done with these options (a command's ``--timeout``); without one,
-    each operation gets ``timeout`` seconds. ``max_file_bytes`` caps the size of any one file a tool
-    writes (set for downloads, from the sizes the manifest declares); backends pass it to ``proc.run``.
-    """
-
-    tls_verify: bool = True
-    cert_dir: Path | None = None
-    authfile: Path | None = None
-    timeout: float = 600.0
-    env: Mapping[str, str] | None = field(default=None, compare=False)
-    deadline: Deadline | None = field(default=None, compare=False)
-    max_file_bytes: int | None = field(default=None, compare=False)
-
-    def started(self) -> RegistryOptions:
-        """These options with a deadline running from now, unless one runs already."""
-        return self if self.deadline is not None else dataclasses.replace(self, deadline=Deadline(self.timeout))
-
-    def time_left(self, what: str = "the operation") -> float:
-        """Seconds a request or tool run may take now: what is left of the deadline, else ``timeout``.
-
-        Raises:
-            DeadlineExceeded: the deadline has passed.
-        """
-        return self.deadline.remaining(what) if self.deadline is not None else self.timeout
-
-    def environ(self) -> dict[str, str]:
-        env = dict(os.environ if self.env is None else self.env)
-        env["LC_ALL"] = "C"
-        return env
-
-    def cert_dir_for(self, registry: str | None) -> Path | None:
-        """The CA and client-key directory for ``registry``: ``cert_dir`` when given, else its certs.d directory."""
-        if self.cert_dir:
-            return Path(self.cert_dir)
-        from skillctl.core.certs import cert_dir_for
-
-        return cert_dir_for(registry, self.env)
 
 
 RegistryCheck = Callable[[str, "RegistryOptions"], None]

@@ -27,6 +27,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +36,7 @@ import mirror as mirror_bench
 import promote as promote_bench
 import sync as sync_bench
 import transfer
+import versus_go
 from benchdata import MiB, make_big_skill, make_small_skill, make_store_with_images
 from benchutil import Row, fmt_time, log, run_quiet, time_call
 
@@ -54,7 +56,7 @@ class Sizes:
 
 FULL = Sizes(startup_runs=30, pack_bytes=100 * MiB, pack_runs=3, images=1000, list_runs=5, transfer=transfer.FULL)
 QUICK = Sizes(startup_runs=5, pack_bytes=10 * MiB, pack_runs=1, images=100, list_runs=2, transfer=transfer.QUICK)
-BENCHMARKS = ("startup", "pack", "list", "push", "pull", "promote", "mirror", "sync", "catalog")
+BENCHMARKS = ("versus", "startup", "pack", "list", "push", "pull", "promote", "mirror", "sync", "catalog")
 
 
 def console_script() -> Path:
@@ -212,7 +214,8 @@ def machine_facts(which: set[str], load_start: tuple[float, float, float]) -> li
         f"Python {platform.python_version()} ({sys.executable})",
         f"{platform.system()} {platform.release()} {platform.machine()}; {os.cpu_count()} CPUs (nproc) {cpu}".rstrip(),
         f"{version('tar')}; {version('gzip')}",
-        *([transfer.tool_versions()] if which & {"push", "pull", "promote", "mirror", "sync"} else []),
+        *([transfer.tool_versions()] if which & {"push", "pull", "promote", "mirror", "sync", "versus"} else []),
+        *([versus_go.go_version()] if "versus" in which else []),
         f"temporary files in {tempfile.gettempdir()}",
         "load average (1, 5, 15 min) at the start "
         + ", ".join(f"{x:.2f}" for x in load_start)
@@ -222,7 +225,15 @@ def machine_facts(which: set[str], load_start: tuple[float, float, float]) -> li
     ]
 
 
-def render(rows: list[Row], facts: list[str], notes: list[str], quick: bool, extra: list[str]) -> str:
+def render(
+    rows: list[Row],
+    facts: list[str],
+    notes: list[str],
+    quick: bool,
+    extra: list[str],
+    missed_extra: list[str],
+    lead: Sequence[str] = (),
+) -> str:
     lines = [
         f"# skillctl benchmarks{' (--quick: smoke sizes, not the goals)' if quick else ''}",
         "",
@@ -230,9 +241,10 @@ def render(rows: list[Row], facts: list[str], notes: list[str], quick: bool, ext
         "",
         *(f"- {fact}" for fact in facts),
         "",
-        "| Benchmark | skillctl | baseline | ratio | goal | result |",
-        "|---|---:|---:|---:|---|---|",
+        *lead,
     ]
+    if rows:
+        lines += ["| Benchmark | skillctl | baseline | ratio | goal | result |", "|---|---:|---:|---:|---|---|"]
     for row in rows:
         base = f"{fmt_time(row.baseline, row.unit)} ({row.baseline_what})" if row.baseline is not None else "-"
         ratio = f"{row.ratio:.2f}x" if row.ratio is not None else "-"
@@ -240,9 +252,10 @@ def render(rows: list[Row], facts: list[str], notes: list[str], quick: bool, ext
             f"| {row.what} | {fmt_time(row.skillctl, row.unit)} | {base} | {ratio} | {row.goal} | {row.result} |"
         )
     lines.append("")
-    missed = [row for row in rows if row.result != "pass" and not row.info]
+    missed = [f"MISSED: {row.what}: goal {row.goal}" for row in rows if row.result != "pass" and not row.info]
+    missed += missed_extra
     if missed:
-        lines += [f"MISSED: {row.what}: goal {row.goal}" for row in missed]
+        lines += missed
     else:
         lines.append("All goals met.")
     lines += ["", *(f"- {note}" for note in notes)]
@@ -277,10 +290,22 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[Row] = []
     notes: list[str] = []
     extra: list[str] = []
+    missed: list[str] = []
+    lead: list[str] = []
     # A SIGTERM unwinds like an exception, so the registries are stopped and the temporary files removed.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     with tempfile.TemporaryDirectory(prefix="skillctl-bench-") as tmp:
         work = Path(tmp)
+        if "versus" in which:
+            versus_results, versus_lines = versus_go.run_versus(
+                work, versus_go.QUICK if args.quick else versus_go.FULL, notes
+            )
+            lead = versus_lines
+            missed += [
+                f"MISSED: versus Go, {r.what}: {r.ratio:.2f}x, goal ≤ {r.goal:g}x"
+                for r in versus_results
+                if not r.passed
+            ]
         if "startup" in which:
             log(f"start-up: {sizes.startup_runs} runs each")
             rows.append(bench_startup(script, sizes.startup_runs))
@@ -289,8 +314,9 @@ def main(argv: list[str] | None = None) -> int:
         if "list" in which:
             rows.extend(bench_list(work, script, sizes, notes))
         if which & {"push", "pull"}:
-            transfer_rows, extra = transfer.run_transfer(work, sizes.transfer, which, notes)
+            transfer_rows, transfer_extra = transfer.run_transfer(work, sizes.transfer, which, notes)
             rows.extend(transfer_rows)
+            extra += transfer_extra
         if "promote" in which:
             promote_sizes = promote_bench.QUICK if args.quick else promote_bench.FULL
             rows.extend(promote_bench.run_promote(work, promote_sizes, notes))
@@ -302,10 +328,18 @@ def main(argv: list[str] | None = None) -> int:
             rows.extend(
                 catalog_bench.run_catalog(work, catalog_bench.QUICK if args.quick else catalog_bench.FULL, notes)
             )
-    report = render(rows, machine_facts(which, load_start), notes, args.quick, extra)
+    report = render(rows, machine_facts(which, load_start), notes, args.quick, extra, missed, lead)
     print(report, end="")
     RESULTS_DIR.mkdir(exist_ok=True)
-    name = "quick.md" if args.quick else "latest.md" if which == set(BENCHMARKS) else "partial.md"
+    name = (
+        "quick.md"
+        if args.quick
+        else "latest.md"
+        if which == set(BENCHMARKS)
+        else "versus.md"
+        if which == {"versus"}
+        else "partial.md"
+    )
     target = RESULTS_DIR / name
     target.write_text(report, encoding="utf-8")
     log(f"wrote {target}")

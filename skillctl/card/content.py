@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -44,16 +45,29 @@ class ContentRules:
         return None
 
 
+class HiddenOnly:
+    """The rules of a skill without ``.skillignore``: gitignore's ``.*`` (a path is left out when any of its
+    names starts with a dot), matched without loading pathspec, which most commands then never need.
+    ``tests/unit/test_layer.py`` checks it against ``pathspec.GitIgnoreSpec.from_lines([".*"])``."""
+
+    @staticmethod
+    def match_file(key: str) -> bool:
+        return any(part.startswith(".") for part in key.removeprefix("./").split("/"))
+
+
 @functools.lru_cache(maxsize=32)
 def _rules(root: str, mtime_ns: int) -> ContentRules:
-    import pathspec
-
     lines = []
     if mtime_ns >= 0:
         data = read_regular(Path(root, IGNORE_FILE), MAX_IGNORE_FILE, error=InvalidSkillError)
         lines = data.decode("utf-8", errors="replace").splitlines()
-    user = pathspec.GitIgnoreSpec.from_lines(lines) if lines else None
-    return ContentRules(user, pathspec.GitIgnoreSpec.from_lines([HIDDEN_BY_DEFAULT, *lines]))
+    if not lines:
+        return ContentRules(None, HiddenOnly())
+    import pathspec
+
+    return ContentRules(
+        pathspec.GitIgnoreSpec.from_lines(lines), pathspec.GitIgnoreSpec.from_lines([HIDDEN_BY_DEFAULT, *lines])
+    )
 
 
 def content_rules(root: Path) -> ContentRules:
@@ -119,6 +133,9 @@ def content_totals(root: Path) -> tuple[int, int]:
     return files, size
 
 
+_CONTROL: Final = re.compile("[\x00-\x1f\x7f-\x9f]")  # C0, DEL and C1
+
+
 def name_problem(name: str) -> str | None:
     """Why a file name cannot travel in a skill, or None: ``pack`` refuses to write it and every unpack to
     extract it. Names are text an agent and a terminal show: valid UTF-8 without control characters."""
@@ -126,7 +143,7 @@ def name_problem(name: str) -> str | None:
         name.encode("utf-8")
     except UnicodeEncodeError:
         return "name is not valid UTF-8"
-    if any(ord(c) < 32 or 127 <= ord(c) < 160 for c in name):
+    if _CONTROL.search(name):
         return "name contains control characters"
     return None
 

@@ -11,11 +11,12 @@ import functools
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from importlib import resources
+from pathlib import Path
 from typing import Any, Final
 
 import semver
 
+from skillctl.core import json_schema
 from skillctl.core.findings import Finding
 
 API_VERSION: Final = "skillimage.io/v1alpha1"
@@ -50,15 +51,25 @@ _ORDER: Final = {
 @functools.cache
 def load_schema(name: str = SCHEMA_FILE) -> dict[str, Any]:
     """Load a schema shipped inside the package."""
-    text = resources.files("skillctl").joinpath("schemas", name).read_text(encoding="utf-8")
+    text = (Path(__file__).resolve().parent.parent / "schemas" / name).read_text(encoding="utf-8")
     return dict(json.loads(text))
 
 
 @functools.cache
 def _validator() -> Any:
+    """The schema's validator: skillctl's own for the keywords it uses (jsonschema's errors, without jsonschema's
+    import time), else jsonschema's."""
+    schema = load_schema()
+    try:
+        return json_schema.Validator(schema)
+    except json_schema.Unsupported:
+        return jsonschema_validator(schema)
+
+
+def jsonschema_validator(schema: dict[str, Any]) -> Any:
+    """jsonschema's Draft 2020-12 validator of ``schema``, the schema itself checked first."""
     from jsonschema import Draft202012Validator
 
-    schema = load_schema()
     Draft202012Validator.check_schema(schema)
     return Draft202012Validator(schema)
 
@@ -93,7 +104,7 @@ def _what(value: Any) -> str:
 
 
 def schema_message(error: Any) -> tuple[str, str]:
-    """(field path, message in plain words) of one jsonschema error."""
+    """(field path, message in plain words) of one schema error (jsonschema's or ``core.json_schema``'s)."""
     path = list(error.absolute_path)
     validator = error.validator
     if validator == "additionalProperties":

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import errno
+import importlib
 import logging
 import os
-import platform
 import signal
-import socket
 import sys
 import threading
-import traceback
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +28,26 @@ from skillctl.core.errors import (
 )
 
 ALIASES = {"build": "pack", "ls": "list", "delete": "rm"}
+
+# Each command's module, by command name: a command's module is imported when the command runs (or --help lists
+# it), so `skillctl validate` loads neither the registry client nor the signing code. tests/unit/test_startup_imports.py
+# checks this table against every module's COMMANDS.
+COMMAND_MODULES: dict[str, str] = {
+    **dict.fromkeys(["validate", "init", "pack", "version"], "skills"),
+    **dict.fromkeys(["list", "inspect", "tag", "rm", "prune"], "store"),
+    **dict.fromkeys(["push", "pull", "login", "logout"], "registry"),
+    "promote": "lifecycle",
+    **dict.fromkeys(["approve", "attest", "gates", "history"], "governance"),
+    **dict.fromkeys(["lint", "diff"], "review"),
+    **dict.fromkeys(["install", "upgrade", "uninstall"], "agents"),
+    **dict.fromkeys(["add", "remove", "sync", "update", "outdated"], "project"),
+    **dict.fromkeys(["kube", "collection"], "kube"),
+    **dict.fromkeys(["keygen", "sign", "verify"], "signing"),
+    **dict.fromkeys(["mirror", "save", "load"], "airgap"),
+    "serve": "serve",
+    "mcp": "mcp",
+    "catalog": "catalog",
+}
 
 
 DEFAULT_HINTS = {
@@ -67,6 +85,8 @@ def _terminate(signum: int, frame: object) -> None:
 def error_from_os(exc: OSError) -> SkillctlError:
     """An OSError nothing below classified: the environment (a full or read-only disk, permissions,
     a path too long), never a bug. One line naming the file and what the system said."""
+    import socket
+
     where = f"{exc.filename}: " if exc.filename else ""
     text = f"{where}{exc.strerror or exc}"
     if exc.errno == errno.ENAMETOOLONG:
@@ -77,6 +97,9 @@ def error_from_os(exc: OSError) -> SkillctlError:
 
 
 def _crash_report(exc: BaseException) -> Path | None:
+    import platform
+    import traceback
+
     state = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state") / "skillctl"
     try:
         state.mkdir(parents=True, exist_ok=True)
@@ -103,8 +126,40 @@ class _EchoHandler(logging.Handler):
 
 
 class SkillctlGroup(click.Group):
+    """The top-level group: aliases, commands loaded from their module on first use, and skillctl's error format."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._loaded: dict[str, click.Command] = {}
+        super().__init__(*args, **kwargs)
+
+    @property
+    def commands(self) -> dict[str, click.Command]:  # type: ignore[override]
+        """Every command, each module imported: for callers that walk the whole tree (completion, tests)."""
+        for name in COMMAND_MODULES:
+            self._load(name)
+        return self._loaded
+
+    @commands.setter
+    def commands(self, value: dict[str, click.Command]) -> None:
+        self._loaded = dict(value)
+
+    def add_command(self, cmd: click.Command, name: str | None = None) -> None:
+        name = name or cmd.name
+        assert name is not None
+        self._loaded[name] = cmd
+
+    def _load(self, name: str) -> click.Command | None:
+        if name not in self._loaded and name in COMMAND_MODULES:
+            module = importlib.import_module(f"skillctl.cli.{COMMAND_MODULES[name]}")
+            for command in module.COMMANDS:
+                self._loaded.setdefault(command.name, command)
+        return self._loaded.get(name)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*self._loaded, *COMMAND_MODULES})
+
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        return super().get_command(ctx, ALIASES.get(cmd_name, cmd_name))
+        return self._load(ALIASES.get(cmd_name, cmd_name))
 
     def resolve_command(self, ctx: click.Context, args: list[str]) -> Any:
         _, cmd, rest = super().resolve_command(ctx, args)
@@ -159,6 +214,8 @@ class SkillctlGroup(click.Group):
         except Exception as exc:
             settings = ctx.obj if isinstance(ctx.obj, Settings) else None
             if settings and settings.debug:
+                import traceback
+
                 traceback.print_exc()
             path = _crash_report(exc)
             say(f"Error: unexpected error (a bug in skillctl): {exc!r}", err=True)
@@ -216,45 +273,3 @@ def completion(shell: str) -> None:
     comp_cls = get_completion_class(shell)
     assert comp_cls is not None
     click.echo(comp_cls(cli, {}, "skillctl", "_SKILLCTL_COMPLETE").source())
-
-
-def _register() -> None:
-    from skillctl.cli import (
-        agents,
-        airgap,
-        catalog,
-        governance,
-        kube,
-        lifecycle,
-        mcp,
-        project,
-        registry,
-        review,
-        serve,
-        signing,
-        skills,
-        store,
-    )
-
-    modules = (
-        skills,
-        store,
-        registry,
-        lifecycle,
-        governance,
-        review,
-        agents,
-        project,
-        kube,
-        signing,
-        airgap,
-        serve,
-        mcp,
-        catalog,
-    )
-    for module in modules:
-        for command in module.COMMANDS:
-            cli.add_command(command)
-
-
-_register()

@@ -10,7 +10,7 @@ from typing import Any, ClassVar, TypeVar
 
 import click
 
-from skillctl.consume.install import TARGETS
+from skillctl.consume.targets import TARGETS
 from skillctl.core.errors import UsageError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -75,7 +75,7 @@ def registry_options(func: F) -> F:
     def wrapper(
         *args: Any, tls_verify: bool, cert_dir: Any, authfile: Any, backend: str | None, timeout: float, **kwargs: Any
     ) -> Any:
-        from skillctl.backends.base import RegistryOptions
+        from skillctl.core.registry_options import RegistryOptions
 
         if authfile is not None and authfile.exists() and not authfile.is_file():
             # The tools would open it and wait (a fifo) or read forever (a device).

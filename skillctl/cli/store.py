@@ -146,18 +146,22 @@ def inspect(
     read from the registry (manifest and config only, no layer download).
     """
     from skillctl.core.refs import parse_reference
-    from skillctl.registry.remote import inspect_remote
     from skillctl.store.images import inspect_image
 
+    def from_registry() -> Any:
+        from skillctl.registry.remote import inspect_remote  # the registry client loads only when needed
+
+        return inspect_remote(ref, backend=backend, opts=registry)
+
     if remote:
-        details = inspect_remote(ref, backend=backend, opts=registry)
+        details = from_registry()
     else:
         try:
             details = inspect_image(ref, store=settings.store())
         except NotFoundError:
             if not parse_reference(ref).is_remote:
                 raise
-            details = inspect_remote(ref, backend=backend, opts=registry)
+            details = from_registry()
     attestations = None
     if not details.local:
         from skillctl.trust.attest import listing

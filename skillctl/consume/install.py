@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 from skillctl.backends.base import RegistryOptions
+from skillctl.consume.targets import TARGETS
 from skillctl.core import oci
 from skillctl.core.errors import DeadlineExceeded, NotFoundError, SkillctlError, UsageError
 from skillctl.core.fsutil import atomic_write, file_lock, read_regular
@@ -45,15 +46,6 @@ log = logging.getLogger(__name__)
 Scope = Literal["user", "project"]
 RECEIPTS: Final = Path(".skillimage") / "receipts"
 MAX_RECEIPT: Final = 1024 * 1024
-# (user directory relative to $HOME, project directory relative to the working directory)
-TARGETS: Final = {
-    "claude": (".claude/skills", ".claude/skills"),
-    "cursor": (".cursor/skills", ".cursor/skills"),
-    "windsurf": (".codeium/windsurf/skills", ".windsurf/skills"),
-    "opencode": (".config/opencode/skills", ".opencode/skills"),
-    "openclaw": (".openclaw/skills", ".openclaw/skills"),
-    "agents": (".agents/skills", ".agents/skills"),
-}
 
 
 @dataclass(frozen=True)

@@ -15,13 +15,15 @@ import contextlib
 import heapq
 import itertools
 import os
-import socket
 import threading
 import time
 import weakref
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from skillctl.core.errors import DeadlineExceeded
+
+if TYPE_CHECKING:
+    import socket
 
 HINT: Final = "raise --timeout, or check that the registry answers"
 
@@ -119,6 +121,8 @@ class Deadline:
         with self._lock:
             watched = list(self._watched)
             self._watched.clear()
+        import socket  # loaded already by whoever made the sockets; kept off the start-up of other commands
+
         for sock in watched:
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)

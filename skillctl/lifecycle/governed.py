@@ -10,20 +10,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from skillctl.backends.base import RegistryOptions
 from skillctl.core import oci
 from skillctl.core.errors import UsageError
 from skillctl.core.refs import Reference, parse_reference
 from skillctl.core.states import check_transition
-from skillctl.lifecycle import gates, records
 from skillctl.lifecycle.promote import PromoteResult, RemoteRepo, promote
-from skillctl.lifecycle.promotion_policy import Policy
 from skillctl.registry.selection import select
 from skillctl.store.layout import Store
-from skillctl.trust import attest
-from skillctl.trust.evidence import KeyTrust
+
+if TYPE_CHECKING:  # gates, records and attestations load only for a promotion with a policy or a key
+    from skillctl.lifecycle import gates
+    from skillctl.lifecycle.promotion_policy import Policy
+    from skillctl.trust import attest
 
 
 @dataclass
@@ -68,6 +69,8 @@ def check_gates(
         from skillctl.core.errors import NotFoundError
 
         raise NotFoundError(f"{ref}: not found in {parsed.repository}")
+    from skillctl.lifecycle import gates
+
     by_digest = str(Reference(parsed.repository, None, source.digest))
     return gates.evaluate(
         policy,
@@ -85,6 +88,9 @@ def _already_recorded(
     repo: Reference, digest: str, key: Any, source_state: str, state: str, previous: str, *, backend: str | None,
     opts: RegistryOptions,
 ) -> bool:  # fmt: skip
+    from skillctl.lifecycle import records
+    from skillctl.trust.evidence import KeyTrust
+
     mine = {"key": KeyTrust([key.public_key()], "key")}
     for checked in records.evidence_on(repo, digest, mine, backend=backend, opts=opts):
         predicate = checked.attestation.predicate
@@ -101,6 +107,7 @@ def _already_recorded(
 
 def _signed_by(ref: str, key: Any, *, backend: str | None, opts: RegistryOptions) -> bool:
     from skillctl.trust import evidence as ev
+    from skillctl.trust.evidence import KeyTrust
 
     parsed = parse_reference(ref)
     assert parsed.digest is not None
@@ -130,9 +137,6 @@ def promote_governed(
         GateError: requirements unmet (exit 5), each one listed; nothing was written.
         UsageError: a policy or key with ``local`` (attestations live in registries), or a policy without a key.
     """
-    from skillctl.trust.keys import load_private_key
-    from skillctl.trust.signing import formats_present, sign
-
     opts = opts or RegistryOptions()
     requirements = policy.requirements(to) if policy else []
     if local:
@@ -145,7 +149,11 @@ def promote_governed(
                 "so this promotion cannot be --local"
             )
         return GovernedResult(promote(ref, to, local=True, store=store, backend=backend, opts=opts))
-    key = load_private_key(key_path, key_passphrase or b"") if key_path is not None else None
+    key = None
+    if key_path is not None:
+        from skillctl.trust.keys import load_private_key
+
+        key = load_private_key(key_path, key_passphrase or b"")
     if requirements and key is None:
         assert policy is not None
         raise UsageError(
@@ -168,6 +176,8 @@ def promote_governed(
     new_ref = str(Reference(parsed.repository, None, promoted.digest))
     assert key_path is not None and key_passphrase is not None
     if not _signed_by(new_ref, key, backend=backend, opts=opts):
+        from skillctl.trust.signing import formats_present, sign
+
         if signature_format is None:
             present = formats_present(parsed.repository, promoted.previous_digest, backend=backend, opts=opts)
             signature_format = "both" if len(present) == 2 else (present[0] if present else None)
@@ -179,6 +189,9 @@ def promote_governed(
                          promoted.previous_digest, backend=backend, opts=opts):  # fmt: skip
         result.record_existed = True
         return result
+    from skillctl.lifecycle import records
+    from skillctl.trust import attest
+
     signer = records.fingerprint(key.public_key())
     predicate = records.promotion_predicate(
         repository=parsed.repository,

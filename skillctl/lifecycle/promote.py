@@ -39,7 +39,7 @@ from skillctl.core.states import (
     tag_for_state,
     with_status,
 )
-from skillctl.registry.client import NoPlatformImage, read_image
+from skillctl.registry.client import NoPlatformImage, read_config, read_image, read_tags
 from skillctl.registry.remote import usable_tags
 from skillctl.registry.selection import Selection, capable, select
 from skillctl.registry.tags import remove_tag
@@ -175,7 +175,7 @@ class RemoteRepo:
         """Tags and their manifests; ``only`` limits which tags are read (one manifest read per tag)."""
         try:
             listed = usable_tags(
-                self.repository, _retrying(lambda: self.lister.backend.list_tags(self._ref(), self.opts))
+                self.repository, _retrying(lambda: read_tags(self._ref(), self.lister.backend, self.opts))
             )
             tags = [t for t in listed if not is_attachment_tag(t) and (only is None or only(t))]
         except NotFoundError:
@@ -185,7 +185,9 @@ class RemoteRepo:
 
     @contextlib.contextmanager
     def _sparse_layout(self, new: oci.Manifest, base: oci.Manifest) -> Iterator[Path]:
-        config = _retrying(lambda: self.reader.backend.config(self._ref(digest=base.digest), self.opts))
+        config = _retrying(
+            lambda: read_config(self._ref(digest=base.digest), base.config.digest, self.reader.backend, self.opts)
+        )
         if oci.sha256_digest(config) != new.config.digest:
             raise IntegrityError(f"{self.repository}: the registry's config does not match {new.config.digest}")
         with tempfile.TemporaryDirectory(prefix="skillctl-promote-") as tmp:

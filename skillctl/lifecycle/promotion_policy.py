@@ -31,7 +31,6 @@ from pathlib import Path
 from typing import Any, Final
 
 from skillctl.core.errors import InvalidSkillError, NotFoundError, SkillctlError
-from skillctl.core.yamlsafe import load_yaml, read_text
 
 DEFAULT_FILE: Final = "promotion-policy.yaml"
 SCHEMA_FILE: Final = "promotion-policy-v1.json"
@@ -211,6 +210,8 @@ def load(path: str | Path) -> Policy:
     if not p.is_file():
         raise NotFoundError(f"{p}: no such promotion policy file")
     data = p.read_bytes()
+    from skillctl.core.yamlsafe import load_yaml, read_text  # YAML loads only where a policy file is
+
     text = read_text(p)
     return parse(load_yaml(text, source=str(p)), path=p, digest="sha256:" + hashlib.sha256(data).hexdigest())
 

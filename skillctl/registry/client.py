@@ -505,6 +505,52 @@ def _no_catalog(registry: str, hint: str) -> Callable[[int], SkillctlError]:
     return fail
 
 
+def fetch_tags(repo: Reference, opts: RegistryOptions) -> list[str]:
+    """Every tag of ``repo`` from ``/v2/<name>/tags/list``, paginated and bounded as the catalog is.
+
+    Raises:
+        NotFoundError: the registry has no such repository.
+        SecurityRefusal / DeadlineExceeded: final.
+        AuthError / IntegrityError / OSError: anything else; callers fall back to a backend.
+    """
+    assert repo.registry is not None
+    registry = repo.registry
+
+    def get(path: str) -> tuple[int, Message, bytes]:
+        scope = f"repository:{repo.path}:pull"
+        return _get(registry, path, scope=scope, repository=repo.repository, opts=opts, limit=MAX_LISTING)
+
+    def fail(status: int) -> SkillctlError:
+        if status == 404:
+            return NotFoundError(f"{repo.repository}: no such repository")
+        return AuthError(f"{repo.repository}: listing tags answered HTTP {status}")
+
+    return _listing(registry, get, f"/v2/{repo.path}/tags/list?n=1000", "tags", fail)
+
+
+def fetch_blob(repo: Reference, digest: str, opts: RegistryOptions, *, limit: int = MAX_MANIFEST) -> bytes:
+    """A small blob (an image config) of ``repo``, at most ``limit`` bytes, checked against ``digest``.
+
+    Raises as ``fetch_manifest`` does.
+    """
+    assert repo.registry is not None
+    status, _, body = _get(
+        repo.registry,
+        f"/v2/{repo.path}/blobs/{digest}",
+        scope=f"repository:{repo.path}:pull",
+        repository=repo.repository,
+        opts=opts,
+        accept="*/*",
+    )
+    if status == 404:
+        raise NotFoundError(f"{repo.repository}@{digest}: blob unknown")
+    if status != 200 or len(body) > limit:
+        raise AuthError(f"{repo.repository}@{digest}: the registry answered HTTP {status}")
+    if oci.sha256_digest(body) != digest:
+        raise IntegrityError(f"{repo.repository}: the registry sent a blob that does not match its digest {digest}")
+    return body
+
+
 def list_repositories(registry: str, opts: RegistryOptions, *, prefix: str = "", limit: int = 100_000) -> list[str]:
     """Repository paths from the registry's catalog (``/v2/_catalog``, paginated), those under ``prefix``.
 
@@ -547,6 +593,31 @@ def read_manifest(ref: Reference, fallback: Backend, opts: RegistryOptions, *, h
     if ref.digest and oci.sha256_digest(raw) != ref.digest:
         raise IntegrityError(f"{ref}: {fallback.name} read a manifest that does not match its digest")
     return raw
+
+
+def read_tags(repo: Reference, fallback: Backend, opts: RegistryOptions) -> list[str]:
+    """``repo``'s tags over the registry API, or through ``fallback`` (its ``list_tags``) when that fails."""
+    try:
+        return fetch_tags(repo, opts)
+    except _FINAL:
+        raise
+    except (SkillctlError, OSError, ValueError) as exc:
+        log.info("listing the tags of %s over the registry API failed (%s); using %s", repo, exc, fallback.name)
+    return fallback.list_tags(repo, opts)
+
+
+def read_config(image: Reference, config_digest: str, fallback: Backend, opts: RegistryOptions) -> bytes:
+    """The config blob of the image ``image`` names, over the registry API or through ``fallback``'s ``config``.
+
+    Either way the caller checks it against the manifest's config digest.
+    """
+    try:
+        return fetch_blob(image, config_digest, opts)
+    except _FINAL:
+        raise
+    except (SkillctlError, OSError, ValueError) as exc:
+        log.info("reading the config of %s over the registry API failed (%s); using %s", image, exc, fallback.name)
+    return fallback.config(image, opts)
 
 
 def read_image(ref: Reference, fallback: Backend, opts: RegistryOptions, *, how: list[str] | None = None) -> bytes:

@@ -17,7 +17,6 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -74,6 +73,8 @@ class BlobWriter:
     """A temporary blob file that becomes ``blobs/sha256/<digest>`` on :meth:`commit`."""
 
     def __init__(self, store: Store) -> None:
+        import tempfile  # not on the path of reading commands (list, inspect)
+
         fd, name = tempfile.mkstemp(prefix="blob-", dir=store.tmp_dir)
         self._store = store
         self._path = Path(name)

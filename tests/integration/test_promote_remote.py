@@ -501,3 +501,75 @@ def test_promotion_on_a_tls_registry_with_credentials(writer, tls_registry, tmp_
                                "1.0.0": published, "latest": published}  # fmt: skip
     assert_same_content({"draft": reg.manifest_json(draft_ref), "testing": reg.manifest_json(f"{repo}@{testing}"),
                          "published": reg.manifest_json(f"{repo}@{published}")})  # fmt: skip
+
+
+# -- tool processes --------------------------------------------------------------------------------
+def counting_tool_runs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The tool processes the backends start from now on (each ``proc.run`` really runs; its argv recorded)."""
+    from skillctl.core import proc
+
+    real = proc.run
+    calls: list[str] = []
+
+    def counted(argv, *args, **kwargs):
+        calls.append(" ".join(map(str, argv)))
+        return real(argv, *args, **kwargs)
+
+    monkeypatch.setattr(proc, "run", counted)
+    return calls
+
+
+def test_a_promotion_starts_one_tool_process_per_registry_write(writer, tls_registry, tmp_path, store, monkeypatch):
+    # Reads (the manifest, the tag list, the config, the read-back) go over the registry API, with the
+    # registry's credentials and CA; only the writes are tool processes: the new manifest, then latest.
+    reg = tls_registry
+    opts = RegistryOptions(cert_dir=reg.cert_dir, timeout=TIMEOUT)
+    login.login(reg.host, reg.username, reg.password, opts=opts, verify=False)
+    repo = reg.repo()
+    draft_ref = seed(tmp_path, store, repo, "1.0.0", opts)
+    calls = counting_tool_runs(monkeypatch)
+    testing = run(draft_ref, "testing", writer, opts)
+    assert len(calls) == 1, calls
+    assert reg.digest(f"{repo}:1.0.0-testing") == testing.digest
+    calls.clear()
+    published = run(f"{repo}:1.0.0-testing", "published", writer, opts)
+    assert len(calls) == 2, calls  # 1.0.0, then latest
+    assert tags(reg, repo)["latest"] == published.digest
+
+
+def test_without_the_registry_api_the_tools_read_instead(registry, tmp_path, store, monkeypatch):
+    need_tool("skopeo")
+    repo = registry.repo()
+    draft_ref = seed(tmp_path, store, repo, "1.0.0")
+
+    def no_api(*args, **kwargs):
+        raise OSError("registry API read disabled for this test")
+
+    for name in ("fetch_manifest", "fetch_tags", "fetch_blob"):
+        monkeypatch.setattr(f"skillctl.registry.client.{name}", no_api)
+    calls = counting_tool_runs(monkeypatch)
+    result = run(draft_ref, "testing", "skopeo")
+    assert registry.digest(f"{repo}:1.0.0-testing") == result.digest
+    assert any(" list-tags " in call for call in calls), calls
+    assert any(" --config " in call for call in calls), calls
+    assert len(calls) > 1
+
+
+def test_a_promotion_without_policy_or_key_loads_no_signing_code(registry, tmp_path, store):
+    # The start-up budget (tests/unit/test_startup_imports.py) for the one command that needs a registry.
+    import subprocess
+    import sys
+
+    need_tool("skopeo")
+    draft_ref = seed(tmp_path, store, registry.repo(), "1.0.0")
+    main = "import sys; from skillctl.cli import main; main(sys.argv[1:])"
+    argv = [sys.executable, "-X", "importtime", "-c", main, "promote", draft_ref, "--to", "testing"]
+    done = subprocess.run(  # not in the repository: python -c would import the source tree's skillctl
+        [*argv, "--tls-verify=false"], cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False
+    )
+    problems = [line for line in done.stderr.splitlines() if not line.startswith("import time:")]
+    assert done.returncode == 0, problems
+    modules = {line.rsplit("|", 1)[1].strip() for line in done.stderr.splitlines() if line.startswith("import time:")}
+    assert "skillctl.lifecycle.promote" in modules
+    heavy = ("cryptography", "nacl", "yaml", "jsonschema", "skillctl.trust", "skillctl.card", "skillctl.image")
+    assert not [m for m in modules if m.split(".")[0] in heavy or m.startswith(heavy)], sorted(modules)

@@ -304,3 +304,89 @@ def test_skillignore_negation_re_includes_hidden_files(tmp_path):
     (root / ".skillignore").write_text("!.devcontainer/devcontainer.json\n")
     os.utime(root / ".skillignore", ns=(2, 2))
     assert ".devcontainer/devcontainer.json" not in {e.rel for e in collect_entries(root)}
+
+
+def tarfile_layer(entries, mtime: int) -> bytes:
+    """The layer as tarfile itself writes it (stream mode, PAX), gzip as write_layer sets it up: the reference."""
+    from skillctl.image.layer import GZIP_LEVEL, _tarinfo
+
+    out = io.BytesIO()
+    with (
+        gzip.GzipFile(filename="", mode="wb", fileobj=out, compresslevel=GZIP_LEVEL, mtime=0) as gz,
+        tarfile.open(fileobj=gz, mode="w|", format=tarfile.PAX_FORMAT, encoding="utf-8") as tar,
+    ):
+        for entry in entries:
+            info = _tarinfo(entry, mtime)
+            if entry.kind == "file":
+                with open(entry.path, "rb") as fh:
+                    tar.addfile(info, fh)
+            else:
+                tar.addfile(info)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("mtime", [0, 1_700_000_000, 8**11])
+def test_the_layer_is_byte_for_byte_what_tarfile_writes(tmp_path, rich, mtime):
+    # write_layer builds plain headers itself (tarfile is slow per entry); the bytes must not change for it.
+    root = rich
+    long_dir = root / ("d" * 60) / ("e" * 60)
+    long_dir.mkdir(parents=True)
+    (long_dir / "long-name.md").write_text("long path: a PAX header\n")
+    (root / "naïve-ünïcode.md").write_text("not ASCII: a PAX header\n")
+    (root / ("n" * 100)).write_text("exactly 100\n")
+    (root / ("m" * 101)).write_text("101: a PAX header\n")
+    (root / "block.bin").write_bytes(b"x" * 512)
+    (root / "big.bin").write_bytes(os.urandom(3 * 1024 * 1024 + 7))
+    (root / "empty.txt").write_bytes(b"")
+    os.symlink(os.path.relpath(long_dir / "long-name.md", root), root / "to-long")
+    entries = collect_entries(root)
+    assert len(entries) > 15
+    from skillctl.image import layer
+
+    assert layer._fast_headers_match()  # this Python's tarfile agrees: the fast headers are the ones compared
+    buf = io.BytesIO()
+    info = write_layer(entries, buf, mtime=mtime)
+    assert buf.getvalue() == tarfile_layer(entries, mtime)
+    assert info.size == len(buf.getvalue())
+
+
+def test_a_tarfile_that_writes_other_headers_is_used_for_every_entry(tmp_path, rich, monkeypatch):
+    from skillctl.image import layer
+
+    layer._fast_headers_match.cache_clear()
+    monkeypatch.setattr(layer, "_fast_header", lambda entry, mtime: b"not what tarfile writes")
+    try:
+        assert not layer._fast_headers_match()
+        data, _ = layer_of(rich)
+        assert data == tarfile_layer(collect_entries(rich), 0)
+    finally:
+        layer._fast_headers_match.cache_clear()
+
+
+def test_without_a_skillignore_hidden_paths_match_as_gitignore_matches_dot_star():
+    # A skill without .skillignore is matched without pathspec; the rule must be exactly gitignore's ".*".
+    import itertools
+
+    import pathspec
+
+    from skillctl.card.content import HiddenOnly
+
+    spec = pathspec.GitIgnoreSpec.from_lines([".*"])
+    names = ["a", ".a", "..a", "a.", "a.b", ".", "..", "...", "a .b", " .a", "-", ".git", "x.y.z", "é", ".é"]
+    checked = 0
+    for count in (1, 2, 3):
+        for parts in itertools.product(names, repeat=count):
+            for prefix, suffix in itertools.product(("", "./"), ("", "/")):
+                key = prefix + "/".join(parts) + suffix
+                assert HiddenOnly.match_file(key) == spec.match_file(key), key
+                checked += 1
+    assert checked > 10_000
+
+
+def test_a_skill_without_skillignore_is_matched_without_pathspec(tmp_path):
+    from skillctl.card.content import HiddenOnly, content_rules
+
+    root = make_skill(tmp_path / "plain", name="plain")
+    assert isinstance(content_rules(root).combined, HiddenOnly)
+    (root / ".skillignore").write_text("*.log\n")
+    assert not isinstance(content_rules(root).combined, HiddenOnly)
