@@ -50,6 +50,7 @@ from skillctl.core.errors import (
 )
 from skillctl.core.fsutil import open_regular
 from skillctl.core.parallel import map_all
+from skillctl.core.progress import SILENT, Progress, running
 from skillctl.core.refs import Reference, is_attachment_tag, parse_reference
 from skillctl.registry.client import read_manifest
 from skillctl.registry.remote import usable_tags
@@ -241,6 +242,7 @@ def mirror(
     opts: RegistryOptions | None = None,
     workers: int = 4,
     verify: Callable[[str, str], str] | None = None,
+    progress: Progress = SILENT,
 ) -> MirrorResult:
     """Make each destination repository follow its source (``reg/ns/name``), keeping digests.
 
@@ -310,6 +312,11 @@ def mirror(
         return Copied(src, dst, decision.digest, action, decision.detail if detail is None else detail)
 
     def carry_out_copy(job: tuple[_Pair, Decision]) -> Copied:
+        done = _carry_out_copy(job)
+        progress.advance(items=1)
+        return done
+
+    def _carry_out_copy(job: tuple[_Pair, Decision]) -> Copied:
         pair, decision = job
         if decision.action != "copy":
             return item(pair, decision, {"skip": "skipped", "keep": "kept"}[decision.action])
@@ -331,6 +338,11 @@ def mirror(
             return item(pair, decision, "failed", str(exc))
 
     def remove(pair: _Pair, decision: Decision, moving: set[str]) -> Copied:
+        done = _remove(pair, decision, moving)
+        progress.advance(items=1)
+        return done
+
+    def _remove(pair: _Pair, decision: Decision, moving: set[str]) -> Copied:
         """Remove a destination tag; when the registry refuses, point it at the source's state of that content."""
         assert decision.tag is not None
         live = pair.dst.live_tags(lister)
@@ -382,20 +394,22 @@ def mirror(
 
     versions = [(p, d) for p in pairs for d in p.decisions if d.action != "remove" and not _is_signature(d)]
     signatures = [(p, d) for p in pairs for d in p.decisions if _is_signature(d)]
-    # Each phase in parallel; the first error that ends the mirror (the deadline) stops what is queued.
-    copied = map_all(carry_out_copy, versions, workers)
-    result.items.extend(copied)
-    succeeded: dict[int, list[Decision]] = {}
-    for (pair, decision), outcome in zip(versions, copied, strict=True):
-        if outcome.action == "copied":
-            succeeded.setdefault(id(pair), []).append(decision)
-    for items in map_all(lambda p: reconcile_rest(p, succeeded.get(id(p), [])), pairs, workers):
-        result.items.extend(items)
-    result.items.extend(map_all(carry_out_copy, signatures, workers))
     archived_jobs = [
         (p, Decision(None, "skip" if p.dst.has(d) else "copy", d, "already there")) for p in pairs for d in p.archived
     ]
-    result.items.extend(map_all(carry_out_copy, archived_jobs, workers))
+    tags = sum(len(p.decisions) for p in pairs) + len(archived_jobs)  # latest may add one: a count, not a bound
+    with running(progress, f"Mirroring to {destination}", items=tags, unit="tags"):
+        # Each phase in parallel; the first error that ends the mirror (the deadline) stops what is queued.
+        copied = map_all(carry_out_copy, versions, workers)
+        result.items.extend(copied)
+        succeeded: dict[int, list[Decision]] = {}
+        for (pair, decision), outcome in zip(versions, copied, strict=True):
+            if outcome.action == "copied":
+                succeeded.setdefault(id(pair), []).append(decision)
+        for items in map_all(lambda p: reconcile_rest(p, succeeded.get(id(p), [])), pairs, workers):
+            result.items.extend(items)
+        result.items.extend(map_all(carry_out_copy, signatures, workers))
+        result.items.extend(map_all(carry_out_copy, archived_jobs, workers))
     return result
 
 
@@ -514,6 +528,7 @@ def save(
     opts: RegistryOptions | None = None,
     archived: bool = False,
     verify: Callable[[str, str], str] | None = None,
+    progress: Progress = SILENT,
 ) -> list[str]:
     """Write one OCI archive holding every image (and signature) named; returns the references saved.
 
@@ -567,8 +582,12 @@ def save(
         )
         names.append(extra.name)
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+    size = sum(store.blob_path(d).stat().st_size for d in blobs)
     try:
-        with tarfile.open(tmp, "w", format=tarfile.PAX_FORMAT) as tar:
+        with (
+            running(progress, f"Saving {out.name}", items=len(blobs), unit="blobs", size=size),
+            tarfile.open(tmp, "w", format=tarfile.PAX_FORMAT) as tar,
+        ):
             _tar_add_bytes(tar, "oci-layout", b'{"imageLayoutVersion":"1.0.0"}')
             index = {"schemaVersion": 2, "mediaType": oci.INDEX_V1, "manifests": entries}
             _tar_add_bytes(tar, "index.json", json.dumps(index, separators=(",", ":")).encode())
@@ -577,6 +596,7 @@ def save(
                 info.mtime, info.uid, info.gid, info.uname, info.gname, info.mode = 0, 0, 0, "", "", 0o644
                 with store.blob_path(digest).open("rb") as fh:
                     tar.addfile(info, fh)
+                progress.advance(items=1, size=info.size)
             for digest in sorted(set(loose) - blobs):
                 _tar_add_bytes(tar, f"blobs/sha256/{digest[7:]}", loose[digest])
         os.replace(tmp, out)
@@ -692,6 +712,32 @@ class Loaded:
     replaced: str | None = None  # the digest a local tag of the same name pointed at before
 
 
+def _load_one(
+    name: str, manifest: oci.Manifest, root: Path, *, push: str | None, store: Store, backend: str | None,
+    opts: RegistryOptions,
+) -> Loaded:  # fmt: skip
+    """One image of an opened bundle into the store, or pushed to ``push``."""
+    from skillctl.registry.transfer import exported_layout, import_layout
+
+    one = root / ".one"
+    shutil.rmtree(one, ignore_errors=True)
+    blobs = {d.digest: root / "blobs/sha256" / d.digest[7:] for d in (manifest.config, *manifest.layers)}
+    write_layout(one, manifest.raw, blobs)
+    if push is None:
+        before = store.tagged().get(name)
+        import_layout(store, one, name)
+        replaced = before.digest if before is not None and before.digest != manifest.digest else None
+        return Loaded(name, manifest.digest, name, replaced=replaced)
+    dest = rebase(parse_reference(name), push)
+    pusher = capable(select(backend, env=opts.env), Capability.EXACT, operation="push unchanged")
+    import_layout(store, one, None)
+    with exported_layout(store, manifest) as layout:
+        digest = pusher.backend.push(layout, dest, opts)
+    if digest and digest != manifest.digest:
+        raise IntegrityError(f"{dest}: arrived as {digest}, not {manifest.digest}")
+    return Loaded(name, manifest.digest, str(dest))
+
+
 def load(
     bundle: str | Path,
     *,
@@ -699,38 +745,24 @@ def load(
     store: Store | None = None,
     backend: str | None = None,
     opts: RegistryOptions | None = None,
+    progress: Progress = SILENT,
 ) -> list[Loaded]:
     """Restore a bundle into the store, or push it to ``push`` under the same repository paths.
 
     Every image is checked before the first one is loaded: a bad bundle loads nothing. A local tag the
     bundle names again is moved to the bundle's image, and the result says what it pointed at before.
     """
-    from skillctl.registry.transfer import exported_layout, import_layout
-
     store = store or Store()
     opts = (opts or RegistryOptions()).started()
     loaded: list[Loaded] = []
     with _opened_bundle(bundle, store) as root:
         images, indexes = _bundle_images(root, bundle)
-        for name, manifest in images:
-            one = root / ".one"
-            shutil.rmtree(one, ignore_errors=True)
-            blobs = {d.digest: root / "blobs/sha256" / d.digest[7:] for d in (manifest.config, *manifest.layers)}
-            write_layout(one, manifest.raw, blobs)
-            if push is None:
-                before = store.tagged().get(name)
-                import_layout(store, one, name)
-                replaced = before.digest if before is not None and before.digest != manifest.digest else None
-                loaded.append(Loaded(name, manifest.digest, name, replaced=replaced))
-                continue
-            dest = rebase(parse_reference(name), push)
-            pusher = capable(select(backend, env=opts.env), Capability.EXACT, operation="push unchanged")
-            import_layout(store, one, None)
-            with exported_layout(store, manifest) as layout:
-                digest = pusher.backend.push(layout, dest, opts)
-            if digest and digest != manifest.digest:
-                raise IntegrityError(f"{dest}: arrived as {digest}, not {manifest.digest}")
-            loaded.append(Loaded(name, manifest.digest, str(dest)))
+        size = sum(d.size for _, m in images for d in (m.config, *m.layers))
+        where = f"to {push}" if push else "into the store"
+        with running(progress, f"Loading {Path(bundle).name} {where}", items=len(images), unit="images", size=size):
+            for name, manifest in images:
+                loaded.append(_load_one(name, manifest, root, push=push, store=store, backend=backend, opts=opts))
+                progress.advance(items=1, size=sum(d.size for d in (manifest.config, *manifest.layers)))
         for name, digest, blobs in indexes:
             if push is None:
                 # The store holds images; a referrers index only means something next to its image in a registry.

@@ -9,7 +9,7 @@ import click
 
 from skillctl.cli.context import Settings
 from skillctl.cli.options import make_verifier, output_options, registry_options, signature_policy_option
-from skillctl.cli.output import emit_json, say, warn
+from skillctl.cli.output import emit_json, progress_for, say, warn
 from skillctl.core.errors import SkillctlError, UsageError
 
 
@@ -74,6 +74,7 @@ def mirror(
         opts=registry,
         workers=jobs,
         verify=verify,
+        progress=progress_for(fmt, quiet),
     )
     if fmt == "json":
         emit_json([i.to_json() for i in result.items])
@@ -150,6 +151,7 @@ def save(
         opts=registry,
         archived=archived,
         verify=make_verifier(None, None, None, registry, backend, signature_policy),
+        progress=progress_for(fmt, quiet),
     )
     if fmt == "json":
         emit_json({"output": str(output), "refs": names})
@@ -182,7 +184,9 @@ def load(
     """
     from skillctl.airgap.mirror import load as do_load
 
-    loaded = do_load(bundle, push=push_to, store=settings.store(), backend=backend, opts=registry)
+    loaded = do_load(
+        bundle, push=push_to, store=settings.store(), backend=backend, opts=registry, progress=progress_for(fmt, quiet)
+    )
     for item in loaded:
         if item.replaced:
             warn(f"replaced the local {item.ref} (it was {item.replaced})")

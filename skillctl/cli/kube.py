@@ -19,7 +19,7 @@ from skillctl.cli.options import (
     target_options,
     verify_key_option,
 )
-from skillctl.cli.output import emit_json, say
+from skillctl.cli.output import emit_json, progress_for, say
 from skillctl.core.errors import SkillctlError, UsageError
 
 
@@ -369,6 +369,7 @@ def collection_install(
         verifier=make_verifier(None, None, None, registry, backend, signature_policy),
         verify_key=verify_key,
         no_verify=no_verify,
+        progress=progress_for(fmt, quiet),
     )
     _report(coll, outcomes, fmt=fmt, quiet=quiet, verb="Installed")
 

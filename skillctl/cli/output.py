@@ -8,15 +8,22 @@ error report apply it, and commands wrap other outside values in it.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
+import os
 import re
+import sys
+import threading
+import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, Final, TypeVar
 
 import click
 
 from skillctl.core.errors import InvalidSkillError, SkillctlError
+from skillctl.core.progress import SILENT, Progress
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -117,3 +124,102 @@ def for_each(items: Sequence[T], action: Callable[[T], R], *, what: str) -> list
         error.hint = "the lines starting with 'error:' above say why"
         raise error
     return done
+
+
+class TerminalProgress(Progress):
+    """One status line on stderr, redrawn a few times a second, then a one-line summary per operation.
+
+    ``what`` comes from references, which may be hostile: it is escaped like every outside value.
+    """
+
+    REDRAW: Final = 0.2
+
+    def __init__(self, stream: Any = None) -> None:
+        self._stream = stream or sys.stderr
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._reset("", 0, "items", 0)
+
+    def _reset(self, what: str, items: int, unit: str, size: int) -> None:
+        self._what, self._items, self._unit, self._size = term(what), items, unit, size
+        self._done_items = self._done_size = 0
+        self._watched: Path | None = None
+        self._started = time.monotonic()
+
+    def begin(self, what: str, *, items: int = 0, unit: str = "items", size: int = 0) -> None:
+        with self._lock:
+            self._reset(what, items, unit, size)
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="skillctl-progress", daemon=True)
+        self._thread.start()
+
+    def advance(self, *, items: int = 0, size: int = 0) -> None:
+        with self._lock:
+            self._done_items += items
+            self._done_size += size
+
+    def watch(self, path: Path | None) -> None:
+        with self._lock:
+            if path is None and self._watched is not None:
+                self._done_size += _bytes_under(self._watched)  # what the tool wrote stays counted
+            self._watched = path
+
+    def end(self) -> None:
+        if self._thread is None:
+            return
+        self._stop.set()
+        self._thread.join()
+        self._thread = None
+        items, size, elapsed = self._counts()
+        parts = [f"{items} {self._unit}" if self._items or items else "", human_size(size) if size else ""]
+        rate = f", {human_size(int(size / elapsed))}/s" if size and elapsed >= 0.5 else ""
+        done = ", ".join(p for p in parts if p)
+        self._write(f"\r\x1b[K{self._what}: {done + ' in ' if done else ''}{elapsed:.1f} s{rate}\n")
+
+    def _counts(self) -> tuple[int, int, float]:
+        with self._lock:
+            watched = self._watched
+            items, size = self._done_items, self._done_size
+        if watched is not None:
+            size += _bytes_under(watched)
+        return items, size, time.monotonic() - self._started
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.REDRAW):
+            items, size, elapsed = self._counts()
+            count = f"{items}/{self._items} {self._unit}" if self._items else ""
+            moved = f"{human_size(size)}/{human_size(self._size)}" if self._size else human_size(size) if size else ""
+            status = ", ".join(p for p in (count, moved, f"{elapsed:.0f} s") if p)
+            self._write(f"\r\x1b[K{self._what}: {status}")
+
+    def _write(self, text: str) -> None:
+        try:
+            self._stream.write(text)
+            self._stream.flush()
+        except (OSError, ValueError):  # the terminal went away: progress is not worth an error
+            self._stop.set()
+
+
+def _bytes_under(path: Path) -> int:
+    total = 0
+    for root, _, files in os.walk(path):
+        for name in files:
+            with contextlib.suppress(OSError):  # removed while counting
+                total += os.lstat(os.path.join(root, name)).st_size
+    return total
+
+
+def progress_for(fmt: str = "text", quiet: bool = False) -> Progress:
+    """A terminal's progress for a long command; silent for ``--format json``, ``-q`` and when stderr or stdout
+    is not a terminal (a pipe, a log, CI)."""
+    if fmt == "json" or quiet or not (_isatty(sys.stderr) and _isatty(sys.stdout)):
+        return SILENT
+    return TerminalProgress()
+
+
+def _isatty(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False

@@ -25,7 +25,7 @@ from skillctl.cli.options import (
     unpack_limits,
     verify_key_option,
 )
-from skillctl.cli.output import emit_json, say, warn
+from skillctl.cli.output import emit_json, progress_for, say, warn
 from skillctl.core.errors import UsageError
 from skillctl.core.refs import parse_reference
 
@@ -76,7 +76,9 @@ def push(
         raise UsageError("--provenance is an attestation: it needs --sign-key KEY")
     started = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     key_passphrase = sign_key_passphrase(sign_key, passphrase_file)  # ask before pushing
-    result = do_push(ref, dest, store=settings.store(), backend=backend, opts=registry)
+    result = do_push(
+        ref, dest, store=settings.store(), backend=backend, opts=registry, progress=progress_for(fmt, quiet)
+    )
     pushed = parse_reference(result.dest).with_digest(result.digest)
     signed = sign_after(str(pushed), sign_key, key_passphrase, registry, backend, signature_format)
     attested = None
@@ -166,6 +168,7 @@ def pull(
         allow_archived=allow_archived,
         verify=verify,
         limits=unpack_limits(max_size, max_files),
+        progress=progress_for(fmt, quiet),
     )
     if fmt == "json":
         emit_json(

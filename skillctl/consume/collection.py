@@ -28,6 +28,7 @@ from skillctl.consume.gitsource import parse_source
 from skillctl.core import oci
 from skillctl.core.errors import DeadlineExceeded, InvalidSkillError, SkillctlError, UsageError
 from skillctl.core.findings import Finding
+from skillctl.core.progress import SILENT, Progress, running
 from skillctl.core.refs import parse_reference
 from skillctl.core.yamlsafe import TextLoader, decode_utf8, load_yaml, read_text
 from skillctl.registry.selection import capable, select
@@ -310,6 +311,7 @@ def install(
     verifier: Callable[[str, str], str] | None = None,
     verify_key: str | Path | None = None,
     no_verify: bool = False,
+    progress: Progress = SILENT,
 ) -> list[SkillOutcome]:
     """Install every skill (each atomically); one failure does not stop the others.
 
@@ -317,47 +319,57 @@ def install(
     receipt records a verification is verified the same way again (see ``install``), unless ``verify_key``
     names the key for every image or ``no_verify`` is given.
     """
+    store = store or Store()
+    opts = (opts or RegistryOptions()).started()
+    outcomes: list[SkillOutcome] = []
+    with running(progress, f"Installing {collection.name}", items=len(collection.skills), unit="skills"):
+        for skill in collection.skills:
+            outcomes.append(_install_entry(skill, dest, store=store, backend=backend, opts=opts, force=force,
+                                           allow_archived=allow_archived, verifier=verifier, verify_key=verify_key,
+                                           no_verify=no_verify))  # fmt: skip
+            progress.advance(items=1)
+    return outcomes
+
+
+def _install_entry(
+    skill: CollectionSkill, dest: Any, *, store: Store, backend: str | None, opts: RegistryOptions, force: bool,
+    allow_archived: bool, verifier: Callable[[str, str], str] | None, verify_key: str | Path | None, no_verify: bool,
+) -> SkillOutcome:  # fmt: skip
+    """One entry of a collection, installed or reported: a failure is an outcome, the deadline is not."""
     from skillctl.consume.install import install as install_skill
     from skillctl.consume.install import read_receipt
 
-    store = store or Store()
-    opts = (opts or RegistryOptions()).started()
-    outcomes = []
-    for skill in collection.skills:
-        try:
-            if skill.source:
-                outcomes.append(_install_source(skill, dest, store=store, force=force, no_verify=no_verify))
-                continue
-            if not force:
-                receipt = read_receipt(dest.path, skill.name)
-                if receipt and (dest.path / skill.name).is_dir():
-                    if parse_reference(skill.image).is_remote:
-                        from skillctl.registry.remote import inspect_remote
+    try:
+        if skill.source:
+            return _install_source(skill, dest, store=store, force=force, no_verify=no_verify)
+        if not force:
+            receipt = read_receipt(dest.path, skill.name)
+            if receipt and (dest.path / skill.name).is_dir():
+                if parse_reference(skill.image).is_remote:
+                    from skillctl.registry.remote import inspect_remote
 
-                        current = inspect_remote(skill.image, backend=backend, opts=opts).digest
-                    else:  # no registry host: an image of the local store, as in the Go tool
-                        current = store.resolve(skill.image).digest
-                    if receipt.digest == current:
-                        outcomes.append(SkillOutcome(skill.name, skill.image, "up-to-date", current))
-                        continue
-            result = install_skill(
-                skill.image,
-                dest,
-                store=store,
-                backend=backend,
-                opts=opts,
-                allow_archived=allow_archived,
-                name=skill.name,
-                verifier=verifier,
-                verify_key=verify_key,
-                no_verify=no_verify,
-            )
-            outcomes.append(SkillOutcome(skill.name, skill.image, "installed", result.digest))
-        except DeadlineExceeded:
-            raise  # the command is out of time, not this skill
-        except SkillctlError as exc:
-            outcomes.append(SkillOutcome(skill.label, skill.image or skill.source or "", "failed", str(exc)))
-    return outcomes
+                    current = inspect_remote(skill.image, backend=backend, opts=opts).digest
+                else:  # no registry host: an image of the local store, as in the Go tool
+                    current = store.resolve(skill.image).digest
+                if receipt.digest == current:
+                    return SkillOutcome(skill.name, skill.image, "up-to-date", current)
+        result = install_skill(
+            skill.image,
+            dest,
+            store=store,
+            backend=backend,
+            opts=opts,
+            allow_archived=allow_archived,
+            name=skill.name,
+            verifier=verifier,
+            verify_key=verify_key,
+            no_verify=no_verify,
+        )
+        return SkillOutcome(skill.name, skill.image, "installed", result.digest)
+    except DeadlineExceeded:
+        raise  # the command is out of time, not this skill
+    except SkillctlError as exc:
+        return SkillOutcome(skill.label, skill.image or skill.source or "", "failed", str(exc))
 
 
 def _install_source(skill: CollectionSkill, dest: Any, *, store: Store, force: bool, no_verify: bool) -> SkillOutcome:

@@ -27,6 +27,7 @@ from skillctl.backends.base import Capability, RegistryOptions, write_layout
 from skillctl.core import oci
 from skillctl.core.errors import ConflictError, IntegrityError, NotFoundError, UsageError
 from skillctl.core.fsutil import fsync_dir
+from skillctl.core.progress import SILENT, Progress, running
 from skillctl.core.refs import Reference, parse_reference
 from skillctl.core.states import canonical_tag, check_state
 from skillctl.image.unpack import UnpackLimits, UnpackResult, unpack_manifest, verify_blob
@@ -206,6 +207,7 @@ def push(
     store: Store | None = None,
     backend: str | None = None,
     opts: RegistryOptions | None = None,
+    progress: Progress = SILENT,
 ) -> PushResult:
     """Push a local image to a registry and verify what the registry holds afterwards.
 
@@ -233,8 +235,12 @@ def push(
     chosen = capable(select(backend, env=opts.env), Capability.PUSH, operation="push")
     # Known before anything is written: a push that cannot be read back is not attempted.
     reader = capable(chosen, Capability.MANIFEST, operation="read manifests back")
-    with exported_layout(store, local) as layout:
-        reported = chosen.backend.push(layout, dest_ref, opts)
+    blobs = (local.config, *local.layers)
+    size = sum(b.size for b in blobs)
+    with running(progress, f"Pushing {dest_ref}", items=len(blobs), unit="blobs", size=size):
+        with exported_layout(store, local) as layout:
+            reported = chosen.backend.push(layout, dest_ref, opts)
+        progress.advance(items=len(blobs), size=size)
     how: list[str] = []
     raw = read_manifest(dest_ref, reader.backend, opts, how=how)
     if reader.backend is not chosen.backend:
@@ -303,6 +309,7 @@ def pull(
     limits: UnpackLimits | None = None,
     allow_archived: bool = False,
     verify: Verifier | None = None,
+    progress: Progress = SILENT,
 ) -> PullResult:
     """Pull a registry reference into the store (under the full reference) and optionally unpack it.
 
@@ -340,8 +347,11 @@ def pull(
     download = dataclasses.replace(opts, max_file_bytes=download_cap(remote, limits, exact=exact))
     store.init()
     # As a writer from the download to the tag: a concurrent prune removes neither the download nor its blobs.
-    with store.writing(), tempfile.TemporaryDirectory(prefix="pull-", dir=store.tmp_dir) as tmp:
+    blobs = (remote.config, *remote.layers)
+    moving = running(progress, f"Pulling {src}", items=len(blobs), unit="blobs", size=sum(b.size for b in blobs))
+    with moving, store.writing(), tempfile.TemporaryDirectory(prefix="pull-", dir=store.tmp_dir) as tmp:
         layout = Path(tmp) / "layout"
+        progress.watch(layout)  # the tool writes the blobs there: its bytes are what is moving
         try:
             chosen.backend.pull(src.with_digest(remote.digest), layout, download)
         except NotFoundError:
@@ -351,6 +361,8 @@ def pull(
                 f"{src}: the registry serves {remote.digest} for this tag but not by that digest "
                 "(its storage was changed or damaged, or the tag moved just now)",
             ) from None
+        progress.watch(None)
+        progress.advance(items=len(blobs))
         arrived = layout_manifest(layout)
         if exact and arrived.digest != remote.digest:
             raise IntegrityError(f"{src}: the registry sent {arrived.digest}, not {remote.digest}")
