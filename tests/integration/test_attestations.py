@@ -34,22 +34,6 @@ NO_TLS = "--tls-verify=false"
 EVAL = "https://example.com/eval/v1"
 
 
-@pytest.fixture(scope="module")
-def key(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    return generate_key_pair(tmp_path_factory.mktemp("key"), b"pw")
-
-
-@pytest.fixture(scope="module")
-def cosign_key(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    where = tmp_path_factory.mktemp("cosign-key")
-    done = subprocess.run(
-        [need_tool("cosign3"), "generate-key-pair"], cwd=where, capture_output=True, timeout=120, check=False,
-        env={"PATH": os.environ["PATH"], "HOME": str(where), "COSIGN_PASSWORD": "pw"},
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    return where / "cosign.key", where / "cosign.pub"
-
-
 def cosign(tool: str, *args: object) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [need_tool(tool), *map(str, args)],

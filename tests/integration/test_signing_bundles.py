@@ -36,11 +36,6 @@ KEYLESS = ["--certificate-identity", WHO, "--certificate-oidc-issuer", ISSUER]
 
 
 @pytest.fixture(scope="module")
-def key(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    return generate_key_pair(tmp_path_factory.mktemp("key"), b"pw")
-
-
-@pytest.fixture(scope="module")
 def other_key(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return generate_key_pair(tmp_path_factory.mktemp("other"), b"pw")
 
