@@ -19,7 +19,9 @@ vocabulary with a fixed seed, version, state, 1-3 skill tags of 20). Then:
 * **search latency**: ``bench/catalog_load.py`` (one asyncio loop, its own process): 1 client x
   400 requests, then 50 clients x 40 requests, each client on its own kept-alive
   connection, against ``GET /api/v1/skills`` with a fixed mix of queries
-  (substring searches of one or two words, state and tag filters, pages).
+  (substring searches of one or two words, state and tag filters, pages), in the
+  API's default order (Go's: by name); then 50 clients x 40 more distinct ones
+  with every text search ranked (``sort=relevance``, the web UI's order; info).
   Latency = request sent to last byte read, measured in the client. Goal: p95
   < 50 ms at 50 clients. The load generator shares the 2 cores with the server,
   so its own time is in the numbers.
@@ -183,7 +185,7 @@ def seed(reg: Registry, sizes: CatalogSizes) -> list[str]:
     distinct: list[str] = []
     seen: set[str] = set()
     i = 0
-    while len(distinct) < 4000:
+    while len(distinct) < 6000:
         candidate = query(i)
         i += 1
         if candidate not in seen:
@@ -220,9 +222,13 @@ def _memory(pid: int) -> tuple[float, float]:
 
 
 def _cache_counts(url: str) -> dict[str, int]:
+    """Answers from the answer cache (``hit``), and text searches whose matches were remembered (``text_hit``)."""
     _, body = _get(url, "/metrics")
-    found = dict(re.findall(r'skillctl_catalog_search_cache_total\{result="(\w+)"\} (\d+)', body.decode()))
-    return {k: int(v) for k, v in found.items()} | {k: 0 for k in ("hit", "miss") if k not in found}
+    counts = {"hit": 0, "miss": 0, "text_hit": 0, "text_miss": 0}
+    for metric, prefix in (("search_cache", ""), ("text_matches", "text_")):
+        for result, count in re.findall(rf'skillctl_catalog_{metric}_total\{{result="(\w+)"\}} (\d+)', body.decode()):
+            counts[prefix + result] = int(count)
+    return counts
 
 
 def _load(url: str, clients: int, requests: int, work: Path, mix: list[str]) -> dict:
@@ -332,12 +338,18 @@ def run_catalog(work: Path, sizes: CatalogSizes, notes: list[str]) -> list[Row]:
 
             cold = sizes.single_requests + sizes.clients * sizes.requests_per_client
             distinct, popular = queries[:cold], queries[cold : cold + 200]
+            # More distinct queries, every text search among them ranked (sort=relevance, as the web UI asks).
+            ranked = [q + "&sort=relevance" if "q=" in q else q for q in queries[cold + 200 : 2 * cold + 200]]
             plans = [
                 ("distinct queries", 1, sizes.single_requests, distinct),
                 ("distinct queries", sizes.clients, sizes.requests_per_client, distinct[sizes.single_requests :]),
+                ("distinct queries, text ranked by relevance", sizes.clients, sizes.requests_per_client,
+                 ranked[sizes.single_requests :]),
                 ("200 popular queries, warm", sizes.clients, sizes.requests_per_client, popular),
-            ]
-            _load(url, sizes.clients, 4, work, queries[-400:])  # warm-up of connections and code paths, not counted
+            ]  # fmt: skip
+            # Warm-up of connections and code paths, not counted: searches for words no skill holds, so that no
+            # answer or text match it leaves behind serves a measured request.
+            _load(url, sizes.clients, 4, work, [f"/api/v1/skills?q=warm{i:03d}" for i in range(400)])
             for label, clients, requests, mix in plans:
                 if mix is popular:  # asked for all the time, so warm, as in use (not counted)
                     _load(url, 1, len(popular), work, popular)
@@ -351,9 +363,16 @@ def run_catalog(work: Path, sizes: CatalogSizes, notes: list[str]) -> list[Row]:
                 p50, p95 = statistics.median(lat), _percentile(lat, 95)
                 n = len(lat)
                 hits = after["hit"] - before["hit"]
+                texts = {k: after[f"text_{k}"] - before[f"text_{k}"] for k in ("hit", "miss")}
                 who = f"{clients} client{'s' if clients > 1 else ''}, {label} ({n:,} requests, {hits / n:.0%} cached)"
+                if texts["hit"] + texts["miss"]:
+                    notes.append(
+                        f"catalog: {clients} client(s), {label}: {texts['hit'] + texts['miss']:,} text searches among "
+                        f"the answers made, {texts['hit']:,} of them with text matches remembered from an earlier "
+                        "request (another page or other filters of the same words)"
+                    )
                 rows.append(Row(f"catalog: search p50, {who}", p50, None, "", "info", True, unit="ms", info=True))
-                goal = clients >= 50
+                goal = clients >= 50 and "ranked" not in label  # the goal: the API as the Go tool's clients use it
                 rows.append(
                     Row(
                         f"catalog: search p95, {who}",

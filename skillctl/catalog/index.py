@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
+from skillctl.catalog.listing import Listing
 from skillctl.catalog.query import Query
 from skillctl.catalog.records import GO_COLLECTION_FIELDS, GO_SKILL_FIELDS, CollectionRecord, SkillVersion, parse_tags
 
@@ -138,6 +139,8 @@ _SKILL_JSON: Final = (
     + ", 'signed', json(CASE WHEN v.signed THEN 'true' ELSE 'false' END), 'size', v.size)"
 )
 
+_LIST_ORDER: Final = "v.namespace, v.name, v.created DESC, v.registry, v.repository, v.tag"
+
 # bm25() works only in a query on the FTS table itself: rank there, once, before joining or grouping.
 _RANKED: Final = (
     "WITH r AS MATERIALIZED (SELECT rowid, bm25(versions_fts) AS rank FROM versions_fts WHERE versions_fts MATCH ?)"
@@ -207,6 +210,16 @@ def _row_to_collection(row: sqlite3.Row) -> CollectionRecord:
     return CollectionRecord(*(row[c] for c in _COLLECTION_COLUMNS))
 
 
+def _like_pattern(text: str) -> str:
+    """``%text%`` for ``LIKE ... ESCAPE '\\'``, with the wildcards in ``text`` taken literally."""
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def _ranked(query: Query) -> bool:
+    """Whether text matches are ordered by rank: asked for, and the text long enough for the trigram index."""
+    return query.sort == "relevance" and len(query.q) >= 3
+
+
 def _now_text() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
@@ -221,6 +234,9 @@ class Index:
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
         self.generation = 0  # goes up with every committed write: what caches of query results compare
+        self._listing: Listing | None = None
+        self._listing_lock = threading.Lock()  # one snapshot is built at a time; the others wait for it
+        self.text_hits = self.text_misses = 0  # text searches answered from the snapshot's memory, or by SQLite
         if not self.memory:
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._writer = self._connect()
@@ -420,7 +436,7 @@ class Index:
                 clauses.append("v.id IN (SELECT rowid FROM versions_fts WHERE versions_fts MATCH ?)")
                 args.append(match)
             else:  # shorter than a trigram: scan, as the Go tool always does
-                pattern = "%" + query.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+                pattern = _like_pattern(query.q)
                 clauses.append(
                     "(v.name LIKE ? ESCAPE '\\' OR v.display_name LIKE ? ESCAPE '\\' "
                     "OR v.description LIKE ? ESCAPE '\\')"
@@ -431,7 +447,7 @@ class Index:
     def search(self, query: Query) -> tuple[list[SkillVersion], int]:
         """One page of matching versions (one per tag, as the Go tool lists them) and the total."""
         where, args, match = self._filters(query)
-        order = "v.namespace, v.name, v.created DESC, v.registry, v.repository, v.tag"
+        order = _LIST_ORDER
         # Ids first, whole rows after: a sort then carries the sort keys, not every column of every match.
         if query.sort == "relevance" and match:
             select = f"{_RANKED} SELECT v.id FROM versions v JOIN r ON r.rowid = v.id"
@@ -447,31 +463,64 @@ class Index:
         by_id = {r["id"]: r for r in rows}
         return [_row_to_version(by_id[i]) for i in ids if i in by_id], total
 
-    def search_json(self, query: Query) -> tuple[str, int]:
-        """What :meth:`search` finds, as the JSON array the API sends, made by SQLite (no Python object per row)."""
-        where, args, match = self._filters(query)
-        order = "v.namespace, v.name, v.created DESC, v.registry, v.repository, v.tag"
-        # A text search counts its matches in the same pass (a window), instead of matching a second time.
-        total_column = "COUNT(*) OVER ()" if match else "NULL"
-        if query.sort == "relevance" and match:
-            select = f"{_RANKED} SELECT v.id, r.rank, {total_column} AS total FROM versions v JOIN r ON r.rowid = v.id"
-            page = f"{select}{where} ORDER BY r.rank, {order} LIMIT ? OFFSET ?"
-            params = [match, *args, query.per_page, query.offset]
-        else:
-            page = (
-                f"SELECT v.id, 0 AS rank, {total_column} AS total FROM versions v{where} "
-                f"ORDER BY {order} LIMIT ? OFFSET ?"
+    def listing(self) -> Listing:
+        """The snapshot every list page is cut from, rebuilt on first use after the index changed."""
+        current = self._listing
+        if current is not None and current.generation == self.generation:
+            return current
+        with self._listing_lock:
+            generation = self.generation
+            current = self._listing
+            if current is not None and current.generation == generation:
+                return current
+            with self._read() as db:
+                rows = db.execute(
+                    f"SELECT v.id, v.status, v.namespace, v.compatibility, v.tags_list, {_SKILL_JSON} "
+                    f"FROM versions v ORDER BY {_LIST_ORDER}"
+                ).fetchall()
+            self._listing = current = Listing(generation, ((*r[:4], json.loads(r[4]), r[5]) for r in rows))
+            return current
+
+    def answers_quickly(self, query: Query) -> bool:
+        """Whether :meth:`search_json` answers ``query`` without a table scan or a rebuild: the snapshot is current,
+        and any text goes through the trigram index (three characters or more) or has its matches remembered."""
+        current = self._listing
+        if current is None or current.generation != self.generation:
+            return False
+        return len(query.q) >= 3 or not query.q or current.remembers(query.q, _ranked(query))
+
+    def _text_matches(self, q: str, *, ranked: bool) -> list[tuple[int, float]]:
+        """The ids of versions whose name, title or description holds ``q`` (case-insensitively), with their
+        bm25 rank when ``ranked`` (only the trigram index ranks: ``q`` of three characters or more)."""
+        if len(q) >= 3:
+            rank = "bm25(versions_fts)" if ranked else "0"
+            sql = f"SELECT rowid, {rank} FROM versions_fts WHERE versions_fts MATCH ?"
+            args: list[str] = ['"' + q.replace('"', '""') + '"']
+        else:  # shorter than a trigram: scan, as the Go tool always does
+            sql = (
+                "SELECT id, 0 FROM versions WHERE name LIKE ? ESCAPE '\\' OR display_name LIKE ? ESCAPE '\\' "
+                "OR description LIKE ? ESCAPE '\\'"
             )
-            params = [*args, query.per_page, query.offset]
-        sql = (
-            f"WITH page AS ({page}) SELECT json_group_array(json(doc)), MAX(total) FROM (SELECT {_SKILL_JSON} AS doc, "
-            f"page.total FROM page JOIN versions v ON v.id = page.id ORDER BY page.rank, {order})"
-        )
+            args = [_like_pattern(q)] * 3
         with self._read() as db:
-            data, total = db.execute(sql, params).fetchone()
-            if total is None:  # no text search, or a page past the end
-                total = db.execute(f"SELECT COUNT(*) FROM versions v{where}", args).fetchone()[0]
-        return data, total
+            return db.execute(sql, args).fetchall()
+
+    def search_json(self, query: Query) -> tuple[str, int]:
+        """What :meth:`search` finds, as the JSON array the API sends: a page of :meth:`listing`, with SQLite
+        asked only which rows hold the text (rows written since the snapshot wait for the next one)."""
+        listing = self.listing()
+        criteria = [(name, getattr(query, name)) for name in ("status", "namespace", "compatibility")]
+        criteria = [c for c in criteria if c[1]] + [("tag", tag) for tag in query.tags]
+        ranked = _ranked(query)
+        text = None
+        if query.q:
+            text, remembered = listing.text(query.q, ranked, lambda: self._text_matches(query.q, ranked=ranked))
+            if remembered:
+                self.text_hits += 1
+            else:
+                self.text_misses += 1
+        positions = listing.select(criteria, text)
+        return listing.page_json(positions, query.offset, query.per_page), len(positions)
 
     def search_skills(self, query: Query) -> tuple[list[tuple[str, str]], int]:
         """One page of matching skills ``(namespace, name)`` (all their versions together) and the total."""

@@ -34,8 +34,9 @@ class Query:
         return (self.page - 1) * self.per_page
 
     @classmethod
-    def from_params(cls, params: Mapping[str, str]) -> Query:
-        """Parse query parameters.
+    def from_params(cls, params: Mapping[str, str], *, text_sort: str = "name") -> Query:
+        """Parse query parameters. ``text_sort``: the order when ``q`` is given and ``sort`` is not: the API keeps
+        the Go tool's (by name, for its clients); the web UI asks for ``relevance``, as people expect.
 
         Raises:
             UsageError: a parameter that is not what it must be (the message names it).
@@ -49,7 +50,7 @@ class Query:
         tags = tuple(t.strip() for t in params.get("tags", "").split(",") if t.strip())
         if len(tags) > MAX_TAGS or any(len(t) > 100 for t in tags):
             raise UsageError(f"tags: at most {MAX_TAGS} tags of at most 100 characters each")
-        sort = params.get("sort", "").strip() or ("relevance" if q else "name")
+        sort = params.get("sort", "").strip() or (text_sort if q else "name")
         if sort not in SORTS:
             raise UsageError(f"sort: {sort!r} is not one of {', '.join(SORTS)}")
         return cls(

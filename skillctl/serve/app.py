@@ -105,6 +105,9 @@ class Guard:
         self.metrics.observe(handler, scope["method"], status[0], time.perf_counter() - started)
 
     async def _refusal(self, scope: Scope) -> Response | None:
+        safe = scope["method"] in ("GET", "HEAD", "OPTIONS")
+        if self.auth is None and safe:
+            return None
         headers = Headers(scope=scope)
         # bcrypt takes milliseconds on purpose: never on the event loop.
         if (
@@ -115,7 +118,7 @@ class Guard:
             response = problem(401, "unauthorized", "this catalog needs credentials")
             response.headers["WWW-Authenticate"] = self.auth.challenge
             return response
-        if scope["method"] not in ("GET", "HEAD", "OPTIONS"):
+        if not safe:
             origin = headers.get("origin")
             if origin and not _same_origin(origin, headers.get("host", "")):
                 return problem(403, "forbidden", f"requests from {origin} may not change anything here")

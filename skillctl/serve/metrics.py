@@ -130,6 +130,12 @@ class Metrics:
             "Searches answered from the result cache (hit) or the index (miss).",
             [(_labels(result="hit"), catalog.cache_hits), (_labels(result="miss"), catalog.cache_misses)],
         )
+        metric(
+            "skillctl_catalog_text_matches_total",
+            "counter",
+            "Text searches whose matches were remembered since the index last changed (hit) or asked of SQLite.",
+            [(_labels(result="hit"), catalog.index.text_hits), (_labels(result="miss"), catalog.index.text_misses)],
+        )
         metric("process_resident_memory_bytes", "gauge", "Resident memory of this process.", [("", resident_bytes())])
         return "\n".join(lines) + "\n"
 

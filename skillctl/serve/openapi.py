@@ -102,7 +102,9 @@ def openapi_document() -> dict[str, Any]:
                             schema={"type": "integer", "minimum": 1, "maximum": 100},
                         ),
                         _param(
-                            "sort", "name, or relevance (the default with q)", schema={"enum": ["name", "relevance"]}
+                            "sort",
+                            "name (the default, the Go tool's order), or relevance (best match of q first)",
+                            schema={"enum": ["name", "relevance"]},
                         ),
                     ],
                     "responses": {

@@ -93,7 +93,7 @@ def ui_routes(catalog: Catalog, settings: ServeSettings) -> list[Any]:
     def index(request: Request) -> Response:
         params = request.query_params
         try:
-            query = Query.from_params(params)
+            query = Query.from_params(params, text_sort="relevance")
         except UsageError as exc:
             return error_page(exc)
         summaries, total = catalog.search_skills(query)

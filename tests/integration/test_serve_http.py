@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import http.server
 import json
+import re
 import subprocess
 import threading
 import time
@@ -140,6 +141,21 @@ def test_every_response_carries_the_security_headers(server: Server, seeded: tup
         assert headers["x-frame-options"] == "DENY", path
 
 
+def test_the_skill_list_as_http_clients_use_it(server: Server) -> None:
+    status, headers, body = server.request("/api/v1/skills?per_page=2")
+    assert status == 200 and headers["content-type"] == "application/json"
+    assert headers["content-length"] == str(len(body)) and headers["cache-control"] == "no-store"
+    status, head_headers, head_body = server.request("/api/v1/skills?per_page=2", method="HEAD")
+    assert status == 200 and head_body == b"" and head_headers["content-length"] == str(len(body))
+    # A repeated parameter: the first counts, as in the Go tool (URL.Query().Get).
+    assert (
+        server.json("/api/v1/skills?status=published&status=draft")[1]
+        == server.json("/api/v1/skills?status=published")[1]
+    )
+    assert server.json("/api/v1/skills?q=&status=")[1] == server.json("/api/v1/skills")[1]  # blank: not a filter
+    assert server.request("/api/v1/skills", method="POST")[0] == 405
+
+
 def test_files_and_their_bytes(server: Server, seeded: tuple[Registry, str]) -> None:
     ns = seeded[1]
     base = f"/api/v1/skills/{ns}/doc-reviewer/versions/1.0.0"
@@ -179,6 +195,20 @@ def test_diff_signature_openapi_metrics(server: Server, seeded: tuple[Registry, 
     assert status == 200 and spec["openapi"].startswith("3.1")
     assert "/api/v1/skills/{ns}/{name}/versions/{ver}/files/{path}" in spec["paths"]
     assert server.json("/api/v1/skills")[0] == 200  # counted below, whatever ran before this test
+
+    def text_matches() -> dict[str, int]:
+        found = re.findall(
+            r'skillctl_catalog_text_matches_total\{result="(\w+)"\} (\d+)', server.request("/metrics")[2].decode()
+        )
+        return {k: int(v) for k, v in found}
+
+    before = text_matches()
+    first = server.json("/api/v1/skills?q=review&per_page=1&page=1")[1]
+    second = server.json("/api/v1/skills?q=review&per_page=1&page=2")[1]  # another page: the same text matches
+    assert first["pagination"]["total"] == second["pagination"]["total"] >= 2
+    assert first["data"] != second["data"]
+    after = text_matches()
+    assert after["hit"] - before["hit"] == 1 and after["miss"] - before["miss"] <= 1
     status, headers, metrics = server.request("/metrics")
     text = metrics.decode()
     assert status == 200 and headers["content-type"].startswith("text/plain; version=0.0.4")

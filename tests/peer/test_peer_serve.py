@@ -208,6 +208,8 @@ LISTS = [
     "/api/v1/skills?namespace={ns}",
     "/api/v1/skills?namespace=nobody",
     "/api/v1/skills?per_page=100",
+    "/api/v1/skills?status=published&status=draft",
+    "/api/v1/skills?q=review&q=nothing",
 ]
 
 
@@ -221,6 +223,9 @@ def test_skill_lists_match_field_by_field(
     assert go["pagination"] == ours["pagination"]
     go_rows, our_rows = rows(go), rows(ours)
     assert set(go_rows) == set(our_rows)
+    # Go's order (namespace, name, created newest first), with or without q; ties are ordered by ours only.
+    order = lambda body: [(d["namespace"], d["name"], d["created"]) for d in body["data"]]  # noqa: E731
+    assert order(go) == order(ours)
     for key, row in go_rows.items():
         assert without(row, "synced_at") == without(our_rows[key], "synced_at", *EXTRA_SKILL_FIELDS), key
         assert list(our_rows[key])[: len(GO_SKILL_FIELDS)] == list(GO_SKILL_FIELDS)

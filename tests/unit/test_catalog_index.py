@@ -244,6 +244,9 @@ def test_bad_parameters_are_usage_errors(params: dict[str, str], message: str) -
 
 def test_parameters_as_the_go_tool_names_them() -> None:
     query = Query.from_params({"q": " doc ", "status": "draft", "tags": "a, b,,", "page": "2", "per_page": "5"})
-    assert query == Query(q="doc", status="draft", tags=("a", "b"), page=2, per_page=5, sort="relevance")
+    assert query == Query(q="doc", status="draft", tags=("a", "b"), page=2, per_page=5, sort="name")  # Go's order
+    assert Query.from_params({"q": "doc"}, text_sort="relevance").sort == "relevance"  # the web UI's
+    assert Query.from_params({"q": "doc", "sort": "name"}, text_sort="relevance").sort == "name"
+    assert Query.from_params({}, text_sort="relevance").sort == "name"  # nothing to rank
     assert Query.from_params({}) == Query(page=1, per_page=20, sort="name")
     assert Query.from_params({"page": "", "per_page": ""}).per_page == 20
