@@ -36,6 +36,7 @@ from skillctl.core.errors import IntegrityError, NotFoundError, SkillctlError
 from skillctl.core.refs import is_attachment_tag, parse_reference
 from skillctl.registry.client import RegistrySession
 from skillctl.store.layout import Store
+from skillctl.trust import bundle as bundles
 
 log = logging.getLogger(__name__)
 
@@ -218,14 +219,14 @@ class Syncer:
         host = session.registry
         stats = SyncStats()
         signature_tags = {t for t in tags if is_attachment_tag(t)}
-        signed = {"sha256:" + t[7:71] for t in signature_tags if t.endswith(".sig")}
+        signed = _Signatures(session, repo, signature_tags)
         version_tags = sorted(t for t in tags if t not in signature_tags)
         known = self.index.known_tags(host, repo)
         remembered = self.index.remembered_tags(host, repo)
         tags_changed = remembered != sorted(tags)
         update = RepositoryUpdate(host, repo, tags=list(tags) if tags_changed else None)
-        if tags_changed:
-            update.signed_digests = signed
+        if tags_changed or full:
+            update.signed_digests = signed.all()
         update.removed = sorted(set(known) - set(version_tags))
         stats.removed = len(update.removed)
         now = time.time()
@@ -245,7 +246,7 @@ class Syncer:
         tag: str,
         seen: KnownTag,
         update: RepositoryUpdate,
-        signed: set[str],
+        signed: _Signatures,
         stats: SyncStats,
     ) -> None:
         stats.rechecked += 1
@@ -266,7 +267,7 @@ class Syncer:
         repo: str,
         tag: str,
         update: RepositoryUpdate,
-        signed: set[str],
+        signed: _Signatures,
         stats: SyncStats,
     ) -> None:
         host = session.registry
@@ -296,7 +297,7 @@ class Syncer:
         digest: str,
         raw: bytes,
         update: RepositoryUpdate,
-        signed: set[str],
+        signed: _Signatures,
     ) -> str | None:
         """Put the manifest where it belongs in ``update``; a reason when it is not indexed."""
         host = session.registry
@@ -386,3 +387,58 @@ class Syncer:
                     update.skills.append(skill)
             self.index.apply(update)
         return stats
+
+
+MAX_SIGNATURE_REFERRERS: Final = 16
+"""Bundle referrers of one image looked at to tell whether one is a signature."""
+
+
+class _Signatures:
+    """Which digests of one repository carry a signature: a cosign ``.sig`` tag, or a Sigstore bundle in the OCI
+    referrers fallback tag ``sha256-<hex>`` (cosign v3's default where the registry has no referrers API). A
+    fallback index is read only when its digest is asked about, once per pass: an unchanged repository costs
+    nothing. Not verified here (that needs keys: ``catalog.signatures``)."""
+
+    def __init__(self, session: RegistrySession, repo: str, attachment_tags: set[str]) -> None:
+        self.session = session
+        self.repo = repo
+        self.legacy = {"sha256:" + t[7:71] for t in attachment_tags if t.endswith(".sig")}
+        self.fallback = {"sha256:" + t[7:]: t for t in attachment_tags if len(t) == len("sha256-") + 64}
+        self._bundles: dict[str, bool] = {}
+
+    def __contains__(self, digest: object) -> bool:
+        if digest in self.legacy:
+            return True
+        if not isinstance(digest, str) or digest not in self.fallback:
+            return False
+        if digest not in self._bundles:
+            self._bundles[digest] = self._lists_signature(self.fallback[digest])
+        return self._bundles[digest]
+
+    def all(self) -> set[str]:
+        return self.legacy | {d for d in self.fallback if d in self}
+
+    def _lists_signature(self, tag: str) -> bool:
+        where = f"{self.session.registry}/{self.repo}:{tag}"
+        try:
+            _, raw = self.session.manifest(self.repo, tag)
+            descriptors = json.loads(raw).get("manifests") or []
+        except (SkillctlError, OSError, ValueError, AttributeError) as exc:
+            log.warning("sync: %s: cannot read the referrers index (%s); its signatures are not shown", where, exc)
+            return False
+        candidates = [
+            d for d in descriptors
+            if isinstance(d, dict) and d.get("artifactType") == bundles.BUNDLE_V03 and isinstance(d.get("digest"), str)
+        ]  # fmt: skip
+        for desc in candidates[:MAX_SIGNATURE_REFERRERS]:
+            annotations = desc.get("annotations") or {}
+            if bundles.PREDICATE_ANNOTATION not in annotations:  # cosign names its attestations only in the manifest
+                try:
+                    _, manifest = self.session.manifest(self.repo, desc["digest"])
+                    annotations = json.loads(manifest).get("annotations") or {}
+                except (SkillctlError, OSError, ValueError, AttributeError) as exc:
+                    log.warning("sync: %s: cannot read referrer %s (%s)", where, desc["digest"], exc)
+                    continue
+            if isinstance(annotations, dict) and not bundles.names_attestation(annotations):
+                return True
+        return False

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -33,6 +34,14 @@ COSIGN_SIGN_PREDICATE: Final = "https://sigstore.dev/cosign/sign/v1"
 MAX_BUNDLE: Final = 4 * 1024 * 1024
 PREDICATE_ANNOTATION: Final = "dev.sigstore.bundle.predicateType"
 """On a bundle referrer's manifest (and, as skillctl writes them, its index entry): what the DSSE statement is."""
+
+
+def names_attestation(annotations: Mapping[str, str]) -> bool:
+    """Whether a bundle referrer's annotations name a predicate other than cosign's image signature (an
+    attestation). Without the annotation a bundle may be either: cosign's attestations name their predicate only in
+    their own manifest, not in the referrers index."""
+    kind = annotations.get(PREDICATE_ANNOTATION)
+    return kind is not None and kind != COSIGN_SIGN_PREDICATE
 
 
 class BundleError(IntegrityError):

@@ -132,7 +132,7 @@ def _bundles(repo: Reference, digest: str, *, backend: str | None, opts: Registr
     found = []
     listed = referrers.list_referrers(repo, digest, backend=backend, opts=opts, artifact_type=bundles.BUNDLE_V03)
     # Attestations are bundles too; ours name their predicate type in the index, so they are not even read.
-    candidates = [d for d in listed.descriptors if not _is_attestation(d.get("annotations") or {})]
+    candidates = [d for d in listed.descriptors if not bundles.names_attestation(d.get("annotations") or {})]
     if len(candidates) > MAX_REFERRERS:
         raise SignatureError(
             f"{repo.repository}: {len(candidates)} signature bundles on {digest}; more than {MAX_REFERRERS} "
@@ -147,7 +147,7 @@ def _bundles(repo: Reference, digest: str, *, backend: str | None, opts: Registr
         except SkillctlError as exc:
             found.append(Evidence("bundle", where, b"", b"", b"", None, problem=exc.message))
             continue
-        if _is_attestation(manifest.get("annotations") or {}):
+        if bundles.names_attestation(manifest.get("annotations") or {}):
             continue  # cosign's attestations say what they are only in their own manifest
         subject = (manifest.get("subject") or {}).get("digest")
         for layer in manifest.get("layers") or []:
@@ -158,12 +158,6 @@ def _bundles(repo: Reference, digest: str, *, backend: str | None, opts: Registr
                 evidence.problem = f"the referrer's subject is {subject}"
             found.append(evidence)
     return found
-
-
-def _is_attestation(annotations: dict[str, str]) -> bool:
-    """A bundle referrer whose annotation names a predicate other than cosign's image signature."""
-    kind = annotations.get(bundles.PREDICATE_ANNOTATION)
-    return kind is not None and kind != bundles.COSIGN_SIGN_PREDICATE
 
 
 def collect(
