@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -72,8 +73,13 @@ def _strip_source(message: str, source: str) -> str:
     return message[len(source) + 2 :] if message.startswith(source + ": ") else message
 
 
-def validate_skill(path: str | Path, *, strict: bool = False) -> ValidationReport:
+def validate_skill(
+    path: str | Path, *, strict: bool = False, totals: Callable[[Path], tuple[int, int]] | None = None
+) -> ValidationReport:
     """Validate a skill; problems are collected in the report, never raised.
+
+    ``totals(root)`` gives ``(files, bytes)`` of the skill's content for the MCP limits; by default a walk of the
+    tree (:func:`skillctl.card.content.content_totals`). ``pack`` passes its own walk, so it walks once.
 
     Raises:
         NotFoundError: the path does not exist or holds no skill.yaml.
@@ -99,16 +105,16 @@ def validate_skill(path: str | Path, *, strict: bool = False) -> ValidationRepor
         prompt if isinstance(prompt, str) and prompt else "SKILL.md",
         name if isinstance(name, str) else root.resolve().name,
     )
-    report.findings.extend(_mcp_limits(root))
+    report.findings.extend(_mcp_limits(root, totals))
     _check_names(report)
     return report
 
 
-def _mcp_limits(root: Path) -> list[Finding]:
+def _mcp_limits(root: Path, totals: Callable[[Path], tuple[int, int]] | None) -> list[Finding]:
     """SEP-2640's per-skill limits: MCP hosts need not load a larger skill, and ``skillctl mcp`` does not serve it."""
     from skillctl.card.content import MCP_MAX_BYTES, MCP_MAX_FILES, content_totals
 
-    files, size = content_totals(root)
+    files, size = (totals or content_totals)(root)
     found = []
     if files > MCP_MAX_FILES:
         found.append(

@@ -11,14 +11,12 @@ the offending path.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import gzip
 import hashlib
 import os
 import stat
 import tarfile
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Final, Literal
@@ -36,7 +34,7 @@ EntryKind = Literal["dir", "file", "symlink"]
 class Entry:
     rel: str
     kind: EntryKind
-    path: Path
+    path: str | Path  # where it is read from: a str as collected
     mode: int
     size: int = 0
     target: str = ""
@@ -68,16 +66,16 @@ def collect_entries(root: Path, left_out: list[str] | None = None) -> list[Entry
     entries: list[Entry] = []
     problems: list[str] = []
 
-    def walk(directory: Path, prefix: str) -> None:
+    def walk(directory: str, prefix: str) -> None:
         try:
             names = sorted(os.listdir(directory))
         except OSError as exc:
             problems.append(f"{directory}: cannot read directory ({exc.strerror})")
             return
         for name in names:
-            path = directory / name
+            path = os.path.join(directory, name)  # a str: a Path per file costs more than its tar header
             rel = prefix + name
-            st = path.lstat()
+            st = os.lstat(path)
             is_dir = stat.S_ISDIR(st.st_mode)
             reason = rules.excluded(rel, is_dir=is_dir)
             if reason:
@@ -96,15 +94,15 @@ def collect_entries(root: Path, left_out: list[str] | None = None) -> list[Entry
                     problems.append(f"{path}: file is not readable")
                 entries.append(Entry(rel, "file", path, _normalise_mode(st.st_mode), st.st_size))
             elif stat.S_ISLNK(st.st_mode):
-                _check_link(path, rel, real_root, entries, problems)
+                _check_link(Path(path), rel, real_root, entries, problems)
             else:
                 problems.append(f"{path}: is a {_special_kind(st.st_mode)}; only files, folders and links are packed")
 
-    walk(root, "")
+    walk(str(root), "")
     packed = {e.rel for e in entries}
     for entry in entries:
         if entry.kind == "symlink":
-            resolved = (entry.path.parent / entry.target).resolve()
+            resolved = (Path(entry.path).parent / entry.target).resolve()
             rel_target = resolved.relative_to(real_root).as_posix()
             if rel_target not in packed and rel_target != ".":
                 problems.append(f"{entry.path}: points to {rel_target!r}, which is not packaged (hidden or ignored)")
@@ -115,6 +113,23 @@ def collect_entries(root: Path, left_out: list[str] | None = None) -> list[Entry
             hint=f"remove them or list them in {root / IGNORE_FILE}",
         )
     return entries
+
+
+def content_totals_of(entries: list[Entry]) -> tuple[int, int]:
+    """``(files, bytes)`` of collected entries, counted as :func:`skillctl.card.content.content_totals` counts the
+    tree (files, and links that lead to a file), without walking it again."""
+    files = size = 0
+    for entry in entries:
+        if entry.kind == "file":
+            files, size = files + 1, size + entry.size
+        elif entry.kind == "symlink":
+            try:
+                target = os.stat(entry.path)
+            except OSError:
+                continue
+            if stat.S_ISREG(target.st_mode):
+                files, size = files + 1, size + target.st_size
+    return files, size
 
 
 def _special_kind(mode: int) -> str:
@@ -273,10 +288,11 @@ def write_layer(entries: list[Entry], out: BinaryIO, *, mtime: int = 0) -> Layer
             pending += header
             offset += len(header)
             if entry.kind == "file":
-                with _open_exact(entry) as fh:
+                fd = _open_exact(entry)
+                try:
                     left = entry.size
                     while left:
-                        chunk = fh.read(min(left, _COPY))
+                        chunk = os.read(fd, min(left, _COPY))
                         if not chunk:
                             raise UnsafeContentError(f"{entry.path}: changed while packing; run pack again")
                         pending += chunk
@@ -284,6 +300,8 @@ def write_layer(entries: list[Entry], out: BinaryIO, *, mtime: int = 0) -> Layer
                         if len(pending) >= _COPY:
                             sink.write(bytes(pending))
                             pending.clear()
+                finally:
+                    os.close(fd)
                 padding = -entry.size % _BLOCK
                 pending += b"\0" * padding
                 offset += entry.size + padding
@@ -301,14 +319,14 @@ def write_layer(entries: list[Entry], out: BinaryIO, *, mtime: int = 0) -> Layer
     )
 
 
-@contextlib.contextmanager
-def _open_exact(entry: Entry) -> Iterator[BinaryIO]:
-    """Open a file for packing; fail if it no longer has the size we recorded."""
+def _open_exact(entry: Entry) -> int:
+    """Open a file for packing (a bare descriptor: no buffered file object per small file); fail if it no longer
+    has the size we recorded."""
     try:
         fd = os.open(entry.path, os.O_RDONLY | os.O_NOFOLLOW)
     except OSError as exc:
         raise UnsafeContentError(f"{entry.path}: cannot read ({exc.strerror})") from None
-    with os.fdopen(fd, "rb") as fh:
-        if os.fstat(fd).st_size != entry.size:
-            raise UnsafeContentError(f"{entry.path}: changed while packing; run pack again")
-        yield fh
+    if os.fstat(fd).st_size != entry.size:
+        os.close(fd)
+        raise UnsafeContentError(f"{entry.path}: changed while packing; run pack again")
+    return fd

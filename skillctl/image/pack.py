@@ -11,15 +11,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from skillctl.card.content import IGNORE_FILE
+from skillctl.card.content import IGNORE_FILE, content_totals
 from skillctl.card.dependencies import annotation_value
 from skillctl.card.skillcard import SkillCard
 from skillctl.card.validate import validate_skill
 from skillctl.core import oci
-from skillctl.core.errors import IntegrityError, SkillctlError, UsageError
+from skillctl.core.errors import IntegrityError, SkillctlError, UnsafeContentError, UsageError
 from skillctl.core.findings import Finding
 from skillctl.core.refs import Reference, parse_reference, version_tag
-from skillctl.image.layer import Entry, LayerInfo, collect_entries, write_layer
+from skillctl.image.layer import Entry, LayerInfo, collect_entries, content_totals_of, write_layer
 from skillctl.image.unpack import UnpackLimits
 from skillctl.store.layout import Store
 
@@ -204,7 +204,18 @@ def pack(
     """
     store = store or Store()
     config_type, layer_type = oci.media_profile(media_type)
-    report = validate_skill(path, strict=strict)
+    left_out: list[str] = []
+    walked: list[list[Entry]] = []
+
+    def totals(root: Path) -> tuple[int, int]:  # validation's content count, from the walk packing needs anyway
+        try:
+            walked.append(collect_entries(root, left_out))
+        except UnsafeContentError:  # raised again below, once the validation findings are reported
+            left_out.clear()
+            return content_totals(root)
+        return content_totals_of(walked[0])
+
+    report = validate_skill(path, strict=strict, totals=totals)
     report.raise_for_errors()
     assert report.card is not None
     card = report.card
@@ -212,8 +223,7 @@ def pack(
     mtime = source_date_epoch(env)
     epoch = created_time(report.root, env=env, commit_time=commit_time)
     created = rfc3339(epoch) if epoch is not None else None
-    left_out: list[str] = []
-    entries = collect_entries(report.root, left_out)
+    entries = walked[0] if walked else collect_entries(report.root, left_out)
     warnings = [*report.warnings, *_content_warnings(report.root, entries, left_out)]
 
     with store.writing():

@@ -390,3 +390,33 @@ def test_a_skill_without_skillignore_is_matched_without_pathspec(tmp_path):
     assert isinstance(content_rules(root).combined, HiddenOnly)
     (root / ".skillignore").write_text("*.log\n")
     assert not isinstance(content_rules(root).combined, HiddenOnly)
+
+
+def test_content_totals_from_the_entries_match_a_walk_of_the_tree(rich):
+    from skillctl.card.content import content_totals
+    from skillctl.image.layer import content_totals_of
+
+    os.symlink("assets/x", rich / "dir-link")  # a link to a folder: not a file
+    (rich / ".hidden").write_text("left out")
+    (rich / ".skillignore").write_text("Zeta.md\n")
+    entries = collect_entries(rich)
+    assert content_totals_of(entries) == content_totals(rich)
+    files, size = content_totals_of(entries)
+    assert files == sum(1 for e in entries if e.kind == "file") + 1  # link.md counts as the file it leads to
+    assert size == sum(e.size for e in entries if e.kind == "file") + len("# Ref\n")
+
+
+def test_pack_walks_the_tree_once(rich, tmp_path, monkeypatch):
+    """Validation's MCP limits count the entries pack collects; a second walk of 10,000 files costs a quarter of
+    the pack."""
+    import skillctl
+    import skillctl.card.content as content
+    import skillctl.image.layer as layer
+
+    walks = []
+    real = layer.collect_entries
+    monkeypatch.setattr("skillctl.image.pack.collect_entries", lambda *a, **k: walks.append(1) or real(*a, **k))
+    monkeypatch.setattr(content, "content_totals", lambda root: pytest.fail("walked the tree a second time"))
+    monkeypatch.setattr("skillctl.image.pack.content_totals", content.content_totals)
+    skillctl.pack(rich, store=skillctl.Store(tmp_path / "store"))
+    assert walks == [1]
