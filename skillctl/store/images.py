@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,7 +40,9 @@ def _split_ref_name(ref_name: str) -> tuple[str, str]:
     return name, tag
 
 
-def _summary(store: Store, entry: IndexEntry, cache: dict[str, oci.Manifest | None]) -> ImageSummary | None:
+def _summary(
+    store: Store, entry: IndexEntry, cache: dict[str, oci.Manifest | None], signatures: set[tuple[str, str]]
+) -> ImageSummary | None:
     if entry.digest not in cache:
         try:
             cache[entry.digest] = store.manifest(entry.digest)
@@ -59,6 +60,7 @@ def _summary(store: Store, entry: IndexEntry, cache: dict[str, oci.Manifest | No
         version=annotations.get(oci.VERSION, ""),
         size=sum(layer.size for layer in manifest.layers) if manifest else 0,
         created=annotations.get(oci.CREATED) or entry.annotations.get(oci.PACKED_AT, ""),
+        signed=(name, entry.digest.replace(":", "-") + ".sig") in signatures,
     )
 
 
@@ -74,11 +76,11 @@ def list_images(store: Store | None = None, *, include_untagged: bool = False) -
         if is_attachment_tag(tag)
     }
     rows = [
-        dataclasses.replace(summary, signed=(summary.name, summary.digest.replace(":", "-") + ".sig") in signatures)
+        summary
         for entry in entries
         if (entry.ref_name or include_untagged)
         and not (entry.ref_name and is_attachment_tag(_split_ref_name(entry.ref_name)[1]))
-        and (summary := _summary(store, entry, cache)) is not None
+        and (summary := _summary(store, entry, cache, signatures)) is not None
     ]
     return sorted(rows, key=lambda r: (r.ref.startswith("sha256:"), r.ref))
 

@@ -159,6 +159,13 @@ def test_read_blob_size_limit(store):
         digest = store.put_blob(b"x" * 100)
     with pytest.raises(IntegrityError, match="larger than 10 bytes"):
         store.read_blob(digest, limit=10)
+    assert store.read_blob(digest, limit=100) == b"x" * 100  # exactly the limit: read whole
+
+
+def test_read_blob_refuses_malformed_digests_too(store):
+    store.init()
+    with pytest.raises(IntegrityError, match="malformed digest"):
+        store.read_blob("sha256:../../etc/passwd")
 
 
 @pytest.mark.parametrize("digest", ["sha256:abc", "md5:" + "a" * 32, "sha256:" + "A" * 64, "sha256:../../etc/passwd"])
