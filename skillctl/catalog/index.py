@@ -283,7 +283,15 @@ class Index:
             self._local.conn = conn
             with self._lock:
                 self._readers.append(conn)
-        yield conn
+        if conn.in_transaction:  # a read inside a read: the outer one holds the snapshot
+            yield conn
+            return
+        # One read transaction: the statements of one answer (a page, its total) see the same commit of the sync.
+        conn.execute("BEGIN")
+        try:
+            yield conn
+        finally:
+            conn.execute("COMMIT")
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:

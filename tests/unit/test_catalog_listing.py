@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import random
-import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -86,31 +85,6 @@ def test_the_snapshot_follows_every_write(big_index: Index) -> None:
     assert big_index.listing() is not before
     big_index.apply(RepositoryUpdate("reg.example", "new/fresh", removed=["1.0.0"]))
     assert big_index.search_json(Query(q="brand new")) == ("[]", 0)
-
-
-def test_pages_while_a_writer_writes(big_index: Index) -> None:
-    errors: list[BaseException] = []
-    stop = threading.Event()
-
-    def read() -> None:
-        while not stop.is_set():
-            try:
-                data, total = big_index.search_json(Query(namespace="load", per_page=100))
-                assert len(json.loads(data)) == min(total, 100)
-            except BaseException as exc:
-                errors.append(exc)
-                return
-
-    readers = [threading.Thread(target=read) for _ in range(3)]
-    for t in readers:
-        t.start()
-    for i in range(100):
-        fill(big_index, version(f"load/s{i}", "1.0.0", namespace="load"))
-    stop.set()
-    for t in readers:
-        t.join()
-    assert errors == []
-    assert big_index.search_json(Query(namespace="load"))[1] == 100
 
 
 def test_select_takes_the_shortest_list_and_filters_by_the_rest() -> None:
