@@ -139,6 +139,14 @@ _SKILL_JSON: Final = (
     + ", 'signed', json(CASE WHEN v.signed THEN 'true' ELSE 'false' END), 'size', v.size)"
 )
 
+QUICK_SECONDS: Final = 0.004
+"""How long a text search may run on the server's event loop before it is handed to a thread."""
+
+
+class _Busy(Exception):
+    """The index cannot answer at once (a writer holds it, or the search would take longer)."""
+
+
 _LIST_ORDER: Final = "v.namespace, v.name, v.created DESC, v.registry, v.repository, v.tag"
 
 # bm25() works only in a query on the FTS table itself: rank there, once, before joining or grouping.
@@ -272,10 +280,16 @@ class Index:
             self._writer.close()
 
     @contextlib.contextmanager
-    def _read(self) -> Iterator[sqlite3.Connection]:
+    def _read(self, *, wait: bool = True) -> Iterator[sqlite3.Connection]:
+        """A connection to read with. ``wait=False``: raise :class:`_Busy` instead of waiting for a writer (memory
+        mode has one connection behind a lock)."""
         if self.memory:
-            with self._lock:
+            if not self._lock.acquire(blocking=wait):
+                raise _Busy
+            try:
                 yield self._writer
+            finally:
+                self._lock.release()
             return
         conn = getattr(self._local, "conn", None)
         if conn is None:
@@ -294,7 +308,9 @@ class Index:
             conn.execute("COMMIT")
 
     @contextlib.contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
+    def _write(self, *, indexed: bool = True) -> Iterator[sqlite3.Connection]:
+        """A write transaction. ``indexed``: it changes what searches find, so the generation goes up (memo rows,
+        which no search reads, leave the snapshot and the answer caches as they are)."""
         with self._lock:
             self._writer.execute("BEGIN IMMEDIATE")
             try:
@@ -303,7 +319,8 @@ class Index:
                 self._writer.execute("ROLLBACK")
                 raise
             self._writer.execute("COMMIT")
-            self.generation += 1
+            if indexed:
+                self.generation += 1
 
     # -- what sync needs -------------------------------------------------------------
     def known_tags(self, registry: str, repository: str) -> dict[str, KnownTag]:
@@ -489,40 +506,63 @@ class Index:
             self._listing = current = Listing(generation, ((*r[:4], json.loads(r[4]), r[5]) for r in rows))
             return current
 
-    def answers_quickly(self, query: Query) -> bool:
-        """Whether :meth:`search_json` answers ``query`` without a table scan or a rebuild: the snapshot is current,
-        and any text goes through the trigram index (three characters or more) or has its matches remembered."""
-        current = self._listing
-        if current is None or current.generation != self.generation:
-            return False
-        return len(query.q) >= 3 or not query.q or current.remembers(query.q, _ranked(query))
-
-    def _text_matches(self, q: str, *, ranked: bool) -> list[tuple[int, float]]:
+    def _text_matches(self, q: str, *, ranked: bool, quick: bool = False) -> list[tuple[int, float]]:
         """The ids of versions whose name, title or description holds ``q`` (case-insensitively), with their
-        bm25 rank when ``ranked`` (only the trigram index ranks: ``q`` of three characters or more)."""
+        bm25 rank when ``ranked`` (only the trigram index ranks: ``q`` of three characters or more).
+        ``quick``: raise :class:`_Busy` rather than wait for a writer or run longer than ``QUICK_SECONDS``."""
         if len(q) >= 3:
             rank = "bm25(versions_fts)" if ranked else "0"
             sql = f"SELECT rowid, {rank} FROM versions_fts WHERE versions_fts MATCH ?"
             args: list[str] = ['"' + q.replace('"', '""') + '"']
         else:  # shorter than a trigram: scan, as the Go tool always does
+            if quick:
+                raise _Busy
             sql = (
                 "SELECT id, 0 FROM versions WHERE name LIKE ? ESCAPE '\\' OR display_name LIKE ? ESCAPE '\\' "
                 "OR description LIKE ? ESCAPE '\\'"
             )
             args = [_like_pattern(q)] * 3
-        with self._read() as db:
-            return db.execute(sql, args).fetchall()
+        with self._read(wait=not quick) as db:
+            if not quick:
+                return db.execute(sql, args).fetchall()
+            deadline = time.perf_counter() + QUICK_SECONDS
+            db.set_progress_handler(lambda: time.perf_counter() > deadline, 1000)  # non-zero: SQLite interrupts
+            try:
+                return db.execute(sql, args).fetchall()
+            except sqlite3.OperationalError as exc:
+                if "interrupt" in str(exc):
+                    raise _Busy from None
+                raise
+            finally:
+                db.set_progress_handler(None, 0)
 
     def search_json(self, query: Query) -> tuple[str, int]:
         """What :meth:`search` finds, as the JSON array the API sends: a page of :meth:`listing`, with SQLite
         asked only which rows hold the text (rows written since the snapshot wait for the next one)."""
-        listing = self.listing()
+        return self._page(self.listing(), query, quick=False)
+
+    def search_json_now(self, query: Query) -> tuple[str, int] | None:
+        """:meth:`search_json` if it can answer at once, for an event loop: None when the snapshot needs a rebuild,
+        a writer holds the index (memory mode), or the text needs a scan or more than ``QUICK_SECONDS`` of
+        SQLite; the caller then asks :meth:`search_json` in a thread. Most searches qualify: a thread under load
+        waits for the GIL behind the loop, longer than the answer takes."""
+        listing = self._listing
+        if listing is None or listing.generation != self.generation:
+            return None
+        try:
+            return self._page(listing, query, quick=True)
+        except _Busy:
+            return None
+
+    def _page(self, listing: Listing, query: Query, *, quick: bool) -> tuple[str, int]:
         criteria = [(name, getattr(query, name)) for name in ("status", "namespace", "compatibility")]
         criteria = [c for c in criteria if c[1]] + [("tag", tag) for tag in query.tags]
         ranked = _ranked(query)
         text = None
         if query.q:
-            text, remembered = listing.text(query.q, ranked, lambda: self._text_matches(query.q, ranked=ranked))
+            text, remembered = listing.text(
+                query.q, ranked, lambda: self._text_matches(query.q, ranked=ranked, quick=quick)
+            )
             if remembered:
                 self.text_hits += 1
             else:
@@ -636,12 +676,12 @@ class Index:
         return json.loads(row[0])
 
     def memo_put(self, key: str, value: Any) -> None:
-        with self._write() as db:
+        with self._write(indexed=False) as db:
             db.execute(
                 "INSERT OR REPLACE INTO memo (key, value, at) VALUES (?, ?, ?)", (key, json.dumps(value), time.time())
             )
 
     def memo_forget(self, prefixes: Iterable[str]) -> None:
-        with self._write() as db:
+        with self._write(indexed=False) as db:
             for prefix in prefixes:
                 db.execute("DELETE FROM memo WHERE substr(key, 1, ?) = ?", (len(prefix), prefix))

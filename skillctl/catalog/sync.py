@@ -33,7 +33,7 @@ from skillctl.catalog.sources import STORE, RegistrySource, Source, StoreSource
 from skillctl.consume.collection import parse_collection
 from skillctl.core import oci
 from skillctl.core.errors import IntegrityError, NotFoundError, SkillctlError
-from skillctl.core.refs import is_attachment_tag, parse_reference
+from skillctl.core.refs import is_attachment_tag, is_digest, parse_reference
 from skillctl.registry.client import RegistrySession
 from skillctl.store.layout import Store
 from skillctl.trust import bundle as bundles
@@ -225,17 +225,23 @@ class Syncer:
         remembered = self.index.remembered_tags(host, repo)
         tags_changed = remembered != sorted(tags)
         update = RepositoryUpdate(host, repo, tags=list(tags) if tags_changed else None)
-        if tags_changed or full:
+        now = time.time()
+        due = [t for t in version_tags if t in known and (full or now - known[t].checked_at >= self.recheck_after)]
+        # Signatures can arrive without the tag list changing (a bundle added to an existing referrers index):
+        # they are looked at again whenever the repository's tags are.
+        if tags_changed or due:
             update.signed_digests = signed.all()
         update.removed = sorted(set(known) - set(version_tags))
         stats.removed = len(update.removed)
-        now = time.time()
         for tag in version_tags:
             seen = known.get(tag)
             if seen is None:
                 self._read_tag(session, repo, tag, update, signed, stats)
-            elif full or now - seen.checked_at >= self.recheck_after:
+            elif tag in due:
                 self._recheck_tag(session, repo, tag, seen, update, signed, stats)
+        if signed.failed:  # a referrers index could not be read: keep the old flags, and try again next pass
+            update.signed_digests = None
+            update.tags = None
         self.index.apply(update)
         return stats
 
@@ -405,6 +411,7 @@ class _Signatures:
         self.legacy = {"sha256:" + t[7:71] for t in attachment_tags if t.endswith(".sig")}
         self.fallback = {"sha256:" + t[7:]: t for t in attachment_tags if len(t) == len("sha256-") + 64}
         self._bundles: dict[str, bool] = {}
+        self.failed = False  # a referrers index (or an entry of it) could not be read
 
     def __contains__(self, digest: object) -> bool:
         if digest in self.legacy:
@@ -422,22 +429,31 @@ class _Signatures:
         where = f"{self.session.registry}/{self.repo}:{tag}"
         try:
             _, raw = self.session.manifest(self.repo, tag)
-            descriptors = json.loads(raw).get("manifests") or []
-        except (SkillctlError, OSError, ValueError, AttributeError) as exc:
+            index = json.loads(raw)
+        except (SkillctlError, OSError, ValueError) as exc:
             log.warning("sync: %s: cannot read the referrers index (%s); its signatures are not shown", where, exc)
+            self.failed = True
+            return False
+        descriptors = index.get("manifests") if isinstance(index, dict) else None
+        if not isinstance(descriptors, list):
+            log.warning("sync: %s: not a referrers index; its signatures are not shown", where)
             return False
         candidates = [
             d for d in descriptors
-            if isinstance(d, dict) and d.get("artifactType") == bundles.BUNDLE_V03 and isinstance(d.get("digest"), str)
+            if isinstance(d, dict) and d.get("artifactType") == bundles.BUNDLE_V03
+            and isinstance(d.get("digest"), str) and is_digest(d["digest"])
         ]  # fmt: skip
         for desc in candidates[:MAX_SIGNATURE_REFERRERS]:
             annotations = desc.get("annotations") or {}
-            if bundles.PREDICATE_ANNOTATION not in annotations:  # cosign names its attestations only in the manifest
+            if isinstance(annotations, dict) and bundles.PREDICATE_ANNOTATION not in annotations:
+                # cosign names its attestations only in their own manifest
                 try:
                     _, manifest = self.session.manifest(self.repo, desc["digest"])
-                    annotations = json.loads(manifest).get("annotations") or {}
-                except (SkillctlError, OSError, ValueError, AttributeError) as exc:
+                    annotations = json.loads(manifest)
+                    annotations = annotations.get("annotations") if isinstance(annotations, dict) else None
+                except (SkillctlError, OSError, ValueError) as exc:
                     log.warning("sync: %s: cannot read referrer %s (%s)", where, desc["digest"], exc)
+                    self.failed = True
                     continue
             if isinstance(annotations, dict) and not bundles.names_attestation(annotations):
                 return True

@@ -159,10 +159,13 @@ def api_routes(catalog: Catalog, metrics: Metrics) -> list[Route]:
     kept = [0]
     running: dict[tuple[Query, int], asyncio.Future[bytes]] = {}
 
-    def render_list(query: Query) -> bytes:
-        data, total = catalog.index.search_json(query)
+    def render(query: Query, found: tuple[str, int]) -> bytes:
+        data, total = found
         pagination = json.dumps({"total": total, "page": query.page, "per_page": query.per_page})
         return f'{{"data":{data},"pagination":{pagination}}}'.encode()
+
+    def render_list(query: Query) -> bytes:
+        return render(query, catalog.index.search_json(query))
 
     def keep(query: Query, generation: int, body: bytes) -> None:
         old = answers.pop(query, None)
@@ -196,10 +199,11 @@ def api_routes(catalog: Catalog, metrics: Metrics) -> list[Route]:
         running[key] = future
         catalog.cache_misses += 1
         try:
-            # Most searches are answered on the event loop: from memory, or through the trigram index in a
-            # millisecond or two. A thread would cost more: under load it waits for the GIL behind the loop.
-            if catalog.index.answers_quickly(query):
-                body = render_list(query)
+            # Most searches are answered here on the event loop, from memory or in a few milliseconds of SQLite:
+            # a thread would cost more (under load it waits for the GIL behind the loop). The rest go to a thread.
+            found = catalog.index.search_json_now(query)
+            if found is not None:
+                body = render(query, found)
             else:
                 body = await anyio.to_thread.run_sync(render_list, query)
         except SkillctlError as exc:

@@ -8,17 +8,28 @@ each case the sync reports the registry (or repository) as failed and keeps serv
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from catalog_helpers import annotations
-from hostile_registry import HostileRegistry, Reply, build_image, hostile_registry, json_reply, write_authfile
+from hostile_registry import (
+    OCI_INDEX,
+    OCI_MANIFEST,
+    HostileRegistry,
+    Reply,
+    build_image,
+    hostile_registry,
+    json_reply,
+    write_authfile,
+)
 
 from skillctl.backends.base import RegistryOptions
 from skillctl.catalog.service import Catalog, CatalogSettings
 from skillctl.catalog.sources import RegistrySource
+from skillctl.trust.bundle import BUNDLE_V03
 
 pytestmark = pytest.mark.integration
 
@@ -128,5 +139,52 @@ def test_a_tag_list_without_end_is_bounded(reg: HostileRegistry) -> None:
     try:
         assert [v.tag for v in cat.versions("ns", "skill")] == ["1.0.0"]
         assert len(reg.requests("/v2/ns/skill/tags/list")) == 2  # the first page and its one distinct link
+    finally:
+        cat.close()
+
+
+def _fallback(reg: HostileRegistry, repo: str, descriptors: object) -> tuple[str, str]:
+    """``repo:1.0.0`` a skill, and its referrers fallback tag holding ``{"manifests": descriptors}``."""
+    digest = reg.put_manifest(repo, "1.0.0", skill_image(repo.rsplit("/", 1)[-1]))
+    tag = digest.replace(":", "-")
+    reg.put_manifest(repo, tag, json.dumps({"schemaVersion": 2, "manifests": descriptors}).encode(), OCI_INDEX)
+    return digest, tag
+
+
+def test_hostile_referrers_indexes_never_break_the_sync(reg: HostileRegistry) -> None:
+    """Malformed indexes are skipped; a descriptor digest that is not a digest is never put into a URL."""
+    _fallback(reg, "ns/not-a-list", 5)
+    _fallback(reg, "ns/bad-annotations", [{"artifactType": BUNDLE_V03, "digest": "sha256:" + "a" * 64,
+                                           "annotations": 7}])  # fmt: skip
+    _fallback(reg, "ns/traversal", [{"artifactType": BUNDLE_V03, "digest": "../../other/private/manifests/latest"}])
+    _fallback(reg, "ns/number", [{"artifactType": BUNDLE_V03, "digest": 12}])
+    cat, _ = sync(reg.host, RegistryOptions(tls_verify=False, timeout=10))
+    try:
+        report = cat.syncer.last_report
+        assert report is not None and report.sources[reg.host].failed == 0
+        names = ("not-a-list", "bad-annotations", "traversal", "number")
+        assert {n: cat.resolve("ns", n, "1.0.0").signed for n in names} == dict.fromkeys(names, False)
+        assert not [s for s in reg.requests() if "other" in s.path or "private" in s.path]
+    finally:
+        cat.close()
+
+
+def test_a_referrers_index_that_fails_once_is_read_again(reg: HostileRegistry) -> None:
+    """A 503 on the fallback index keeps the old flags and the old tag list, so the next pass looks again; a
+    signature added to an existing index shows once the repository's tags are due for a check."""
+    signature = json.dumps({"mediaType": OCI_MANIFEST, "annotations": {}}).encode()
+    sig_digest = reg.put_manifest("ns/s", None, signature)
+    _, tag = _fallback(reg, "ns/s", [{"artifactType": BUNDLE_V03, "digest": sig_digest}])
+    failing = [True]
+    reg.route("GET", f"/v2/ns/s/manifests/{tag}",
+              lambda m, s: json_reply({"errors": [{"code": "UNAVAILABLE"}]}, 503) if failing[0] else None)  # fmt: skip
+    cat = Catalog(CatalogSettings([RegistrySource(reg.host)], opts=RegistryOptions(tls_verify=False, timeout=10),
+                                  recheck_after=3600))  # fmt: skip
+    try:
+        cat.sync()
+        assert not cat.resolve("ns", "s", "1.0.0").signed
+        failing[0] = False
+        cat.sync()
+        assert cat.resolve("ns", "s", "1.0.0").signed  # read again: the tag list was not taken as seen
     finally:
         cat.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import random
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -128,3 +129,51 @@ def test_text_matches_are_remembered_within_a_bound(monkeypatch: pytest.MonkeyPa
     assert not listing.remembers("abc", True)
     assert listing.text("abc", True, finder("abc", 3))[1] is False
     assert asked == ["abc", "abc", "xyz", "abc"]
+
+
+def test_answers_now_only_when_nothing_has_to_wait(big_index: Index, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``search_json_now`` runs on the server's event loop: it must never rebuild, scan, wait or run long."""
+    import skillctl.catalog.index as index_module
+
+    query = Query(q="review", status="published")
+    fill(big_index, version("new/one", "1.0.0", namespace="new"))
+    assert big_index.search_json_now(query) is None  # the snapshot is stale: a rebuild is a thread's work
+    expected = big_index.search_json(query)
+    assert big_index.search_json_now(query) == expected
+    assert big_index.search_json_now(Query(status="draft")) == big_index.search_json(Query(status="draft"))
+    assert big_index.search_json_now(Query(q="ps")) is None  # shorter than a trigram: a table scan
+    big_index.search_json(Query(q="ps"))
+    assert big_index.search_json_now(Query(q="ps")) == big_index.search_json(Query(q="ps"))  # remembered now
+
+    monkeypatch.setattr(index_module, "QUICK_SECONDS", 0.0)  # every text search is "too long"
+    assert big_index.search_json_now(Query(q="triage")) is None
+    assert not big_index.listing().remembers("triage", False)  # an interrupted search leaves nothing behind
+    assert big_index.search_json_now(query) == expected  # remembered text needs no SQLite
+    assert big_index.search_json(Query(q="triage"))[1] > 0
+
+    big_index.memo_put("sig:x", {"status": "verified"})  # a memo row changes no search
+    assert big_index.search_json_now(query) == expected
+
+
+def test_answers_now_never_waits_for_a_writer_in_memory() -> None:
+    idx = Index(":memory:")
+    _populate(idx, random.Random(3), 50)
+    idx.search_json(Query(q="docs"))
+    held, release = threading.Event(), threading.Event()
+
+    def writer() -> None:
+        with idx._lock:
+            held.set()
+            release.wait(10)
+
+    t = threading.Thread(target=writer)
+    t.start()
+    try:
+        held.wait(10)
+        assert idx.search_json_now(Query(q="docs")) is not None  # remembered: no SQLite, no lock
+        assert idx.search_json_now(Query(q="log")) is None  # needs SQLite, which the writer holds
+    finally:
+        release.set()
+        t.join()
+    assert idx.search_json_now(Query(q="log")) is not None
+    idx.close()
