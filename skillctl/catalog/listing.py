@@ -49,9 +49,6 @@ class Listing:
             for tag in self._tags[-1]:
                 self._by.setdefault(("tag", tag), []).append(pos)
 
-    def __len__(self) -> int:
-        return len(self.docs)
-
     def remembers(self, q: str, ranked: bool) -> bool:
         return (q, ranked) in self._texts
 
