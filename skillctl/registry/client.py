@@ -568,7 +568,8 @@ def list_repositories(registry: str, opts: RegistryOptions, *, prefix: str = "",
     return _under(_listing(registry, get, "/v2/_catalog?n=1000", "repositories", fail, limit=limit), prefix)
 
 
-_FINAL: Final = (NotFoundError, IntegrityError, SecurityRefusal, DeadlineExceeded, TokenServiceError)
+FINAL: Final = (NotFoundError, IntegrityError, SecurityRefusal, DeadlineExceeded, TokenServiceError)
+"""Errors that are the registry's answer: a caller does not try the same read another way after them."""
 
 
 def read_manifest(ref: Reference, fallback: Backend, opts: RegistryOptions, *, how: list[str] | None = None) -> bytes:
@@ -583,7 +584,7 @@ def read_manifest(ref: Reference, fallback: Backend, opts: RegistryOptions, *, h
         if how is not None:
             how.append("over the registry API")
         return raw
-    except _FINAL:
+    except FINAL:
         raise
     except (SkillctlError, OSError, ValueError) as exc:
         log.info("reading %s over the registry API failed (%s); using %s", ref, exc, fallback.name)
@@ -599,7 +600,7 @@ def read_tags(repo: Reference, fallback: Backend, opts: RegistryOptions) -> list
     """``repo``'s tags over the registry API, or through ``fallback`` (its ``list_tags``) when that fails."""
     try:
         return fetch_tags(repo, opts)
-    except _FINAL:
+    except FINAL:
         raise
     except (SkillctlError, OSError, ValueError) as exc:
         log.info("listing the tags of %s over the registry API failed (%s); using %s", repo, exc, fallback.name)
@@ -613,7 +614,7 @@ def read_config(image: Reference, config_digest: str, fallback: Backend, opts: R
     """
     try:
         return fetch_blob(image, config_digest, opts)
-    except _FINAL:
+    except FINAL:
         raise
     except (SkillctlError, OSError, ValueError) as exc:
         log.info("reading the config of %s over the registry API failed (%s); using %s", image, exc, fallback.name)

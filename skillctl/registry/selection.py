@@ -30,6 +30,8 @@ AUTO_ORDER: Final = ("skopeo", "crane", "podman", "buildah")
 class Selection:
     backend: Backend
     reason: str
+    named: bool = False
+    """Chosen by the user (``--backend``, ``$SKILLCTL_BACKEND``), not by what is installed."""
 
     @property
     def name(self) -> str:
@@ -93,7 +95,7 @@ def select(name: str | None = None, *, env: Mapping[str, str] | None = None) -> 
             f"{', '.join(backend_names())}",
         )
     log.info("backend %s: chosen by %s", name, source)
-    return Selection(backend, f"{name}: chosen by {source}")
+    return Selection(backend, f"{name}: chosen by {source}", named=True)
 
 
 def capable(selection: Selection, capability: Capability, *, operation: str) -> Selection:

@@ -25,15 +25,18 @@ from typing import Final
 
 from skillctl.backends.base import Capability, RegistryOptions, write_layout
 from skillctl.core import oci
-from skillctl.core.errors import ConflictError, IntegrityError, NotFoundError, UsageError
+from skillctl.core.errors import ConflictError, IntegrityError, NotFoundError, SkillctlError, StoreError, UsageError
 from skillctl.core.fsutil import fsync_dir
 from skillctl.core.progress import SILENT, Progress, running
 from skillctl.core.refs import Reference, parse_reference
 from skillctl.core.states import canonical_tag, check_state
 from skillctl.image.unpack import UnpackLimits, UnpackResult, unpack_manifest, verify_blob
-from skillctl.registry.client import NoPlatformImage, read_image, read_manifest
+from skillctl.registry.client import FINAL, NoPlatformImage, read_image, read_manifest
+from skillctl.registry.download import NAME as DIRECT
+from skillctl.registry.download import download_image
+from skillctl.registry.registries_conf import what_applies
 from skillctl.registry.remote import explain_missing, later_state
-from skillctl.registry.selection import capable, select
+from skillctl.registry.selection import Selection, capable, select
 from skillctl.store.layout import IndexEntry, Store
 
 log = logging.getLogger(__name__)
@@ -326,7 +329,6 @@ def pull(
             hint=f"unpack a local image with 'skillctl pull' from its registry, or use 'skillctl inspect {ref}'",
         )
     chosen = capable(select(backend, env=opts.env), Capability.PULL, operation="pull")
-    exact = Capability.EXACT in chosen.backend.capabilities
     notes: list[str] = []
     # The registry's manifest first, for every backend: the download is pinned to its digest (an index
     # resolves to its linux/amd64 image, the same for every backend), and its sizes bound what the
@@ -344,11 +346,72 @@ def pull(
         later = later_state(src.repository, remote, reader.backend, opts)
     check_state(str(src), remote, allow_archived=allow_archived, warnings=notes, later=later)
     verified_by = verify(str(src), remote.digest) if verify is not None else None
-    download = dataclasses.replace(opts, max_file_bytes=download_cap(remote, limits, exact=exact))
     store.init()
-    # As a writer from the download to the tag: a concurrent prune removes neither the download nor its blobs.
+    blobs = (remote.config, *remote.layers)
+    pulled = None
+    direct = _direct_pull(src, chosen, opts)
+    if direct is not None:
+        moving = running(progress, f"Pulling {src}", items=len(blobs), unit="blobs", size=sum(b.size for b in blobs))
+        try:
+            # As a writer from the download to the tag: a concurrent prune removes neither the download nor its
+            # blobs.
+            with moving, store.writing():
+                download_image(store, src, remote, opts, progress)
+                store.set_tag(src.store_name, remote.descriptor, dict(remote.annotations))
+            pulled = (remote, DIRECT, direct)
+        except FINAL:
+            raise
+        except (SkillctlError, OSError, ValueError) as exc:
+            if isinstance(exc, StoreError):
+                raise
+            log.info("pulling %s over the registry API failed (%s); using %s", src, exc, chosen.name)
+    if pulled is None:
+        exact = Capability.EXACT in chosen.backend.capabilities
+        download = dataclasses.replace(opts, max_file_bytes=download_cap(remote, limits, exact=exact))
+        pulled = (_pull_with(chosen, src, remote, store, download, notes, progress), chosen.name, chosen.reason)
+    manifest, used, reason = pulled
+    unpacked = None
+    if output is not None:
+        unpacked = unpack_manifest(store, manifest, Path(output) / src.name, limits=limits)
+    return PullResult(
+        str(src),
+        manifest.digest,
+        remote.digest,
+        used,
+        reason,
+        unpacked,
+        notes,
+        verified_by,
+    )
+
+
+def _direct_pull(src: Reference, chosen: Selection, opts: RegistryOptions) -> str | None:
+    """Why ``src`` may be pulled over the registry API (shown with -v), or None when the backend must pull it:
+    the user named a backend, or registries.conf says something about the registry that only the tools apply."""
+    if chosen.named:
+        return None
+    assert src.registry is not None
+    applies = what_applies(src.registry, opts.environ())
+    if applies is not None:
+        log.info("pulling %s with %s: %s", src, chosen.name, applies)
+        return None
+    return f"{DIRECT}: no backend named and no registries.conf entry for {src.registry}"
+
+
+def _pull_with(
+    chosen: Selection,
+    src: Reference,
+    remote: oci.Manifest,
+    store: Store,
+    download: RegistryOptions,
+    notes: list[str],
+    progress: Progress,
+) -> oci.Manifest:
+    """Pull ``remote`` with the backend into a temporary layout, then verify and move it into the store."""
+    exact = Capability.EXACT in chosen.backend.capabilities
     blobs = (remote.config, *remote.layers)
     moving = running(progress, f"Pulling {src}", items=len(blobs), unit="blobs", size=sum(b.size for b in blobs))
+    # As a writer from the download to the tag: a concurrent prune removes neither the download nor its blobs.
     with moving, store.writing(), tempfile.TemporaryDirectory(prefix="pull-", dir=store.tmp_dir) as tmp:
         layout = Path(tmp) / "layout"
         progress.watch(layout)  # the tool writes the blobs there: its bytes are what is moving
@@ -375,16 +438,4 @@ def pull(
                 f"{chosen.name} re-compressed the layer: local digest {manifest.digest}, registry {remote.digest}"
             )
         store.set_tag(src.store_name, manifest.descriptor, dict(manifest.annotations))
-    unpacked = None
-    if output is not None:
-        unpacked = unpack_manifest(store, manifest, Path(output) / src.name, limits=limits)
-    return PullResult(
-        str(src),
-        manifest.digest,
-        remote.digest,
-        chosen.name,
-        chosen.reason,
-        unpacked,
-        notes,
-        verified_by,
-    )
+    return manifest

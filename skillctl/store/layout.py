@@ -90,6 +90,12 @@ class BlobWriter:
     def flush(self) -> None:
         self._fh.flush()
 
+    def sync(self) -> None:
+        """Put what is written so far on the disk: a writer with a thread to spare calls this as it goes, so
+        that :meth:`commit` does not wait for all of it at the end."""
+        self._fh.flush()
+        os.fdatasync(self._fh.fileno())
+
     @property
     def digest(self) -> str:
         return "sha256:" + self._hash.hexdigest()
