@@ -39,7 +39,7 @@ from skillctl.core.states import (
     tag_for_state,
     with_status,
 )
-from skillctl.registry.client import NoPlatformImage, read_config, read_image, read_tags
+from skillctl.registry.client import NoPlatformImage, kept_connections, read_config, read_image, read_tags
 from skillctl.registry.remote import usable_tags
 from skillctl.registry.selection import Selection, capable, select
 from skillctl.registry.tags import remove_tag
@@ -320,7 +320,8 @@ def promote(
             hint=f"skillctl promote {parsed} --to {state} --local",
         )
     repo = RemoteRepo(parsed.repository, select(backend, env=opts.env), opts)
-    result = _promote(repo, parsed, state)
+    with kept_connections(opts):
+        result = _promote(repo, parsed, state)
     result.notes[:0] = repo.notes
     return result
 

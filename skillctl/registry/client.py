@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import collections
+import contextlib
 import hashlib
 import http.client
 import json
@@ -27,7 +28,7 @@ import threading
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from email.message import Message
 from typing import Any, Final
 
@@ -326,7 +327,15 @@ def _get(
     accept: str = "application/json",
     limit: int = MAX_MANIFEST,
 ) -> tuple[int, Message, bytes]:
-    """An authenticated GET of ``/v2/...``: Basic or Bearer with the user's credentials, TLS as configured."""
+    """An authenticated GET of ``/v2/...``: Basic or Bearer with the user's credentials, TLS as configured.
+
+    Inside :func:`kept_connections` it goes over the command's session for ``registry``."""
+    session = pooled_session(registry, opts)
+    if session is not None:
+        path_of_repo = repository.split("/", 1)[1] if "/" in repository else ""
+        return session._request(
+            "GET", path, kind="read", repository=path_of_repo, accept=accept, limit=limit, scope=scope
+        )
     ctx = ssl_context(opts, registry)
     deadline = within(opts.deadline, opts.timeout)
     last: Exception | None = None
@@ -765,10 +774,12 @@ class _Kept:
 
 
 class RegistrySession:
-    """Many reads of one registry's API (``/v2/...``) in a row, thread-safe: what the catalog syncs with.
+    """Many reads of one registry's API (``/v2/...``) in a row, thread-safe: what the catalog syncs with, and
+    what a command's reads share inside :func:`kept_connections`.
 
     The one-shot functions above answer one question per call (a fresh connection, the auth challenge every
-    time), right for a command. A session keeps one HTTP/1.1 connection per thread, sends the credentials
+    time). A session keeps its HTTP/1.1 connections alive and hands an idle one to the next request,
+    whichever thread makes it (a request has its connection alone while it runs), sends the credentials
     the registry asked for without waiting for the challenge again, and counts its requests (the sync
     benchmark and ``/metrics`` report them). Everything else is this module's, unchanged: the TLS context,
     credentials from the auth files, the token flow and its checks, the redirect rule (a redirect off the
@@ -782,7 +793,7 @@ class RegistrySession:
         self.opts = opts or RegistryOptions()
         self.timeout = timeout if timeout is not None else min(self.opts.timeout, 60.0)
         self._ctx = ssl_context(self.opts, registry)
-        self._local = threading.local()
+        self._idle: dict[str, list[_Kept]] = {}  # scheme -> connections no request is using
         self._lock = threading.Lock()
         self._scheme: str | None = None
         self._basic: str | None = None  # the Authorization value once the registry asked for Basic
@@ -803,7 +814,7 @@ class RegistrySession:
 
     def close(self) -> None:
         with self._lock:
-            kept, self._kept = self._kept, []
+            kept, self._kept, self._idle = self._kept, [], {}
         for k in kept:
             k.close()
 
@@ -811,26 +822,30 @@ class RegistrySession:
         return within(self.opts.deadline, self.timeout)
 
     # -- connections ---------------------------------------------------------------
-    def _connection(self, scheme: str) -> _Kept:
-        conns: dict[str, _Kept] = self._local.__dict__.setdefault("conns", {})
-        kept = conns.get(scheme)
-        if kept is None:
-            if scheme == "https":
-                conn: http.client.HTTPConnection = http.client.HTTPSConnection(self.registry, context=self._ctx)
-            else:
-                conn = http.client.HTTPConnection(self.registry)
-            kept = conns[scheme] = _Kept(conn)
-            with self._lock:
-                self._kept.append(kept)
+    def _checkout(self, scheme: str) -> _Kept:
+        """An idle kept-alive connection, else a new one; the caller has it alone until it hands it back."""
+        with self._lock:
+            idle = self._idle.setdefault(scheme, [])
+            if idle:
+                return idle.pop()
+        if scheme == "https":
+            conn: http.client.HTTPConnection = http.client.HTTPSConnection(self.registry, context=self._ctx)
+        else:
+            conn = http.client.HTTPConnection(self.registry)
+        kept = _Kept(conn)
+        with self._lock:
+            self._kept.append(kept)
         return kept
 
-    def _drop(self, scheme: str) -> None:
-        kept = self._local.__dict__.setdefault("conns", {}).pop(scheme, None)
-        if kept is not None:
-            kept.close()
+    def _hand_back(self, scheme: str, kept: _Kept, *, reusable: bool) -> None:
+        if reusable:
             with self._lock:
-                if kept in self._kept:
-                    self._kept.remove(kept)
+                self._idle.setdefault(scheme, []).append(kept)
+            return
+        kept.close()
+        with self._lock:
+            if kept in self._kept:
+                self._kept.remove(kept)
 
     def _send(
         self,
@@ -843,13 +858,14 @@ class RegistrySession:
         sink: Callable[[bytes], object] | None,
         what: str,
     ) -> tuple[int, Message, bytes]:
-        """One request on this thread's kept-alive connection, its body read within the deadline and bounds
-        (a body announced larger is refused unread); a connection the server had closed is opened again once.
+        """One request on a kept-alive connection, its body read within the deadline and bounds (a body
+        announced larger is refused unread); a connection the server had closed is opened again once.
         """
         url = f"{scheme}://{self.registry}{path}"
         for attempt in (1, 2):
-            kept = self._connection(scheme)
+            kept = self._checkout(scheme)
             kept.begin(deadline, f"{method} {url}")
+            reusable = False
             try:
                 kept.conn.request(method, path, headers=headers)
                 response = kept.conn.getresponse()
@@ -866,18 +882,15 @@ class RegistrySession:
                     body = _read_body(response, deadline, limit, url, sink)
                 else:
                     body = _read_body(response, deadline, 64 * 1024, url)
-                if not response.isclosed() or response.will_close:
-                    self._drop(scheme)  # unread bytes or the server's wish: not reusable
+                # Unread bytes or the server's wish to close: not reusable.
+                reusable = response.isclosed() and not response.will_close
                 return response.status, response.headers, body
             except _RETRYABLE:
-                self._drop(scheme)
                 if attempt == 2 or deadline.expired:
                     raise
-            except BaseException:
-                self._drop(scheme)
-                raise
             finally:
                 kept.end()
+                self._hand_back(scheme, kept, reusable=reusable)
         raise AssertionError("unreachable")
 
     # -- requests ------------------------------------------------------------------
@@ -903,15 +916,17 @@ class RegistrySession:
         limit: int = MAX_MANIFEST,
         sink: Callable[[bytes], object] | None = None,
         what: str = "",
+        scope: str | None = None,
     ) -> tuple[int, Message, bytes]:
         """An authenticated request of ``repository`` ('' for the registry); a redirect is followed by the rule.
+        ``scope`` replaces the token scope derived from ``repository``.
 
         Raises:
             NetworkError: the registry cannot be reached over any allowed scheme.
             SecurityRefusal / DeadlineExceeded / AuthError: as for every read.
         """
         deadline = self._deadline()
-        scope = f"repository:{repository}:pull" if repository else "registry:catalog:*"
+        scope = scope or (f"repository:{repository}:pull" if repository else "registry:catalog:*")
         lookup = f"{self.registry}/{repository}" if repository else self.registry
         schemes = [self._scheme] if self._scheme else _schemes(self.opts)
         last: Exception | None = None
@@ -1084,6 +1099,48 @@ class RegistrySession:
         if status != 200:
             raise _status_error(status, f"{where}: reading the blob")
         return total
+
+
+_POOLS: dict[int, dict[tuple[object, ...], RegistrySession]] = {}
+_POOLS_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def kept_connections(opts: RegistryOptions) -> Iterator[None]:
+    """Within this block, the reads made with ``opts`` (with its deadline: one command) share one
+    :class:`RegistrySession` per registry: one TLS handshake and one auth challenge instead of one per
+    request. Every session is closed at the end. Nested blocks share the outer one's sessions."""
+    if opts.deadline is None:
+        yield
+        return
+    key = id(opts.deadline)
+    with _POOLS_LOCK:
+        owner = key not in _POOLS
+        if owner:
+            _POOLS[key] = {}
+    try:
+        yield
+    finally:
+        if owner:
+            with _POOLS_LOCK:
+                sessions = _POOLS.pop(key)
+            for session in sessions.values():
+                session.close()
+
+
+def pooled_session(registry: str, opts: RegistryOptions) -> RegistrySession | None:
+    """The session :func:`kept_connections` keeps for ``registry`` and these options, None outside one."""
+    if opts.deadline is None:
+        return None
+    with _POOLS_LOCK:
+        sessions = _POOLS.get(id(opts.deadline))
+        if sessions is None:
+            return None
+        key = (registry, opts.tls_verify, opts.cert_dir, opts.authfile, id(opts.env))
+        session = sessions.get(key)
+        if session is None:
+            session = sessions[key] = RegistrySession(registry, opts, timeout=opts.timeout)
+    return session
 
 
 def _status_error(status: int, what: str) -> SkillctlError:

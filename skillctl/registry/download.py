@@ -21,7 +21,7 @@ from skillctl.core.errors import IntegrityError
 from skillctl.core.progress import Progress
 from skillctl.core.refs import Reference
 from skillctl.core.registry_options import RegistryOptions
-from skillctl.registry.client import RegistrySession
+from skillctl.registry.client import RegistrySession, pooled_session
 from skillctl.store.layout import BlobWriter, Store
 
 NAME: Final = "registry-api"
@@ -45,14 +45,16 @@ def download_image(
         NotFoundError / AuthError / NetworkError / DeadlineExceeded: as any registry read.
     """
     assert src.registry is not None
-    session = RegistrySession(src.registry, opts, timeout=opts.time_left(f"pull {src}"))
+    pooled = pooled_session(src.registry, opts)
+    session = pooled or RegistrySession(src.registry, opts, timeout=opts.time_left(f"pull {src}"))
     try:
         for desc in (manifest.config, *manifest.layers):
             if not store.has_blob(desc.digest):
                 _fetch(store, session, src, desc, progress)
             progress.advance(items=1)
     finally:
-        session.close()
+        if pooled is None:
+            session.close()
     store.put_blob(manifest.raw)
 
 

@@ -31,7 +31,7 @@ from skillctl.core.progress import SILENT, Progress, running
 from skillctl.core.refs import Reference, parse_reference
 from skillctl.core.states import canonical_tag, check_state
 from skillctl.image.unpack import UnpackLimits, UnpackResult, unpack_manifest, verify_blob
-from skillctl.registry.client import FINAL, NoPlatformImage, read_image, read_manifest
+from skillctl.registry.client import FINAL, NoPlatformImage, kept_connections, read_image, read_manifest
 from skillctl.registry.download import NAME as DIRECT
 from skillctl.registry.download import download_image
 from skillctl.registry.registries_conf import what_applies
@@ -329,6 +329,26 @@ def pull(
             hint=f"unpack a local image with 'skillctl pull' from its registry, or use 'skillctl inspect {ref}'",
         )
     chosen = capable(select(backend, env=opts.env), Capability.PULL, operation="pull")
+    with kept_connections(opts):
+        return _pull(
+            src, chosen, output=output, store=store, backend=backend, opts=opts, limits=limits,
+            allow_archived=allow_archived, verify=verify, progress=progress,
+        )  # fmt: skip
+
+
+def _pull(
+    src: Reference,
+    chosen: Selection,
+    *,
+    output: str | Path | None,
+    store: Store,
+    backend: str | None,
+    opts: RegistryOptions,
+    limits: UnpackLimits | None,
+    allow_archived: bool,
+    verify: Verifier | None,
+    progress: Progress,
+) -> PullResult:
     notes: list[str] = []
     # The registry's manifest first, for every backend: the download is pinned to its digest (an index
     # resolves to its linux/amd64 image, the same for every backend), and its sizes bound what the

@@ -40,6 +40,18 @@ def plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_builtins_register_through_the_entry_point_group() -> None:
     assert selection.backend_names()[:4] == ["skopeo", "crane", "podman", "buildah"]
+    registered = {name: ep.value for name, ep in selection._entry_points().items()}  # type: ignore[attr-defined]
+    assert {name: f"{module}:{attr}" for name, (module, attr) in selection.BUILTIN.items()} == registered
+
+
+def test_a_builtin_loads_without_reading_package_metadata() -> None:
+    selection._entry_points.cache_clear()
+    selection.load.cache_clear()
+    try:
+        chosen = selection.select(None, env={})
+        assert chosen.name == "skopeo" and selection._entry_points.cache_info().currsize == 0
+    finally:
+        selection.load.cache_clear()
 
 
 def test_a_third_party_backend_is_found_selected_and_used_by_capability(plugin: None) -> None:
