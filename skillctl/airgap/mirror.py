@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import logging
 import os
 import re
 import shutil
@@ -49,6 +48,7 @@ from skillctl.core.errors import (
     UsageError,
 )
 from skillctl.core.fsutil import open_regular
+from skillctl.core.logs import get_logger
 from skillctl.core.parallel import map_all
 from skillctl.core.progress import SILENT, Progress, running
 from skillctl.core.refs import Reference, is_attachment_tag, parse_reference
@@ -58,7 +58,7 @@ from skillctl.registry.selection import Selection, capable, select
 from skillctl.registry.tags import remove_tag
 from skillctl.store.layout import Store
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 MAX_BUNDLE_ENTRY: Final = 2 * 1024 * 1024 * 1024
 _FINAL: Final = (DeadlineExceeded, SecurityRefusal)

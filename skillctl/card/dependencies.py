@@ -17,12 +17,14 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from skillctl.core.errors import UsageError
 from skillctl.core.findings import Finding
 from skillctl.core.refs import Reference, parse_reference
-from skillctl.core.semrange import VersionRange, parse_range
+
+if TYPE_CHECKING:
+    from skillctl.core.semrange import VersionRange
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,8 @@ def dependency_findings(doc: Any, *, file: str) -> list[Finding]:
     deps = spec.get("dependencies") if isinstance(spec, Mapping) else None
     if not isinstance(deps, list):
         return []
+    from skillctl.core.semrange import parse_range  # and semver: only for cards that have dependencies
+
     meta = doc.get("metadata") if isinstance(doc.get("metadata"), Mapping) else {}
     own = {str(meta.get("name")), f"{meta.get('namespace')}/{meta.get('name')}"}
     findings: list[Finding] = []
@@ -81,6 +85,8 @@ def parse_dependencies(items: Any, *, source: str) -> list[Dependency]:
     """Dependencies from a card's list or the annotation's JSON; raises UsageError naming ``source``."""
     if not isinstance(items, list):
         raise UsageError(f"{source}: dependencies must be a list of {{name, version}}")
+    from skillctl.core.semrange import parse_range
+
     result = []
     for i, entry in enumerate(items):
         if not isinstance(entry, Mapping) or not isinstance(entry.get("name"), str):

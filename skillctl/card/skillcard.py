@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
-
-import semver
 
 from skillctl.core import json_schema
 from skillctl.core.findings import Finding
@@ -23,6 +22,14 @@ API_VERSION: Final = "skillimage.io/v1alpha1"
 KIND: Final = "SkillCard"
 CARD_FILE: Final = "skill.yaml"
 SCHEMA_FILE: Final = "skillcard-v1.json"
+
+# Strict SemVer 2.0 (the regex of semver.org, as semver.Version.parse applies it), checked without importing
+# semver, which validate and pack need for nothing else.
+_SEMVER: Final = (
+    r"(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
+    r"(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?"
+    r"(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?"
+)
 
 _PATTERN_MESSAGES: Final = {
     "metadata.name": "must be lowercase letters, digits and single hyphens (e.g. hello-world)",
@@ -139,6 +146,11 @@ def schema_message(error: Any) -> tuple[str, str]:
     return field, error.message
 
 
+def is_semver(version: str) -> bool:
+    """Whether ``version`` is a strict semantic version (``1.0.0``, ``1.0.0-rc.1+build.5``), as semver parses it."""
+    return re.fullmatch(_SEMVER, version, re.ASCII) is not None
+
+
 def validate_card_data(doc: Any, *, file: str = CARD_FILE) -> list[Finding]:
     """All schema and semver problems of a parsed SkillCard document, sorted by field."""
     if not isinstance(doc, dict):
@@ -151,17 +163,9 @@ def validate_card_data(doc: Any, *, file: str = CARD_FILE) -> list[Finding]:
         else:
             findings.append(Finding(file, *schema_message(err)))
     version = (doc.get("metadata") or {}).get("version") if isinstance(doc.get("metadata"), dict) else None
-    if isinstance(version, str) and version:
-        try:
-            semver.Version.parse(version)
-        except ValueError:
-            findings.append(
-                Finding(
-                    file,
-                    "metadata.version",
-                    f"invalid semantic version {version!r} (want MAJOR.MINOR.PATCH, e.g. 1.0.0)",
-                )
-            )
+    if isinstance(version, str) and version and not is_semver(version):
+        message = f"invalid semantic version {version!r} (want MAJOR.MINOR.PATCH, e.g. 1.0.0)"
+        findings.append(Finding(file, "metadata.version", message))
     return sorted(findings, key=lambda f: f.field)
 
 

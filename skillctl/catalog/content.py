@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import collections
 import hashlib
-import logging
 import os
 import posixpath
 import shutil
@@ -29,11 +28,12 @@ from skillctl.catalog.index import Index
 from skillctl.catalog.records import SkillVersion
 from skillctl.core import oci
 from skillctl.core.errors import IntegrityError, NotFoundError, UnsafeContentError
+from skillctl.core.logs import get_logger
 from skillctl.image.unpack import UnpackLimits, unpack_manifest
 from skillctl.registry.client import RegistrySession
 from skillctl.store.layout import Store
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 _CHUNK: Final = 64 * 1024
 PROMPT: Final = "SKILL.md"

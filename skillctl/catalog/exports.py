@@ -9,7 +9,6 @@ default); content (SKILL.md frontmatter, a marketplace's files) is read through 
 from __future__ import annotations
 
 import json
-import logging
 import os
 import re
 import shutil
@@ -24,8 +23,9 @@ from skillctl.catalog.records import SkillVersion
 from skillctl.catalog.selection import in_states, select
 from skillctl.core import oci
 from skillctl.core.errors import ConflictError, SkillctlError, UsageError
+from skillctl.core.logs import get_logger
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 FORMATS: Final = ("ai-catalog", "claude-marketplace", "agent-registry")
 AI_CATALOG_VERSION: Final = "0.9"

@@ -8,7 +8,6 @@ about HTTP: a web app is built around it (``skillctl.serve.app.create_app``).
 from __future__ import annotations
 
 import collections
-import logging
 import shutil
 import tempfile
 import threading
@@ -28,10 +27,11 @@ from skillctl.catalog.signatures import SignatureChecker, SignatureStatus
 from skillctl.catalog.sources import RegistrySource, Source, StoreSource
 from skillctl.catalog.sync import Syncer, SyncReport
 from skillctl.core.errors import NotFoundError, UsageError
+from skillctl.core.logs import get_logger
 from skillctl.core.refs import is_digest
 from skillctl.core.states import RANK
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 SEARCH_CACHE = 256
 """Search results kept (least recently used dropped): one page each, a few MB at most."""

@@ -10,7 +10,6 @@ remembered by digest for ``max_age`` seconds.
 from __future__ import annotations
 
 import hashlib
-import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,8 +19,9 @@ from skillctl.backends.base import RegistryOptions
 from skillctl.catalog.index import Index
 from skillctl.catalog.records import SkillVersion
 from skillctl.core.errors import SkillctlError
+from skillctl.core.logs import get_logger
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import logging
 import threading
 import time
 from collections.abc import Sequence
@@ -33,12 +32,13 @@ from skillctl.catalog.sources import STORE, RegistrySource, Source, StoreSource
 from skillctl.consume.collection import parse_collection
 from skillctl.core import oci
 from skillctl.core.errors import IntegrityError, NotFoundError, SkillctlError
+from skillctl.core.logs import get_logger
 from skillctl.core.refs import is_attachment_tag, is_digest, parse_reference
 from skillctl.registry.client import RegistrySession
 from skillctl.store.layout import Store
 from skillctl.trust import bundle as bundles
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 MAX_COLLECTION_YAML: Final = 1024 * 1024
 

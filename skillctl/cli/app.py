@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import errno
 import importlib
-import logging
 import os
 import signal
 import sys
@@ -19,6 +18,7 @@ from skillctl._version import __version__
 from skillctl.cli import VERSION_MESSAGE
 from skillctl.cli.context import Settings
 from skillctl.cli.output import say
+from skillctl.core import logs
 from skillctl.core.errors import (
     ExitCode,
     FileSystemError,
@@ -118,11 +118,32 @@ def _main_thread() -> bool:
     return threading.current_thread() is threading.main_thread()
 
 
-class _EchoHandler(logging.Handler):
-    """Log lines go to whatever stderr is now (Click's test runner swaps it), like every other message."""
+_LOG_HANDLER = "skillctl.cli"
 
-    def emit(self, record: logging.LogRecord) -> None:
-        say(self.format(record), err=True)
+
+def _log_to_stderr(verbose: int, debug: bool) -> None:
+    """Print the library's log records as ``skillctl: message`` lines, at the level -v/-vv/--debug ask for.
+
+    Deferred by :func:`skillctl.core.logs.configure` until something logs: commands that log nothing never
+    import logging.
+    """
+    import logging
+
+    class EchoHandler(logging.Handler):
+        """Log lines go to whatever stderr is now (Click's test runner swaps it), like every other message."""
+
+        def emit(self, record: logging.LogRecord) -> None:
+            say(self.format(record), err=True)
+
+    logger = logging.getLogger("skillctl")
+    for old in [h for h in logger.handlers if h.get_name() == _LOG_HANDLER]:
+        logger.removeHandler(old)
+    handler = EchoHandler()
+    handler.set_name(_LOG_HANDLER)
+    handler.setFormatter(logging.Formatter("skillctl: %(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG if verbose > 1 or debug else logging.INFO if verbose else logging.WARNING)
+    logger.propagate = False
 
 
 class SkillctlGroup(click.Group):
@@ -248,15 +269,7 @@ def cli(ctx: click.Context, store_path: Path | None, verbose: int, debug: bool) 
     skillctl list
     skillctl inspect examples/hello-world:1.0.0-draft
     """
-    level = logging.DEBUG if verbose > 1 or debug else logging.INFO if verbose else logging.WARNING
-    logger = logging.getLogger("skillctl")
-    for handler in [h for h in logger.handlers if isinstance(h, _EchoHandler)]:
-        logger.removeHandler(handler)
-    handler = _EchoHandler()
-    handler.setFormatter(logging.Formatter("skillctl: %(message)s"))
-    logger.addHandler(handler)
-    logger.setLevel(level)
-    logger.propagate = False
+    logs.configure(lambda: _log_to_stderr(verbose, debug))
     ctx.obj = Settings(store_path=store_path, verbose=verbose, debug=debug)
 
 

@@ -165,19 +165,18 @@ def pack(
     skillctl pack https://github.com/anthropics/skills --filter 'pdf*'
     skillctl pack https://github.com/org/repo/tree/v1.2/skills/x --media-type redhat
     """
-    from skillctl.consume.gitsource import is_git_url
     from skillctl.core.oci import media_profile
 
     media_profile(media_type)  # a bad profile is a usage error before anything is read
     if tag and len(paths) > 1:
         raise UsageError("--tag names one image; pack one path with it")
-    if (git_ref or pattern) and not all(is_git_url(p) for p in paths):
+    if (git_ref or pattern) and not all(_is_git_url(p) for p in paths):
         raise UsageError("--ref and --filter apply to Git URLs; a PATH is a directory")
     store = settings.store()
     documents: list[dict[str, Any]] = []
 
     def one(path: str) -> None:
-        if is_git_url(path):
+        if _is_git_url(path):
             documents.append(_pack_git(store, path, tag, strict, media_type, git_ref, pattern, fmt, quiet))
         else:
             documents.append(_pack_dir(store, Path(path), tag, strict, media_type, fmt, quiet))
@@ -187,6 +186,15 @@ def pack(
     finally:
         if fmt == "json" and documents:
             emit_json(documents[0] if len(paths) == 1 else documents)
+
+
+def _is_git_url(path: str) -> bool:
+    """:func:`skillctl.consume.gitsource.is_git_url`, which is loaded (with git and subprocess) only for a URL."""
+    if "://" not in path:
+        return False
+    from skillctl.consume.gitsource import is_git_url as git_url
+
+    return git_url(path)
 
 
 def _pack_dir(

@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
-import logging
 import os
 import shutil
 import tempfile
@@ -32,6 +31,7 @@ from skillctl.consume.targets import TARGETS
 from skillctl.core import oci
 from skillctl.core.errors import DeadlineExceeded, NotFoundError, SkillctlError, UsageError
 from skillctl.core.fsutil import atomic_write, file_lock, read_regular
+from skillctl.core.logs import get_logger
 from skillctl.core.refs import Reference, parse_reference
 from skillctl.core.states import canonical_tag, check_state, checked_states
 from skillctl.image.unpack import UnpackLimits, unpack_manifest
@@ -41,7 +41,7 @@ from skillctl.store.layout import Store
 if TYPE_CHECKING:
     from skillctl.registry.transfer import Verifier
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 Scope = Literal["user", "project"]
 RECEIPTS: Final = Path(".skillimage") / "receipts"

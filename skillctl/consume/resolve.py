@@ -15,23 +15,24 @@ refused.
 
 from __future__ import annotations
 
-import logging
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Final
-
-import semver
+from typing import TYPE_CHECKING, Final
 
 from skillctl.backends.base import Capability, RegistryOptions
 from skillctl.card.dependencies import Dependency, absolute, from_annotation, parse_dependencies
 from skillctl.core import oci
 from skillctl.core.errors import ConflictError, NotFoundError, UsageError
+from skillctl.core.logs import get_logger
 from skillctl.core.refs import Reference, version_tag
 from skillctl.core.semrange import VersionRange
 from skillctl.store.layout import Store
 
-log = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    import semver
+
+log = get_logger(__name__)
 
 MAX_ROUNDS: Final = 10_000
 ROOT: Final = "skills.yaml"
@@ -49,7 +50,9 @@ class Candidate:
 
     @property
     def semver(self) -> semver.Version:
-        return semver.Version.parse(self.version)
+        from semver import Version
+
+        return Version.parse(self.version)
 
     @property
     def label(self) -> str:
@@ -146,6 +149,8 @@ class CandidateSource:
 
 def _release(version: str, tag: str) -> semver.Version | None:
     """The version of a release tag: the manifest's version, written as the tag (``+`` as ``_``)."""
+    import semver
+
     try:
         parsed = semver.Version.parse(version)
         return parsed if version_tag(version) == tag else None

@@ -17,14 +17,11 @@ Every command works in three steps, under an flock on the project directory
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import semver
+from typing import TYPE_CHECKING, Any
 
 from skillctl.backends.base import RegistryOptions
 from skillctl.card.dependencies import Dependency
@@ -42,12 +39,16 @@ from skillctl.core.errors import (
     SkillctlError,
     UsageError,
 )
+from skillctl.core.logs import get_logger
 from skillctl.core.parallel import map_all
 from skillctl.core.refs import Reference, parse_reference
 from skillctl.core.semrange import caret, parse_range
 from skillctl.store.layout import Store
 
-log = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    import semver
+
+log = get_logger(__name__)
 
 
 @dataclass
@@ -391,6 +392,8 @@ def fetch(project: Project, lock: Lock, to_install: set[str], ctx: Context) -> l
 
 
 def _version_key(version: str) -> semver.Version | None:
+    import semver
+
     try:
         return semver.Version.parse(version)
     except ValueError:
@@ -664,6 +667,8 @@ class OutdatedRow:
 
 def outdated(root: Path | None, ctx: Context) -> list[OutdatedRow]:
     """For every locked skill: the newest release its ranges allow, the newest published one, its state now."""
+    from semver import Version
+
     base = root or Path.cwd()
     project = load_project(base)
     lock = load_lock(project.lock_path)
@@ -680,7 +685,7 @@ def outdated(root: Path | None, ctx: Context) -> list[OutdatedRow]:
         )
         published = [c for c in releases if c.state == "published"]
         wanted = next((c.version for c in published if all(r.matches(c.version) for r in ranges)), None)
-        latest = next((c.version for c in published if not semver.Version.parse(c.version).prerelease), None)
+        latest = next((c.version for c in published if not Version.parse(c.version).prerelease), None)
         return OutdatedRow(
             entry.name, entry.version, wanted, latest, source.state_now(entry.repository, entry.version), entry.state
         )

@@ -13,7 +13,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
-import logging
 import os
 import shutil
 import tempfile
@@ -25,8 +24,9 @@ from typing import Any
 from skillctl.core import proc
 from skillctl.core.errors import AuthError, UsageError
 from skillctl.core.fsutil import atomic_write, owned_temp_dir, read_regular, sweep_owned
+from skillctl.core.logs import get_logger
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 MAX_AUTH_FILE = 16 * 1024 * 1024
 
 

@@ -5,9 +5,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import shutil
 import stat
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,12 +27,16 @@ def link_or_copy(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> st
     try:
         os.link(src, dst)
     except OSError:
+        import shutil
+
         shutil.copyfile(src, dst)
     return str(dst)
 
 
 def atomic_write(path: Path, data: bytes, *, mode: int = 0o644) -> None:
     """Replace ``path`` with ``data`` so readers see the old or the new file, never a mix."""
+    import tempfile  # here, not at the top: reading commands (list, inspect, validate) write nothing
+
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
@@ -113,6 +115,8 @@ def owned_temp_dir(parent: Path, prefix: str, *, mode: int = 0o700) -> Path:
 
     A process killed with SIGKILL cannot clean up; naming its directories after it lets the next run do so.
     """
+    import tempfile
+
     sweep_owned(parent, prefix)
     path = Path(tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-", dir=parent))
     os.chmod(path, mode)
@@ -121,6 +125,8 @@ def owned_temp_dir(parent: Path, prefix: str, *, mode: int = 0o700) -> Path:
 
 def sweep_owned(parent: Path, prefix: str) -> int:
     """Remove ``parent/<prefix><pid>-*`` directories whose process is gone; return how many."""
+    import shutil
+
     removed = 0
     try:
         candidates = list(parent.glob(f"{glob_escape(prefix)}*-*"))

@@ -8,7 +8,6 @@ and buildah 125).
 
 from __future__ import annotations
 
-import logging
 import os
 import re
 import shlex
@@ -31,8 +30,9 @@ from skillctl.core.errors import (
     ToolNotFoundError,
     ToolTimeoutError,
 )
+from skillctl.core.logs import get_logger
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 INSTALL_HINTS: Final = {
     "skopeo": "apt-get install skopeo",

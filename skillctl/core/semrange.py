@@ -14,11 +14,12 @@ import operator
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Final
-
-import semver
+from typing import TYPE_CHECKING, Final
 
 from skillctl.core.errors import UsageError
+
+if TYPE_CHECKING:
+    import semver
 
 _PARTIAL: Final = re.compile(
     r"^v?(?P<major>0|[1-9]\d*|[xX*])"
@@ -69,6 +70,8 @@ def _partial(text: str, source: str) -> tuple[list[int], str | None]:
 
 
 def _version(parts: Sequence[int], pre: str | None = None) -> semver.Version:
+    import semver  # ~8 ms (it loads argparse): only when a range is parsed, never for a card without dependencies
+
     padded = [*parts, 0, 0, 0][:3]
     return semver.Version(padded[0], padded[1], padded[2], prerelease=pre)
 
@@ -159,6 +162,8 @@ class VersionRange:
         return self.text
 
     def matches(self, version: str | semver.Version) -> bool:
+        import semver
+
         v = version if isinstance(version, semver.Version) else semver.Version.parse(version)
         v = v.replace(build=None)
         for alternative in self.alternatives:
@@ -192,5 +197,7 @@ def parse_range(text: str) -> VersionRange:
 
 def caret(version: str) -> str:
     """The range ``add`` records for a resolved version: ``^1.2.3`` (``=`` for a prerelease)."""
+    import semver
+
     v = semver.Version.parse(version)
     return f"^{version}" if not v.prerelease else version

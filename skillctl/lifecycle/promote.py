@@ -15,7 +15,6 @@ Every promotion is idempotent: running it again finishes an interrupted one.
 from __future__ import annotations
 
 import contextlib
-import logging
 import re
 import tempfile
 import time
@@ -28,6 +27,7 @@ from skillctl.backends.base import Capability, RegistryOptions, write_layout
 from skillctl.core import oci
 from skillctl.core.errors import IntegrityError, LifecycleError, NotFoundError, ToolError
 from skillctl.core.fsutil import file_lock
+from skillctl.core.logs import get_logger
 from skillctl.core.parallel import map_all
 from skillctl.core.refs import Reference, is_attachment_tag, parse_reference, version_tag
 from skillctl.core.states import (
@@ -45,7 +45,7 @@ from skillctl.registry.selection import Selection, capable, select
 from skillctl.registry.tags import remove_tag
 from skillctl.store.layout import PRIVATE_DIR, IndexEntry, Store
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 LATEST = "latest"
 T = TypeVar("T")
 _TRANSIENT = re.compile(

@@ -15,7 +15,6 @@ import base64
 import binascii
 import collections
 import concurrent.futures
-import logging
 import mimetypes
 import secrets
 import threading
@@ -29,6 +28,7 @@ from skillctl.card.skillmd import json_value, parse_skill_document
 from skillctl.catalog.records import SkillVersion
 from skillctl.catalog.selection import select
 from skillctl.core.errors import IntegrityError, SkillctlError, UnsafeContentError
+from skillctl.core.logs import get_logger
 from skillctl.mcp.entries import (
     DEFAULT_STATES,
     PROMPT,
@@ -42,7 +42,7 @@ from skillctl.mcp.entries import (
 from skillctl.mcp.sources import SkillSource
 from skillctl.mcp.verified import VerifiedFiles
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 INVALID_PARAMS: Final = -32602
 PAGE_SIZE: Final = 100

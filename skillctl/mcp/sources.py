@@ -9,7 +9,6 @@ through the hardened unpack (layer digests checked) with its file listing.
 from __future__ import annotations
 
 import contextlib
-import logging
 import shutil
 import tempfile
 from pathlib import Path
@@ -21,10 +20,11 @@ from skillctl.catalog.records import SkillVersion, skill_from_manifest
 from skillctl.catalog.service import Catalog
 from skillctl.consume.install import Destination, list_installed, read_receipt
 from skillctl.core.errors import SkillctlError
+from skillctl.core.logs import get_logger
 from skillctl.core.refs import is_digest, parse_reference
 from skillctl.store.layout import Store
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 
 class SkillSource(Protocol):

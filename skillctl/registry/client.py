@@ -20,7 +20,6 @@ import contextlib
 import hashlib
 import http.client
 import json
-import logging
 import re
 import socket
 import ssl
@@ -46,9 +45,10 @@ from skillctl.core.errors import (
     TLSError,
     UnsupportedOperation,
 )
+from skillctl.core.logs import get_logger
 from skillctl.core.refs import Reference
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 MANIFEST_ACCEPT: Final = ", ".join(
     [

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import logging
 from dataclasses import dataclass
 from typing import Any
 
 from skillctl.backends.base import Backend, Capability, RegistryOptions
 from skillctl.core import oci
 from skillctl.core.errors import IntegrityError, NotFoundError, SkillctlError, UsageError
+from skillctl.core.logs import get_logger
 from skillctl.core.parallel import map_all
 from skillctl.core.refs import Reference, is_attachment_tag, is_digest, is_tag, parse_reference
 from skillctl.core.states import RANK, checked_states, release_version, with_status
@@ -17,7 +17,7 @@ from skillctl.registry.client import MAX_MANIFEST, read_image, read_manifest
 from skillctl.registry.selection import capable, select
 from skillctl.store.images import ImageDetails
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 
 def later_state(repository: str, manifest: oci.Manifest, reader: Backend, opts: RegistryOptions) -> oci.Manifest | None:

@@ -14,17 +14,17 @@ from __future__ import annotations
 
 import functools
 import importlib
-import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
 from skillctl.core.errors import ToolNotFoundError, UnsupportedOperation, UsageError
+from skillctl.core.logs import get_logger
 
 if TYPE_CHECKING:
     from skillctl.backends.base import Backend, Capability
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 GROUP: Final = "skillctl.backends"
 AUTO_ORDER: Final = ("skopeo", "crane", "podman", "buildah")

@@ -9,15 +9,15 @@ tag shares it; otherwise it is kept and the reason returned.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Sequence
 
 from skillctl.backends.base import Capability, RegistryOptions
 from skillctl.core.errors import DeadlineExceeded, SecurityRefusal, SkillctlError
+from skillctl.core.logs import get_logger
 from skillctl.core.refs import Reference
 from skillctl.registry.selection import Selection, capable
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 DELETES_DISABLED = "the registry has deletes disabled (distribution: storage.delete.enabled)"
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
-import logging
 import os
 import shutil
 import stat
@@ -27,6 +26,7 @@ from skillctl.backends.base import Capability, RegistryOptions, write_layout
 from skillctl.core import oci
 from skillctl.core.errors import ConflictError, IntegrityError, NotFoundError, SkillctlError, StoreError, UsageError
 from skillctl.core.fsutil import fsync_dir
+from skillctl.core.logs import get_logger
 from skillctl.core.progress import SILENT, Progress, running
 from skillctl.core.refs import Reference, parse_reference
 from skillctl.core.states import canonical_tag, check_state
@@ -39,7 +39,7 @@ from skillctl.registry.remote import explain_missing, later_state
 from skillctl.registry.selection import Selection, capable, select
 from skillctl.store.layout import IndexEntry, Store
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 
 @contextlib.contextmanager

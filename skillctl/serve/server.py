@@ -4,7 +4,6 @@ request), TLS when asked, the catalog's sync loop beside it, and a clean stop on
 from __future__ import annotations
 
 import dataclasses
-import logging
 import signal
 import socket
 from collections.abc import Callable
@@ -12,12 +11,13 @@ from typing import Any
 
 from skillctl.catalog.service import Catalog
 from skillctl.core.errors import UsageError
+from skillctl.core.logs import get_logger
 from skillctl.mcp.skills import SkillsService
 from skillctl.serve.app import create_app
 from skillctl.serve.auth import Authenticator
 from skillctl.serve.settings import ServeSettings, is_loopback
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 
 def bind(settings: ServeSettings) -> socket.socket:

@@ -16,7 +16,6 @@ import contextlib
 import hashlib
 import json
 import os
-import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -403,6 +402,8 @@ class Store:
 
     def gc(self) -> GCResult:
         """Delete blobs no index entry reaches, and temporary files of killed processes."""
+        import shutil
+
         result = GCResult()
         if not self.exists():
             return result

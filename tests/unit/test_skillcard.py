@@ -7,11 +7,12 @@ import json
 from pathlib import Path
 
 import pytest
+import semver
 import yaml
 from helpers import make_skill
 
 from skillctl import SkillCard, validate_skill
-from skillctl.card.skillcard import API_VERSION, KIND, dump_card, load_schema, validate_card_data
+from skillctl.card.skillcard import API_VERSION, KIND, dump_card, is_semver, load_schema, validate_card_data
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 EXAMPLE_DIRS = sorted(p for p in EXAMPLES.iterdir() if (p / "skill.yaml").is_file())
@@ -124,6 +125,26 @@ def test_version_must_be_strict_semver(version):
     findings = validate_card_data(card(version=version))
     assert fields(findings) == ["metadata.version"]
     assert f"invalid semantic version {version!r}" in findings[0].message
+
+
+SEMVER_EDGES = [
+    *("0.0.0", "1.2.3", "99999999999999999999.0.0", "1.0.0-0", "1.0.0-0a", "1.0.0-a-b.0.--", "1.0.0-x.7.z.92"),
+    *("1.0.0+001", "1.0.0+-", "1.0.0-rc.1+build.1.2", "1.0.0--", "1.0.0-a.b+c.d"),
+    *("", " 1.0.0", "1.0.0 ", "1.0.0\n", "1.0", "1", "v1.0.0", "01.0.0", "1.01.0", "1.0.01", "1.0.0-01"),
+    *("1.0.0-", "1.0.0+", "1.0.0-a..b", "1.0.0+a..b", "1.0.0-a_b", "1.0.0+a_b", "1.0.0-é", "\u0661.0.0"),
+    *("1.0.0-rc.1.", "1.0.0-.rc", "-1.0.0", "1.0.0.0", "1.0.0+b+c", "1.0.0-00", "1.0.0-0.01"),
+]
+
+
+@pytest.mark.parametrize("version", SEMVER_EDGES)
+def test_the_version_check_agrees_with_semver(version):
+    """``is_semver`` spares validate and pack importing semver; it must accept exactly what semver parses."""
+    try:
+        semver.Version.parse(version)
+        parses = True
+    except ValueError:
+        parses = False
+    assert is_semver(version) is parses
 
 
 @pytest.mark.parametrize("version", ["0.0.1", "1.2.3", "10.20.30", "1.0.0-rc.1", "1.0.0-alpha+build.5", "2.0.0+b1"])

@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import require_tool
 
 import skillctl.cli
 from skillctl.cli.app import ALIASES, COMMAND_MODULES
@@ -46,9 +47,15 @@ HEAVY = (
     "skillctl.mcp",
     "skillctl.catalog",
 )
-# What reading and checking a skill directory takes.
+# Standard-library modules that cost milliseconds each and that the reading commands have no use for: logging
+# (deferred until something logs, see skillctl.core.logs), argparse (semver's CLI loads it), the temporary files
+# of writes (tempfile, shutil), subprocess (commands that run no tool), strptime's parser.
+STDLIB = ("logging", "argparse", "tempfile", "shutil", "subprocess", "_strptime")
+# What reading and checking a skill directory takes: semver only for a card with dependencies (version ranges).
 MAIN = "import sys; from skillctl.cli import main; main(sys.argv[1:])"
-SKILL_DIR = {"yaml", "semver", "skillctl.card"}  # pathspec only with a .skillignore
+SKILL_DIR = {"yaml", "skillctl.card"}  # pathspec only with a .skillignore
+# What writing to the store takes: temporary files renamed into place.
+WRITES = {"tempfile", "shutil"}
 
 
 def imported(argv: list[str], cwd: Path) -> set[str]:
@@ -67,10 +74,10 @@ def imported(argv: list[str], cwd: Path) -> set[str]:
     return {line.rsplit("|", 1)[1].strip() for line in lines[1:]}  # the first line is the header
 
 
-def heavy(modules: set[str], allowed: set[str] = frozenset()) -> list[str]:
-    """The HEAVY packages (not in ``allowed``) that ``modules`` contains."""
+def heavy(modules: set[str], allowed: set[str] = frozenset(), names: tuple[str, ...] = HEAVY) -> list[str]:
+    """The ``names`` (HEAVY packages unless told) not in ``allowed`` that ``modules`` contains."""
     return sorted(
-        name for name in HEAVY if name not in allowed and any(m == name or m.startswith(f"{name}.") for m in modules)
+        name for name in names if name not in allowed and any(m == name or m.startswith(f"{name}.") for m in modules)
     )
 
 
@@ -125,23 +132,48 @@ def packed(tmp_path_factory: pytest.TempPathFactory) -> Path:
 CASES = [
     (["validate", str(EXAMPLE)], SKILL_DIR),
     (["validate", "--format", "json", str(EXAMPLE)], SKILL_DIR),
-    (["pack", str(EXAMPLE), "-t", "examples/hello-world:again"], {*SKILL_DIR, "skillctl.image"}),
-    (["init", "fresh-skill"], SKILL_DIR),
-    (["diff", str(EXAMPLE), str(EXAMPLE)], {*SKILL_DIR, "skillctl.image"}),
+    # pack asks git whether the skill's files are committed (the image's date): a tool run, logged with -v.
+    (
+        ["pack", str(EXAMPLE), "-t", "examples/hello-world:again"],
+        {*SKILL_DIR, *WRITES, "skillctl.image", "logging", "subprocess"},
+    ),
+    (["init", "fresh-skill"], {*SKILL_DIR, *WRITES}),
+    (["diff", str(EXAMPLE), str(EXAMPLE)], {*SKILL_DIR, *WRITES, "skillctl.image"}),
     (["list"], set()),
     (["list", "--format", "json"], set()),
     (["ls", "-q"], set()),
     (["inspect", "examples/hello-world:1.0.0-draft"], set()),
     (["inspect", "--format", "json", "examples/hello-world:1.0.0-draft"], set()),
-    (["tag", "examples/hello-world:1.0.0-draft", "examples/hello-world:copy"], set()),
-    (["prune"], set()),
+    (["tag", "examples/hello-world:1.0.0-draft", "examples/hello-world:copy"], WRITES),
+    (["prune"], WRITES),
 ]
 
 
 @pytest.mark.parametrize(("argv", "needs"), CASES, ids=[" ".join(argv[:2]) for argv, _ in CASES])
 def test_a_local_command_loads_only_what_it_uses(packed, argv, needs):
     modules = imported(["--store", str(packed / "store"), *argv], packed)
-    assert not heavy(modules, needs), f"skillctl {' '.join(argv)}"
+    assert not heavy(modules, needs, (*HEAVY, *STDLIB)), f"skillctl {' '.join(argv)}"
     assert not modules & {f"skillctl.cli.{name}" for name in COMMAND_MODULES.values()} - {
         f"skillctl.cli.{COMMAND_MODULES[ALIASES.get(argv[0], argv[0])]}"
     }
+
+
+def test_verbose_lines_appear_when_logging_loads_late(packed):
+    """The CLI defers its log set-up until a library module asks for a logger (skillctl.core.logs): ``pack``
+    loads logging only when it runs git, and the -v and -vv lines of that run still appear, as before."""
+    require_tool("git")
+
+    def log_lines(*flags: str) -> list[str]:
+        argv = [*flags, "--store", str(packed / "store"), "pack", str(EXAMPLE), "-t", "examples/hello-world:verbose"]
+        result = subprocess.run(
+            [sys.executable, "-c", MAIN, *argv], cwd=packed, capture_output=True, text=True, timeout=120, check=False
+        )
+        assert result.returncode == 0, result.stderr
+        return [line for line in result.stderr.splitlines() if line.startswith("skillctl: ")]
+
+    assert log_lines() == []
+    verbose = log_lines("-v")
+    assert any(line.startswith("skillctl: running: git ") for line in verbose), verbose
+    assert not any(line.startswith("skillctl: exit ") for line in verbose), verbose
+    for flags in (["-vv"], ["--debug"]):
+        assert any(line.startswith("skillctl: exit ") for line in log_lines(*flags)), flags
