@@ -66,18 +66,23 @@ def collect_entries(root: Path, left_out: list[str] | None = None) -> list[Entry
     entries: list[Entry] = []
     problems: list[str] = []
 
+    euid = os.geteuid()
+    excluded = rules.excluded_child
+
     def walk(directory: str, prefix: str) -> None:
         try:
             names = sorted(os.listdir(directory))
         except OSError as exc:
             problems.append(f"{directory}: cannot read directory ({exc.strerror})")
             return
+        base = directory if directory.endswith("/") else directory + "/"
         for name in names:
-            path = os.path.join(directory, name)  # a str: a Path per file costs more than its tar header
+            path = base + name  # a str: a Path (or os.path.join) per file costs more than its tar header
             rel = prefix + name
             st = os.lstat(path)
-            is_dir = stat.S_ISDIR(st.st_mode)
-            reason = rules.excluded(rel, is_dir=is_dir)
+            mode = st.st_mode
+            is_dir = stat.S_ISDIR(mode)
+            reason = excluded(rel, name, is_dir)
             if reason:
                 if left_out is not None and reason.startswith("hidden") and rel != IGNORE_FILE:
                     left_out.append(rel + ("/" if is_dir else ""))
@@ -89,14 +94,15 @@ def collect_entries(root: Path, left_out: list[str] | None = None) -> list[Entry
             if is_dir:
                 entries.append(Entry(rel, "dir", path, 0o755))
                 walk(path, rel + "/")
-            elif stat.S_ISREG(st.st_mode):
-                if not os.access(path, os.R_OK):
+            elif stat.S_ISREG(mode):
+                # The owner's read bit settles it without a system call (ACLs do not apply to the owner); else ask.
+                if not (st.st_uid == euid and mode & stat.S_IRUSR) and not os.access(path, os.R_OK):
                     problems.append(f"{path}: file is not readable")
-                entries.append(Entry(rel, "file", path, _normalise_mode(st.st_mode), st.st_size))
-            elif stat.S_ISLNK(st.st_mode):
+                entries.append(Entry(rel, "file", path, _normalise_mode(mode), st.st_size))
+            elif stat.S_ISLNK(mode):
                 _check_link(Path(path), rel, real_root, entries, problems)
             else:
-                problems.append(f"{path}: is a {_special_kind(st.st_mode)}; only files, folders and links are packed")
+                problems.append(f"{path}: is a {_special_kind(mode)}; only files, folders and links are packed")
 
     walk(str(root), "")
     packed = {e.rel for e in entries}

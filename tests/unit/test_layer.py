@@ -418,5 +418,31 @@ def test_pack_walks_the_tree_once(rich, tmp_path, monkeypatch):
     monkeypatch.setattr("skillctl.image.pack.collect_entries", lambda *a, **k: walks.append(1) or real(*a, **k))
     monkeypatch.setattr(content, "content_totals", lambda root: pytest.fail("walked the tree a second time"))
     monkeypatch.setattr("skillctl.image.pack.content_totals", content.content_totals)
+    # The walk refuses names no unpack accepts: validation need not walk again for them either.
+    monkeypatch.setattr(content, "unusable_names", lambda root: pytest.fail("walked the tree again for names"))
+    monkeypatch.setattr("skillctl.image.pack.unusable_names", content.unusable_names)
     skillctl.pack(rich, store=skillctl.Store(tmp_path / "store"))
     assert walks == [1]
+
+
+def test_the_walk_leaves_out_what_the_full_rules_leave_out(tmp_path):
+    # The walk looks at a name alone when there is no .skillignore; it must agree with the rule on the whole path.
+    import itertools
+
+    from skillctl.card.content import content_rules
+
+    names = ["a", ".a", "..a", "a.", ".git", "CVS", "x.log", "build", "é", " .a"]
+    for ignore in (None, "*.log\n!.a\nbuild/\n"):
+        root = make_skill(tmp_path / f"s{ignore is None}", name="s", files={".skillignore": ignore} if ignore else {})
+        rules = content_rules(root)
+        checked = 0
+        for count in (1, 2, 3):
+            for parts in itertools.product(names, repeat=count):
+                parents = ["/".join(parts[:i]) for i in range(1, count)]
+                if any(rules.excluded(p, is_dir=True) for p in parents):
+                    continue  # the walk never enters it
+                rel = "/".join(parts)
+                for is_dir in (False, True):
+                    assert rules.excluded_child(rel, parts[-1], is_dir) == rules.excluded(rel, is_dir=is_dir), rel
+                    checked += 1
+        assert checked > 100
