@@ -44,6 +44,18 @@ class ContentRules:
             return f"hidden {'folder' if is_dir else 'file'} {name!r}"
         return None
 
+    def excluded_child(self, rel: str, name: str, is_dir: bool) -> str | None:
+        """:meth:`excluded` for ``rel`` (ending in ``name``) met in a walk that enters only folders it keeps: without
+        a ``.skillignore`` its parents are then not hidden, so only the name itself is looked at (per file of a
+        large skill, splitting the whole path again costs more than reading the file)."""
+        if self.user is not None or not isinstance(self.combined, HiddenOnly):
+            return self.excluded(rel, is_dir=is_dir)
+        if name in VCS_DIRS:
+            return f"version-control folder {name!r}"
+        if name.startswith("."):
+            return f"hidden {'folder' if is_dir else 'file'} {name!r}"
+        return None
+
 
 class HiddenOnly:
     """The rules of a skill without ``.skillignore``: gitignore's ``.*`` (a path is left out when any of its
@@ -139,6 +151,8 @@ _CONTROL: Final = re.compile("[\x00-\x1f\x7f-\x9f]")  # C0, DEL and C1
 def name_problem(name: str) -> str | None:
     """Why a file name cannot travel in a skill, or None: ``pack`` refuses to write it and every unpack to
     extract it. Names are text an agent and a terminal show: valid UTF-8 without control characters."""
+    if name.isascii() and name.isprintable():  # the usual name, settled without encoding it or a regex
+        return None
     try:
         name.encode("utf-8")
     except UnicodeEncodeError:

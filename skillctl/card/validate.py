@@ -74,12 +74,17 @@ def _strip_source(message: str, source: str) -> str:
 
 
 def validate_skill(
-    path: str | Path, *, strict: bool = False, totals: Callable[[Path], tuple[int, int]] | None = None
+    path: str | Path,
+    *,
+    strict: bool = False,
+    totals: Callable[[Path], tuple[int, int]] | None = None,
+    names: Callable[[Path], list[tuple[str, str]]] | None = None,
 ) -> ValidationReport:
     """Validate a skill; problems are collected in the report, never raised.
 
     ``totals(root)`` gives ``(files, bytes)`` of the skill's content for the MCP limits; by default a walk of the
-    tree (:func:`skillctl.card.content.content_totals`). ``pack`` passes its own walk, so it walks once.
+    tree (:func:`skillctl.card.content.content_totals`). ``names(root)`` gives the unusable names, by default
+    :func:`skillctl.card.content.unusable_names`. ``pack`` passes its own walk for both, so it walks once.
 
     Raises:
         NotFoundError: the path does not exist or holds no skill.yaml.
@@ -106,7 +111,7 @@ def validate_skill(
         name if isinstance(name, str) else root.resolve().name,
     )
     report.findings.extend(_mcp_limits(root, totals))
-    _check_names(report)
+    _check_names(report, names)
     return report
 
 
@@ -139,11 +144,11 @@ def _mcp_limits(root: Path, totals: Callable[[Path], tuple[int, int]] | None) ->
     return found
 
 
-def _check_names(report: ValidationReport) -> None:
+def _check_names(report: ValidationReport, names: Callable[[Path], list[tuple[str, str]]] | None) -> None:
     """Names no unpack accepts are errors here, so nothing is packed that cannot be pulled or installed."""
     from skillctl.card.content import unusable_names
 
-    for rel, problem in unusable_names(report.root):
+    for rel, problem in (names or unusable_names)(report.root):
         report.findings.append(
             Finding(str(report.root), "", f"{rel!r}: {problem}; rename it (pull and install refuse such names)")
         )

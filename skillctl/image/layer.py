@@ -15,8 +15,10 @@ import functools
 import gzip
 import hashlib
 import os
+import queue
 import stat
 import tarfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Final, Literal
@@ -66,18 +68,23 @@ def collect_entries(root: Path, left_out: list[str] | None = None) -> list[Entry
     entries: list[Entry] = []
     problems: list[str] = []
 
+    euid = os.geteuid()
+    excluded = rules.excluded_child
+
     def walk(directory: str, prefix: str) -> None:
         try:
             names = sorted(os.listdir(directory))
         except OSError as exc:
             problems.append(f"{directory}: cannot read directory ({exc.strerror})")
             return
+        base = directory if directory.endswith("/") else directory + "/"
         for name in names:
-            path = os.path.join(directory, name)  # a str: a Path per file costs more than its tar header
+            path = base + name  # a str: a Path (or os.path.join) per file costs more than its tar header
             rel = prefix + name
             st = os.lstat(path)
-            is_dir = stat.S_ISDIR(st.st_mode)
-            reason = rules.excluded(rel, is_dir=is_dir)
+            mode = st.st_mode
+            is_dir = stat.S_ISDIR(mode)
+            reason = excluded(rel, name, is_dir)
             if reason:
                 if left_out is not None and reason.startswith("hidden") and rel != IGNORE_FILE:
                     left_out.append(rel + ("/" if is_dir else ""))
@@ -89,14 +96,15 @@ def collect_entries(root: Path, left_out: list[str] | None = None) -> list[Entry
             if is_dir:
                 entries.append(Entry(rel, "dir", path, 0o755))
                 walk(path, rel + "/")
-            elif stat.S_ISREG(st.st_mode):
-                if not os.access(path, os.R_OK):
+            elif stat.S_ISREG(mode):
+                # The owner's read bit settles it without a system call (ACLs do not apply to the owner); else ask.
+                if not (st.st_uid == euid and mode & stat.S_IRUSR) and not os.access(path, os.R_OK):
                     problems.append(f"{path}: file is not readable")
-                entries.append(Entry(rel, "file", path, _normalise_mode(st.st_mode), st.st_size))
-            elif stat.S_ISLNK(st.st_mode):
+                entries.append(Entry(rel, "file", path, _normalise_mode(mode), st.st_size))
+            elif stat.S_ISLNK(mode):
                 _check_link(Path(path), rel, real_root, entries, problems)
             else:
-                problems.append(f"{path}: is a {_special_kind(st.st_mode)}; only files, folders and links are packed")
+                problems.append(f"{path}: is a {_special_kind(mode)}; only files, folders and links are packed")
 
     walk(str(root), "")
     packed = {e.rel for e in entries}
@@ -180,16 +188,48 @@ class _HashingWriter:
             self.sink.flush()
 
 
-class _TarSink:
-    """Hashes the uncompressed tar stream and feeds it to gzip."""
+class _Compressor:
+    """Hashes the uncompressed tar stream, gzips it, hashes and writes the result: in one worker thread, fed large
+    pieces through a short queue, so this work (zlib, hashlib and file writes release the GIL) runs on another core
+    while the caller builds headers and reads files. An error in the worker is raised in the caller."""
 
-    def __init__(self, gz: gzip.GzipFile) -> None:
-        self.gz = gz
-        self.hash = hashlib.sha256()
+    def __init__(self, out: BinaryIO) -> None:
+        self.compressed = _HashingWriter(out)
+        self.tar_hash = hashlib.sha256()
+        self._queue: queue.Queue[bytearray | None] = queue.Queue(maxsize=4)  # at most ~4 MiB waiting
+        self._error: BaseException | None = None
+        self._abandoned = False
+        self._thread = threading.Thread(target=self._run, name="skillctl-layer-gzip", daemon=True)
+        self._thread.start()
 
-    def write(self, data: bytes) -> int:
-        self.hash.update(data)
-        return self.gz.write(data)
+    def _run(self) -> None:
+        try:
+            gz = gzip.GzipFile(filename="", mode="wb", fileobj=self.compressed, compresslevel=GZIP_LEVEL, mtime=0)  # type: ignore[arg-type]
+            with gz:
+                while (piece := self._queue.get()) is not None:
+                    if not self._abandoned:
+                        self.tar_hash.update(piece)
+                        gz.write(piece)
+        except BaseException as exc:  # handed to the caller, which raises it
+            self._error = exc
+            while self._queue.get() is not None:  # drain, so the caller never blocks on a full queue
+                pass
+
+    def write(self, piece: bytearray) -> None:
+        """Queue ``piece``, which the caller no longer touches."""
+        if self._error is not None:
+            self.close()
+        self._queue.put(piece)
+
+    def close(self, *, abandon: bool = False) -> None:
+        """Wait until everything queued is written; raise the worker's error. ``abandon``: the caller is raising its
+        own error and discards the output; what is still queued is dropped and the worker's error not raised."""
+        self._abandoned = self._abandoned or abandon
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
+        if self._error is not None and not abandon:
+            raise self._error
 
 
 def _tarinfo(entry: Entry, mtime: int) -> tarfile.TarInfo:
@@ -214,41 +254,53 @@ _TYPES: Final = {"dir": tarfile.DIRTYPE, "symlink": tarfile.SYMTYPE, "file": tar
 _COPY: Final = 1024 * 1024
 
 
-def _field(text: str, length: int) -> bytes:
-    return text.encode("ascii").ljust(length, b"\0")
+_TAIL: Final = tarfile.POSIX_MAGIC + b"\0" * (_BLOCK - 265)  # magic, version; empty owner names, devices, prefix
+_TAIL_SUM: Final = sum(_TAIL)
 
 
-def _number(value: int, digits: int) -> bytes:
-    return b"%0*o\0" % (digits - 1, value)
+@functools.lru_cache(maxsize=64)
+def _header_parts(kind: EntryKind, mode: int, mtime: int) -> tuple[bytes, bytes, bytes, int]:
+    """What every header of one (kind, mode, mtime) shares: mode/uid/gid, mtime, type flag, and the checksum of
+    those plus the constant fields (the checksum field itself counted as spaces)."""
+    ids = b"%07o\0%07o\0%07o\0" % (mode & 0o7777, 0, 0)
+    when = b"%011o\0" % mtime
+    kind_flag = _TYPES[kind]
+    return ids, when, kind_flag, sum(ids) + sum(when) + 8 * ord(" ") + kind_flag[0] + _TAIL_SUM
 
 
 def _fast_header(entry: Entry, mtime: int) -> bytes | None:
     """The header block tarfile writes for ``entry`` in PAX format when it needs no extended header (ASCII names of
-    at most 100 characters, numbers that fit), built directly: tarfile takes ten times as long per entry, which a
-    skill of 10,000 files feels. None when an extended header is needed; tarfile writes those."""
-    name = entry.rel + "/" if entry.kind == "dir" else entry.rel
-    link = entry.target if entry.kind == "symlink" else ""
-    size = entry.size if entry.kind == "file" else 0
-    if not (name.isascii() and link.isascii() and len(name) <= 100 and len(link) <= 100):
+    at most 100 characters, numbers that fit), built directly from a per-(kind, mode, mtime) template, its checksum
+    the template's plus that of the name, size and link: tarfile takes ten times as long per entry, which a skill
+    of 10,000 files feels. None when an extended header is needed; tarfile writes those."""
+    kind = entry.kind
+    name, size, link = entry.rel, 0, b""
+    if kind == "file":
+        size = entry.size
+        if not 0 <= size < 8**11:
+            return None
+    elif kind == "dir":
+        name += "/"
+    else:
+        if not entry.target.isascii() or len(entry.target) > 100:
+            return None
+        link = entry.target.encode("ascii")
+    if not (name.isascii() and len(name) <= 100 and 0 <= mtime < 8**11):
         return None
-    if not (0 <= size < 8**11 and 0 <= mtime < 8**11):
-        return None
-    head = b"".join(
-        (
-            _field(name, 100),
-            _number(entry.mode & 0o7777, 8),
-            _number(0, 8),
-            _number(0, 8),
-            _number(size, 12),
-            _number(mtime, 12),
-            b"        ",  # the checksum, counted as spaces
-            _TYPES[entry.kind],
-            _field(link, 100),
-            tarfile.POSIX_MAGIC,
-            b"\0" * (32 + 32 + 8 + 8 + 155),  # uname, gname, devmajor, devminor, prefix
-        )
-    ).ljust(_BLOCK, b"\0")
-    return head[:148] + b"%06o\0" % sum(head) + head[155:]
+    raw = name.encode("ascii")
+    ids, when, kind_flag, constant = _header_parts(kind, entry.mode, mtime)
+    size_field = b"%011o\0" % size
+    checksum = constant + sum(raw) + sum(size_field) + sum(link)
+    return b"%s%s%s%s%06o\0 %s%s%s" % (
+        raw.ljust(100, b"\0"),
+        ids,
+        size_field,
+        when,
+        checksum,
+        kind_flag,
+        link.ljust(100, b"\0"),
+        _TAIL,
+    )
 
 
 def _tarfile_header(entry: Entry, mtime: int) -> bytes:
@@ -260,73 +312,91 @@ def _fast_headers_match() -> bool:
     """Whether this Python's tarfile writes the headers ``_fast_header`` builds (checked once per process, so a
     tarfile that changes its format changes nothing: every header then comes from tarfile)."""
     probes = [
-        Entry("a", "dir", Path("a"), 0o755),
-        Entry("a/b.md", "file", Path("b"), 0o644, 1234567),
-        Entry("a/x", "symlink", Path("x"), 0o777, target="b.md"),
+        Entry("a", "dir", "a", 0o755),
+        Entry("a/b.md", "file", "b", 0o644, 1234567),
+        Entry("a/" + "r" * 98, "file", "r", 0o755, 8**11 - 1),
+        Entry("a/x", "symlink", "x", 0o777, target="b.md"),
     ]
-    return all(_fast_header(e, 1_700_000_000) == _tarfile_header(e, 1_700_000_000) for e in probes)
+    return all(_fast_header(e, t) == _tarfile_header(e, t) for e in probes for t in (0, 1_700_000_000))
 
 
 def write_layer(entries: list[Entry], out: BinaryIO, *, mtime: int = 0) -> LayerInfo:
     """Write the layer to ``out``; return its digest, diff_id and compressed size.
 
     The bytes are exactly what ``tarfile`` writes in PAX format (stream mode) for these entries: headers of plain
-    entries are built here (see ``_fast_header``), the others come from tarfile.
+    entries are built here (see ``_fast_header``), the others come from tarfile. Compression, hashing and the writes
+    to ``out`` run in a worker thread (see ``_Compressor``); ``out`` is done with when this returns or raises.
 
     Raises:
         UnsafeContentError: a file changed size or vanished while it was packed.
     """
-    compressed = _HashingWriter(out)
-    gz = gzip.GzipFile(filename="", mode="wb", fileobj=compressed, compresslevel=GZIP_LEVEL, mtime=0)  # type: ignore[arg-type]
-    sink = _TarSink(gz)
+    sink = _Compressor(out)
     fast = _fast_headers_match()
-    pending = bytearray()  # written to gzip in large pieces: one call per small file costs more than it compresses
+    pending = bytearray()  # handed over in large pieces: one call per small file costs more than it compresses
     offset = 0
-    with gz:
+    try:
         for entry in entries:
             header = (fast and _fast_header(entry, mtime)) or _tarfile_header(entry, mtime)
             pending += header
             offset += len(header)
             if entry.kind == "file":
-                fd = _open_exact(entry)
-                try:
-                    left = entry.size
-                    while left:
-                        chunk = os.read(fd, min(left, _COPY))
-                        if not chunk:
-                            raise UnsafeContentError(f"{entry.path}: changed while packing; run pack again")
-                        pending += chunk
-                        left -= len(chunk)
-                        if len(pending) >= _COPY:
-                            sink.write(bytes(pending))
-                            pending.clear()
-                finally:
-                    os.close(fd)
+                pending = _add_file(entry, pending, sink)
                 padding = -entry.size % _BLOCK
-                pending += b"\0" * padding
+                pending += bytes(padding)
                 offset += entry.size + padding
             if len(pending) >= _COPY:
-                sink.write(bytes(pending))
-                pending.clear()
-        pending += b"\0" * (2 * _BLOCK)  # the end-of-archive blocks, then padding to a whole record, as tarfile
+                sink.write(pending)
+                pending = bytearray()
+        pending += bytes(2 * _BLOCK)  # the end-of-archive blocks, then padding to a whole record, as tarfile
         offset += 2 * _BLOCK
-        pending += b"\0" * (-offset % _RECORD)
-        sink.write(bytes(pending))
+        pending += bytes(-offset % _RECORD)
+        sink.write(pending)
+    except BaseException:
+        sink.close(abandon=True)  # nothing may write to ``out`` once the caller discards it
+        raise
+    sink.close()
     return LayerInfo(
-        digest="sha256:" + compressed.hash.hexdigest(),
-        diff_id="sha256:" + sink.hash.hexdigest(),
-        size=compressed.size,
+        digest="sha256:" + sink.compressed.hash.hexdigest(),
+        diff_id="sha256:" + sink.tar_hash.hexdigest(),
+        size=sink.compressed.size,
     )
 
 
-def _open_exact(entry: Entry) -> int:
-    """Open a file for packing (a bare descriptor: no buffered file object per small file); fail if it no longer
-    has the size we recorded."""
+def _add_file(entry: Entry, pending: bytearray, sink: _Compressor) -> bytearray:
+    """Append the file's bytes to ``pending``, handing full pieces to ``sink``; return what is still pending.
+
+    One byte more than is left is asked for: a file that grew shows without an fstat per file, and a short read
+    (the end of a regular file) one that shrank.
+    """
+    fd = _open(entry)
     try:
-        fd = os.open(entry.path, os.O_RDONLY | os.O_NOFOLLOW)
+        left = entry.size
+        while True:
+            want = min(left + 1, _COPY)
+            try:
+                chunk = os.read(fd, want)
+            except OSError as exc:
+                raise UnsafeContentError(f"{entry.path}: cannot read ({exc.strerror})") from None
+            if len(chunk) > left:
+                break
+            pending += chunk
+            left -= len(chunk)
+            if len(chunk) < want:
+                if not left:
+                    return pending
+                break
+            if len(pending) >= _COPY:
+                sink.write(pending)
+                pending = bytearray()
+    finally:
+        os.close(fd)
+    raise UnsafeContentError(f"{entry.path}: changed while packing; run pack again")
+
+
+def _open(entry: Entry) -> int:
+    """Open a file for packing: a bare descriptor (no buffered file object per small file), not following a link
+    and not waiting should a fifo have taken the file's place."""
+    try:
+        return os.open(entry.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError as exc:
         raise UnsafeContentError(f"{entry.path}: cannot read ({exc.strerror})") from None
-    if os.fstat(fd).st_size != entry.size:
-        os.close(fd)
-        raise UnsafeContentError(f"{entry.path}: changed while packing; run pack again")
-    return fd

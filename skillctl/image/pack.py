@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from skillctl.card.content import IGNORE_FILE, content_totals
+from skillctl.card.content import IGNORE_FILE, content_totals, unusable_names
 from skillctl.card.dependencies import annotation_value
 from skillctl.card.skillcard import SkillCard
 from skillctl.card.validate import validate_skill
@@ -215,7 +215,10 @@ def pack(
             return content_totals(root)
         return content_totals_of(walked[0])
 
-    report = validate_skill(path, strict=strict, totals=totals)
+    def names(root: Path) -> list[tuple[str, str]]:  # the walk refuses unusable names: none if it succeeded
+        return [] if walked else unusable_names(root)
+
+    report = validate_skill(path, strict=strict, totals=totals, names=names)
     report.raise_for_errors()
     assert report.card is not None
     card = report.card

@@ -9,6 +9,8 @@ import os
 import socket
 import struct
 import tarfile
+import threading
+import time
 
 import pytest
 from helpers import make_skill
@@ -280,6 +282,133 @@ def test_file_changing_while_packing_is_refused(tmp_path):
         write_layer(entries, io.BytesIO())
 
 
+def test_file_shrinking_while_packing_is_refused(tmp_path):
+    root = make_skill(tmp_path / "s", name="s", files={"data.txt": "123456789"})
+    entries = collect_entries(root)
+    (root / "data.txt").write_text("1234")
+    with pytest.raises(UnsafeContentError, match=r"data\.txt: changed while packing"):
+        write_layer(entries, io.BytesIO())
+
+
+def test_file_growing_by_one_byte_while_packing_is_refused(tmp_path):
+    # Files are read without an fstat: one byte more than the recorded size is asked for, so growth still shows.
+    root = make_skill(tmp_path / "s", name="s", files={"data.txt": "1234", "big.bin": ""})
+    (root / "big.bin").write_bytes(b"b" * (1024 * 1024))  # exactly one read's worth
+    entries = collect_entries(root)
+    with (root / "big.bin").open("ab") as fh:
+        fh.write(b"!")
+    with pytest.raises(UnsafeContentError, match=r"big\.bin: changed while packing"):
+        write_layer(entries, io.BytesIO())
+    (root / "big.bin").write_bytes(b"b" * (1024 * 1024))
+    (root / "data.txt").write_text("12345")
+    with pytest.raises(UnsafeContentError, match=r"data\.txt: changed while packing"):
+        write_layer(entries, io.BytesIO())
+
+
+def test_a_fifo_taking_a_files_place_while_packing_is_refused_without_waiting(tmp_path):
+    root = make_skill(tmp_path / "s", name="s", files={"data.txt": "1234"})
+    entries = collect_entries(root)
+    (root / "data.txt").unlink()
+    os.mkfifo(root / "data.txt")
+    raised: list[BaseException] = []
+
+    def pack() -> None:
+        try:
+            write_layer(entries, io.BytesIO())
+        except BaseException as exc:
+            raised.append(exc)
+
+    worker = threading.Thread(target=pack, daemon=True)
+    worker.start()
+    worker.join(30)
+    if worker.is_alive():  # blocked opening the fifo: let it go before failing
+        os.close(os.open(root / "data.txt", os.O_WRONLY))
+        worker.join(30)
+        pytest.fail("write_layer waited for a writer on a fifo")
+    assert len(raised) == 1 and isinstance(raised[0], UnsafeContentError), raised
+    assert "data.txt: changed while packing" in str(raised[0])
+
+
+def _compressor_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "skillctl-layer-gzip"]
+
+
+class _FailingOut(io.BytesIO):
+    """An output that fails after ``good`` writes, as a full disk does, and records writes made after that."""
+
+    def __init__(self, good: int) -> None:
+        super().__init__()
+        self.good = good
+        self.writes = 0
+
+    def write(self, data) -> int:
+        self.writes += 1
+        if self.writes > self.good:
+            raise OSError(28, "No space left on device")
+        return super().write(data)
+
+
+def test_an_error_writing_the_output_reaches_the_caller_as_it_is(tmp_path):
+    # Compression and writes run in a worker thread; its error must surface in the caller, not as a file's error.
+    root = make_skill(tmp_path / "s", name="s")
+    for i in range(40):
+        (root / f"r{i:02d}.bin").write_bytes(os.urandom(256 * 1024))  # incompressible: many writes to fail in
+    entries = collect_entries(root)
+    out = _FailingOut(good=3)
+    with pytest.raises(OSError, match="No space left on device") as info:
+        write_layer(entries, out)
+    assert not isinstance(info.value, UnsafeContentError)
+    assert _compressor_threads() == []
+    writes = out.writes
+    time.sleep(0.2)
+    assert out.writes == writes  # nothing writes to the output once write_layer has returned
+
+
+def test_a_file_error_stops_the_worker_before_write_layer_raises(tmp_path):
+    root = make_skill(tmp_path / "s", name="s")
+    for i in range(20):
+        (root / f"r{i:02d}.bin").write_bytes(os.urandom(256 * 1024))
+    entries = collect_entries(root)
+    (root / "r19.bin").write_bytes(b"shorter")
+    out = _FailingOut(good=10**6)
+    with pytest.raises(UnsafeContentError, match=r"r19\.bin: changed while packing"):
+        write_layer(entries, out)
+    assert _compressor_threads() == []
+    writes = out.writes
+    time.sleep(0.2)
+    assert out.writes == writes
+
+
+HEADER_NAMES = ["a", "SKILL.md", "with space.md", "[x]-y_z.txt", "d/" * 49 + "e", "n" * 99, "n" * 100, "n" * 101,
+                "naïve.md", "a/b/c/d.md"]  # fmt: skip
+
+
+@pytest.mark.parametrize("mtime", [0, 1, 1_700_000_000, 8**11 - 1, 8**11])
+def test_fast_headers_are_the_headers_tarfile_writes(mtime):
+    from skillctl.image.layer import Entry, _fast_header, _tarfile_header
+
+    entries = []
+    for name in HEADER_NAMES:
+        entries.append(Entry(name, "dir", name, 0o755))
+        entries.append(Entry(name, "symlink", name, 0o777, target=name))
+        entries.append(Entry(name, "symlink", name, 0o777, target="../" + name))
+        for mode in (0o644, 0o755):
+            for size in (0, 1, 511, 512, 513, 10**6, 8**11 - 1, 8**11):
+                entries.append(Entry(name, "file", name, mode, size))
+    built = 0
+    for entry in entries:
+        header = _fast_header(entry, mtime)
+        if header is not None:
+            built += 1
+            assert header == _tarfile_header(entry, mtime), entry
+        else:  # only where tarfile needs an extended header
+            assert len(_tarfile_header(entry, mtime)) > tarfile.BLOCKSIZE, entry
+    if mtime < 8**11:
+        assert built > len(entries) // 2  # most headers are built here: the comparison is not an empty one
+    else:
+        assert built == 0  # an mtime that does not fit its field needs an extended header
+
+
 def test_skillignore_negation_re_includes_hidden_files(tmp_path):
     files = {
         "resources/.zshrc": "export X=1\n",
@@ -418,5 +547,31 @@ def test_pack_walks_the_tree_once(rich, tmp_path, monkeypatch):
     monkeypatch.setattr("skillctl.image.pack.collect_entries", lambda *a, **k: walks.append(1) or real(*a, **k))
     monkeypatch.setattr(content, "content_totals", lambda root: pytest.fail("walked the tree a second time"))
     monkeypatch.setattr("skillctl.image.pack.content_totals", content.content_totals)
+    # The walk refuses names no unpack accepts: validation need not walk again for them either.
+    monkeypatch.setattr(content, "unusable_names", lambda root: pytest.fail("walked the tree again for names"))
+    monkeypatch.setattr("skillctl.image.pack.unusable_names", content.unusable_names)
     skillctl.pack(rich, store=skillctl.Store(tmp_path / "store"))
     assert walks == [1]
+
+
+def test_the_walk_leaves_out_what_the_full_rules_leave_out(tmp_path):
+    # The walk looks at a name alone when there is no .skillignore; it must agree with the rule on the whole path.
+    import itertools
+
+    from skillctl.card.content import content_rules
+
+    names = ["a", ".a", "..a", "a.", ".git", "CVS", "x.log", "build", "é", " .a"]
+    for ignore in (None, "*.log\n!.a\nbuild/\n"):
+        root = make_skill(tmp_path / f"s{ignore is None}", name="s", files={".skillignore": ignore} if ignore else {})
+        rules = content_rules(root)
+        checked = 0
+        for count in (1, 2, 3):
+            for parts in itertools.product(names, repeat=count):
+                parents = ["/".join(parts[:i]) for i in range(1, count)]
+                if any(rules.excluded(p, is_dir=True) for p in parents):
+                    continue  # the walk never enters it
+                rel = "/".join(parts)
+                for is_dir in (False, True):
+                    assert rules.excluded_child(rel, parts[-1], is_dir) == rules.excluded(rel, is_dir=is_dir), rel
+                    checked += 1
+        assert checked > 100
