@@ -50,7 +50,7 @@ HEAVY = (
 # Standard-library modules that cost milliseconds each and that the reading commands have no use for: logging
 # (deferred until something logs, see skillctl.core.logs), argparse (semver's CLI loads it), the temporary files
 # of writes (tempfile, shutil), subprocess (commands that run no tool), strptime's parser.
-STDLIB = ("logging", "argparse", "tempfile", "shutil", "subprocess", "_strptime")
+STDLIB = ("logging", "argparse", "tempfile", "shutil", "subprocess", "_strptime", "importlib.metadata")
 # What reading and checking a skill directory takes: semver only for a card with dependencies (version ranges).
 MAIN = "import sys; from skillctl.cli import main; main(sys.argv[1:])"
 SKILL_DIR = {"yaml", "skillctl.card"}  # pathspec only with a .skillignore
