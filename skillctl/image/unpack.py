@@ -75,6 +75,35 @@ def verify_blob(path: Path, digest: str, size: int | None = None) -> None:
         raise IntegrityError(f"layer {digest}: content does not match its digest; refusing to unpack")
 
 
+class _Hashed:
+    """A blob file read through its sha256: the unpack checks the digest in the same pass that decompresses it."""
+
+    def __init__(self, fh: BinaryIO) -> None:
+        self.fh = fh
+        self.hash = hashlib.sha256()
+        self.size = 0
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.fh.read(n)
+        self.hash.update(data)
+        self.size += len(data)
+        return data
+
+    def check(self, digest: str, size: int) -> None:
+        """Read what decompressing left unread, then compare with the descriptor."""
+        while self.read(_CHUNK):
+            pass
+        if "sha256:" + self.hash.hexdigest() != digest or self.size != size:
+            raise IntegrityError(f"layer {digest}: content does not match its digest; refusing to unpack")
+
+
+def _open_layer(store: Store, digest: str) -> BinaryIO:
+    try:
+        return store.blob_path(digest).open("rb")
+    except FileNotFoundError:
+        raise IntegrityError(f"layer {digest} is missing from the store") from None
+
+
 def _check_name(raw: str) -> str:
     """The normalised name of an entry ("" for the root itself), after the rules ``pack`` applies too."""
     problem = name_problem(raw)
@@ -238,7 +267,8 @@ def unpack_manifest(
     for layer in manifest.layers:
         if layer.media_type not in _GZIP_LAYERS:
             raise UnsafeContentError(f"layer {layer.digest}: unsupported media type {layer.media_type!r}")
-        verify_blob(store.blob_path(layer.digest), layer.digest, layer.size)
+        if not store.has_blob(layer.digest):
+            raise IntegrityError(f"layer {layer.digest} is missing from the store")
     dest = Path(dest)
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
@@ -250,27 +280,34 @@ def unpack_manifest(
         extractor = _Extractor(tmp, limits)
         budget = stream_limit(limits)
         for layer in manifest.layers:
-            try:
-                with (
-                    store.blob_path(layer.digest).open("rb") as blob,
-                    gzip.GzipFile(fileobj=blob, mode="rb") as gz,
-                    tarfile.open(
-                        fileobj=_Bounded(gz, budget, f"layer {layer.digest}"),  # type: ignore[arg-type]
-                        mode="r|",
-                        tarinfo=_BoundedTarInfo,
-                    ) as tar,
-                ):
-                    for member in tar:
-                        extractor.add(tar, member)
-                    budget -= tar.fileobj.tell()  # type: ignore[union-attr]
-            except UnsafeContentError:
-                raise
-            except OSError as exc:
-                if exc.errno is not None:  # the disk, not the layer (gzip's own errors carry no errno)
-                    raise _write_error(dest, exc) from None
-                raise UnsafeContentError(f"layer {layer.digest}: not a valid tar+gzip stream ({exc})") from None
-            except (tarfile.TarError, EOFError, zlib.error) as exc:
-                raise UnsafeContentError(f"layer {layer.digest}: not a valid tar+gzip stream ({exc})") from None
+            # The digest is checked in the pass that decompresses, before the tree replaces anything: what a
+            # damaged blob got written is in the temporary directory, removed below.
+            with _open_layer(store, layer.digest) as blob:
+                hashed = _Hashed(blob)
+                try:
+                    with (
+                        gzip.GzipFile(fileobj=hashed, mode="rb") as gz,  # type: ignore[arg-type]
+                        tarfile.open(
+                            fileobj=_Bounded(gz, budget, f"layer {layer.digest}"),  # type: ignore[arg-type]
+                            mode="r|",
+                            tarinfo=_BoundedTarInfo,
+                        ) as tar,
+                    ):
+                        for member in tar:
+                            extractor.add(tar, member)
+                        budget -= tar.fileobj.tell()  # type: ignore[union-attr]
+                except UnsafeContentError:
+                    hashed.check(layer.digest, layer.size)  # a damaged blob is that, not hostile content
+                    raise
+                except OSError as exc:
+                    if exc.errno is not None:  # the disk, not the layer (gzip's own errors carry no errno)
+                        raise _write_error(dest, exc) from None
+                    hashed.check(layer.digest, layer.size)
+                    raise UnsafeContentError(f"layer {layer.digest}: not a valid tar+gzip stream ({exc})") from None
+                except (tarfile.TarError, EOFError, zlib.error) as exc:
+                    hashed.check(layer.digest, layer.size)
+                    raise UnsafeContentError(f"layer {layer.digest}: not a valid tar+gzip stream ({exc})") from None
+                hashed.check(layer.digest, layer.size)
         extractor.check_symlinks()
         try:
             os.chmod(tmp, 0o755)

@@ -213,7 +213,7 @@ def test_too_many_bytes(store, out):
     assert unpack_image("ns/big:1", out, store=store, limits=UnpackLimits(max_bytes=1200)).bytes == 1200
 
 
-def test_layer_not_matching_its_digest_is_refused_before_anything_is_written(store, out):
+def test_layer_not_matching_its_digest_is_refused_and_nothing_is_left(store, out):
     real = tar_bytes([file("SKILL.md", b"real")])
     evil = gzip.compress(tar_bytes([file("SKILL.md", b"evil")]), mtime=0)
     manifest = put_image(store, real, tag="ns/swap:1", layer_bytes=evil)
@@ -222,6 +222,29 @@ def test_layer_not_matching_its_digest_is_refused_before_anything_is_written(sto
     assert manifest.layers[0].digest in info.value.message
     assert "does not match its digest" in info.value.message
     assert_nothing_left(out)
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda layer: layer[:-1] + bytes([layer[-1] ^ 1]),  # the gzip trailer: the tree unpacks, the digest fails
+        lambda layer: layer[: len(layer) // 2] + bytes(len(layer) - len(layer) // 2),  # not gzip any more
+        lambda layer: gzip.compress(tar_bytes([file("../escape", b"x")]), mtime=0),  # hostile, and not the layer
+    ],
+    ids=["trailer", "truncated", "hostile"],
+)
+def test_a_damaged_layer_is_an_integrity_error_and_the_target_stays(store, out, damage):
+    """The digest is checked in the pass that unpacks: whatever the damaged bytes would unpack to, the answer is
+    the digest, and an existing target is not touched."""
+    put_image(store, tar_bytes([file("SKILL.md", b"first")]), tag="ns/kept:1")
+    unpack_image("ns/kept:1", out, store=store)
+    real = gzip.compress(tar_bytes([file("SKILL.md", b"second")]), mtime=0)
+    manifest = put_image(store, tar_bytes([file("SKILL.md", b"second")]), tag="ns/kept:2", layer_bytes=real)
+    store.blob_path(manifest.layers[0].digest).write_bytes(damage(real))
+    with pytest.raises(IntegrityError, match="does not match its digest"):
+        unpack_image("ns/kept:2", out, store=store)
+    assert (out / "kept" / "SKILL.md").read_bytes() == b"first"
+    assert sorted(p.name for p in out.iterdir()) == ["kept"]
 
 
 def test_missing_layer_blob(store, out):
