@@ -274,18 +274,11 @@ def test_unsafe_paths_can_be_ignored(tmp_path):
     assert {e.rel for e in collect_entries(root)} == {"SKILL.md", "skill.yaml"}
 
 
-def test_file_changing_while_packing_is_refused(tmp_path):
-    root = make_skill(tmp_path / "s", name="s", files={"data.txt": "1234"})
+@pytest.mark.parametrize(("before", "after"), [("1234", "123456789"), ("123456789", "1234")], ids=["grew", "shrank"])
+def test_file_changing_while_packing_is_refused(tmp_path, before, after):
+    root = make_skill(tmp_path / "s", name="s", files={"data.txt": before})
     entries = collect_entries(root)
-    (root / "data.txt").write_text("123456789")
-    with pytest.raises(UnsafeContentError, match=r"data\.txt: changed while packing"):
-        write_layer(entries, io.BytesIO())
-
-
-def test_file_shrinking_while_packing_is_refused(tmp_path):
-    root = make_skill(tmp_path / "s", name="s", files={"data.txt": "123456789"})
-    entries = collect_entries(root)
-    (root / "data.txt").write_text("1234")
+    (root / "data.txt").write_text(after)
     with pytest.raises(UnsafeContentError, match=r"data\.txt: changed while packing"):
         write_layer(entries, io.BytesIO())
 
