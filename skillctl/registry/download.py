@@ -115,10 +115,14 @@ def _fetch(store: Store, session: RegistrySession, src: Reference, desc: oci.Des
             session.blob(src.path, desc.digest, spool.put, max_size=desc.size)
         finally:
             spool.close()
-        if blob.size != desc.size or blob.digest != desc.digest:
+        where = f"{src.repository}@{desc.digest}"
+        hint = "the registry's storage may be damaged; nothing of the blob was kept"
+        if blob.size != desc.size:
             raise IntegrityError(
-                f"{src.repository}@{desc.digest}: the registry sent {blob.size} bytes that do not match the "
-                f"manifest's descriptor ({desc.size} bytes, {desc.digest})",
-                hint="the registry's storage may be damaged; nothing of the blob was kept",
+                f"{where}: the registry sent {blob.size} bytes; the manifest declares {desc.size}", hint=hint
+            )
+        if blob.digest != desc.digest:
+            raise IntegrityError(
+                f"{where}: the blob the registry sent did not match its digest (it is {blob.digest})", hint=hint
             )
         blob.commit()

@@ -113,9 +113,23 @@ def test_a_layer_that_does_not_match_its_digest_is_not_kept(tmp_path: Path) -> N
         forged = bytes(len(image.layers[0]))  # the declared size, other bytes
         reg.route("GET", f"/v2/ns/skill/blobs/{layer}", lambda m, s: Reply(200, {}, forged))
         result = skillctl_run(store, "pull", reg.ref("ns/skill"), NO_TLS)
-    assert_error(result, 10, "do not match")
+    assert_error(result, 10, "did not match")
     assert layer.split(":")[1] not in blob_files(store)
     assert json.loads((store / "index.json").read_bytes())["manifests"] == []
+    assert leftovers(store) == []
+
+
+def test_a_short_layer_is_not_kept(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    with hostile_registry() as reg:
+        image = build_image()
+        reg.put_image("ns/skill", "1.0.0", image)
+        layer = json.loads(image.manifest)["layers"][0]
+        short = image.layers[0][:-10]
+        reg.route("GET", f"/v2/ns/skill/blobs/{layer['digest']}", lambda m, s: Reply(200, {}, short))
+        result = skillctl_run(store, "pull", reg.ref("ns/skill"), NO_TLS)
+    assert_error(result, 10, f"sent {len(short)} bytes; the manifest declares {layer['size']}")
+    assert layer["digest"].split(":")[1] not in blob_files(store)
     assert leftovers(store) == []
 
 
