@@ -186,18 +186,29 @@ def _read_body(
     response: Any, deadline: Deadline, limit: int, url: str, sink: Callable[[bytes], object] | None = None
 ) -> bytes:
     """At most ``limit + 1`` bytes, one receive at a time, within the deadline; streamed into ``sink`` when
-    given (a blob is never whole in memory; then nothing is returned)."""
+    given (a blob is never whole in memory; then nothing is returned).
+
+    Raises:
+        http.client.IncompleteRead: the connection ended before the announced length (``read1`` would return
+            nothing, as if the body were complete).
+    """
     chunks: list[bytes] = []
     put = sink or chunks.append
     total = 0
     while total <= limit:
+        if getattr(response, "length", None) == 0:
+            response.read()  # the whole body is in: finish the response, so the connection can serve another
+            break
         chunk = response.read1(min(65536, limit + 1 - total))
         if not chunk:
+            deadline.remaining(f"reading {url}")  # a socket shut down by the deadline looks like the end too
+            if getattr(response, "length", None):
+                raise http.client.IncompleteRead(b"", response.length)
             break
         put(chunk)
         total += len(chunk)
         deadline.remaining(f"reading {url}")
-    deadline.remaining(f"reading {url}")  # a socket shut down by the deadline looks like the end of the body
+    deadline.remaining(f"reading {url}")
     return b"".join(chunks)
 
 
@@ -796,7 +807,7 @@ class RegistrySession:
         self._idle: dict[str, list[_Kept]] = {}  # scheme -> connections no request is using
         self._lock = threading.Lock()
         self._scheme: str | None = None
-        self._basic: str | None = None  # the Authorization value once the registry asked for Basic
+        self._basic: dict[str, str] = {}  # auth lookup (registry/repository) -> Basic value, once asked for
         self._tokens: dict[str, str] = {}  # scope -> "Bearer ..."
         self._counts: collections.Counter[str] = collections.Counter()
         self._kept: list[_Kept] = []
@@ -822,11 +833,12 @@ class RegistrySession:
         return within(self.opts.deadline, self.timeout)
 
     # -- connections ---------------------------------------------------------------
-    def _checkout(self, scheme: str) -> _Kept:
-        """An idle kept-alive connection, else a new one; the caller has it alone until it hands it back."""
+    def _checkout(self, scheme: str, *, fresh: bool = False) -> _Kept:
+        """An idle kept-alive connection (unless ``fresh``), else a new one; the caller has it alone until it
+        hands it back."""
         with self._lock:
             idle = self._idle.setdefault(scheme, [])
-            if idle:
+            if idle and not fresh:
                 return idle.pop()
         if scheme == "https":
             conn: http.client.HTTPConnection = http.client.HTTPSConnection(self.registry, context=self._ctx)
@@ -859,11 +871,20 @@ class RegistrySession:
         what: str,
     ) -> tuple[int, Message, bytes]:
         """One request on a kept-alive connection, its body read within the deadline and bounds (a body
-        announced larger is refused unread); a connection the server had closed is opened again once.
+        announced larger is refused unread). A request that fails before any of its body reached ``sink`` is
+        sent once more on a new connection (the server may have closed an idle one); once part of a body has
+        gone to ``sink``, a broken transfer is a NetworkError, never a second copy into the same sink.
         """
         url = f"{scheme}://{self.registry}{path}"
+        delivered = 0
+
+        def counting(chunk: bytes) -> object:
+            nonlocal delivered
+            delivered += len(chunk)
+            return sink(chunk)  # type: ignore[misc]
+
         for attempt in (1, 2):
-            kept = self._checkout(scheme)
+            kept = self._checkout(scheme, fresh=attempt == 2)
             kept.begin(deadline, f"{method} {url}")
             reusable = False
             try:
@@ -879,14 +900,16 @@ class RegistrySession:
                         raise IntegrityError(
                             f"{what}: the registry announced {length} bytes, more than the {limit} allowed"
                         )
-                    body = _read_body(response, deadline, limit, url, sink)
+                    body = _read_body(response, deadline, limit, url, counting if sink else None)
                 else:
                     body = _read_body(response, deadline, 64 * 1024, url)
                 # Unread bytes or the server's wish to close: not reusable.
                 reusable = response.isclosed() and not response.will_close
                 return response.status, response.headers, body
-            except _RETRYABLE:
-                if attempt == 2 or deadline.expired:
+            except (*_RETRYABLE, http.client.IncompleteRead) as exc:
+                if delivered:
+                    raise NetworkError(f"{what}: the connection broke after {delivered} bytes ({exc!r})") from None
+                if attempt == 2 or deadline.expired or isinstance(exc, http.client.IncompleteRead):
                     raise
             finally:
                 kept.end()
@@ -894,14 +917,16 @@ class RegistrySession:
         raise AssertionError("unreachable")
 
     # -- requests ------------------------------------------------------------------
-    def _authorization(self, scope: str) -> str | None:
+    def _authorization(self, scope: str, lookup: str) -> str | None:
         with self._lock:
-            return self._basic or self._tokens.get(scope)
+            return self._basic.get(lookup) or self._tokens.get(scope)
 
-    def _remember(self, value: str, scope: str) -> None:
+    def _remember(self, value: str, scope: str, lookup: str) -> None:
+        """Basic credentials by the name they were looked up for (an auth file may hold one per repository),
+        tokens by the scope they were issued for."""
         with self._lock:
             if value.startswith("Basic "):
-                self._basic = value
+                self._basic[lookup] = value
             else:
                 self._tokens[scope] = value
 
@@ -961,7 +986,7 @@ class RegistrySession:
         sent: str | None = None
         for _ in range(2):
             headers = {"Accept": accept}
-            sent = self._authorization(scope)
+            sent = self._authorization(scope, lookup)
             if sent:
                 headers["Authorization"] = sent
             status, response_headers, body = self._send(scheme, method, path, headers, deadline, limit, sink, what)
@@ -974,7 +999,7 @@ class RegistrySession:
                 raise AuthError(f"{self.registry}: the credentials in the auth file were refused (HTTP 401)")
             creds = auth.lookup(self.registry, repository=lookup, authfile=self.opts.authfile, env=self.opts.env)
             header = response_headers.get("WWW-Authenticate", "") or ""
-            self._remember(_authorization(self.registry, header, creds, scope, self.opts, deadline), scope)
+            self._remember(_authorization(self.registry, header, creds, scope, self.opts, deadline), scope, lookup)
         raise AuthError(f"{self.registry}: the registry refused the credentials (HTTP 401)")
 
     def _redirected(
@@ -1101,7 +1126,16 @@ class RegistrySession:
         return total
 
 
-_POOLS: dict[int, dict[tuple[object, ...], RegistrySession]] = {}
+class _Pool:
+    """The sessions of one command (one deadline), and how many blocks use them: a thread pool running several
+    pulls of one command shares it, and the last block to leave closes it."""
+
+    def __init__(self) -> None:
+        self.users = 0
+        self.sessions: dict[tuple[object, ...], RegistrySession] = {}
+
+
+_POOLS: dict[int, _Pool] = {}
 _POOLS_LOCK = threading.Lock()
 
 
@@ -1109,37 +1143,51 @@ _POOLS_LOCK = threading.Lock()
 def kept_connections(opts: RegistryOptions) -> Iterator[None]:
     """Within this block, the reads made with ``opts`` (with its deadline: one command) share one
     :class:`RegistrySession` per registry: one TLS handshake and one auth challenge instead of one per
-    request. Every session is closed at the end. Nested blocks share the outer one's sessions."""
+    request. Blocks with the same deadline, nested or in other threads, share the sessions; the last one to
+    end closes them."""
     if opts.deadline is None:
         yield
         return
     key = id(opts.deadline)
     with _POOLS_LOCK:
-        owner = key not in _POOLS
-        if owner:
-            _POOLS[key] = {}
+        pool = _POOLS.setdefault(key, _Pool())
+        pool.users += 1
     try:
         yield
     finally:
-        if owner:
-            with _POOLS_LOCK:
-                sessions = _POOLS.pop(key)
-            for session in sessions.values():
+        with _POOLS_LOCK:
+            pool.users -= 1
+            done = pool.users == 0
+            if done:
+                del _POOLS[key]
+        if done:
+            for session in pool.sessions.values():
                 session.close()
 
 
+def proxied(registry: str) -> bool:
+    """Whether an HTTP(S) proxy from the environment applies to ``registry``: the one-shot reads (urllib) and
+    the tools go through it; a kept-alive session, which connects directly, must not be used then."""
+    proxies = urllib.request.getproxies()
+    if not (proxies.get("https") or proxies.get("http")):
+        return False
+    return not urllib.request.proxy_bypass(registry)
+
+
 def pooled_session(registry: str, opts: RegistryOptions) -> RegistrySession | None:
-    """The session :func:`kept_connections` keeps for ``registry`` and these options, None outside one."""
+    """The session :func:`kept_connections` keeps for ``registry`` and these options; None outside one, and
+    when a proxy applies to the registry."""
     if opts.deadline is None:
         return None
     with _POOLS_LOCK:
-        sessions = _POOLS.get(id(opts.deadline))
-        if sessions is None:
-            return None
-        key = (registry, opts.tls_verify, opts.cert_dir, opts.authfile, id(opts.env))
-        session = sessions.get(key)
+        pool = _POOLS.get(id(opts.deadline))
+    if pool is None or proxied(registry):
+        return None
+    key = (registry, opts.tls_verify, opts.cert_dir, opts.authfile, id(opts.env))
+    with _POOLS_LOCK:
+        session = pool.sessions.get(key)
         if session is None:
-            session = sessions[key] = RegistrySession(registry, opts, timeout=opts.timeout)
+            session = pool.sessions[key] = RegistrySession(registry, opts, timeout=opts.timeout)
     return session
 
 

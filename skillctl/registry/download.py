@@ -97,14 +97,15 @@ class _Spool:
                 except BaseException as exc:  # re-raised in the receiving thread
                     self.error = exc
 
-    def close(self) -> None:
-        """Write what is left and wait for the thread; raise what failed there."""
+    def close(self, *, raising: bool = True) -> None:
+        """Write what is left and wait for the thread; raise what failed there (unless not ``raising``)."""
         try:
-            self._hand_over()
+            if raising:
+                self._hand_over()
         finally:
             self._queue.put(None)
             self._thread.join()
-        if self.error is not None:
+        if raising and self.error is not None:
             raise self.error
 
 
@@ -113,8 +114,10 @@ def _fetch(store: Store, session: RegistrySession, src: Reference, desc: oci.Des
         spool = _Spool(blob, progress)
         try:
             session.blob(src.path, desc.digest, spool.put, max_size=desc.size)
-        finally:
-            spool.close()
+        except BaseException:
+            spool.close(raising=False)  # the receiving side's error is the one to report
+            raise
+        spool.close()
         where = f"{src.repository}@{desc.digest}"
         hint = "the registry's storage may be damaged; nothing of the blob was kept"
         if blob.size != desc.size:

@@ -5,9 +5,8 @@ it (``location``), mirror it, block it or make it insecure, and ``credential-hel
 credentials come from. skillctl's own registry client does none of that, so it pulls a blob itself only when
 no file says anything about the registry; otherwise the backend pulls, and applies the file as it always has.
 
-Read conservatively: every file the tools might read (``$CONTAINERS_REGISTRIES_CONF`` or the user's file or
-the system's, and both ``registries.conf.d`` directories), a table about the registry's host whatever its path,
-and any file that cannot be read or parsed, all count as "says something".
+Read conservatively: every file one of the tools might read (see :func:`_files`), a table about the registry's
+host whatever its path, and any file that cannot be read or parsed, all count as "says something".
 """
 
 from __future__ import annotations
@@ -20,31 +19,55 @@ from typing import Any, Final
 
 SYSTEM_FILE: Final = Path("/etc/containers/registries.conf")
 SYSTEM_DIR: Final = Path("/etc/containers/registries.conf.d")
+EXTRA_FILES: Final = (Path("/usr/share/containers/registries.conf"),)
+EXTRA_DIRS: Final = (
+    Path("/usr/share/containers/registries.conf.d"),
+    Path("/etc/containers/registries.rootful.conf.d"),
+    Path("/etc/containers/registries.rootless.conf.d"),
+)
+DOCKER_HUB: Final = ("docker.io", "index.docker.io", "registry-1.docker.io")
+"""Names containers/image treats as one registry."""
 DEFAULT_HELPERS: Final = ["containers-auth.json"]
 MAX_FILE: Final = 1024 * 1024
 
 
+def _home(env: Mapping[str, str]) -> Path | None:
+    if env.get("HOME"):
+        return Path(env["HOME"])
+    try:
+        import pwd
+
+        return Path(pwd.getpwuid(os.getuid()).pw_dir)
+    except (ImportError, KeyError):
+        return None
+
+
 def _files(env: Mapping[str, str]) -> Iterator[Path]:
-    home = env.get("HOME")
-    user = Path(home) / ".config/containers" if home else None
-    if env.get("CONTAINERS_REGISTRIES_CONF"):
-        yield Path(env["CONTAINERS_REGISTRIES_CONF"])
-    elif user is not None and (user / "registries.conf").exists():
-        yield user / "registries.conf"
-    else:
-        yield Path(env.get("SKILLCTL_SYSTEM_REGISTRIES_CONF") or SYSTEM_FILE)
+    """Every file some containers tool might read, whichever it would pick: podman and buildah honour
+    ``$CONTAINERS_REGISTRIES_CONF``, skopeo does not; newer libraries also read ``/usr/share``,
+    ``$XDG_CONFIG_HOME`` and the rootful/rootless drop-in directories."""
+    home = _home(env)
+    configs = [Path(env["XDG_CONFIG_HOME"])] if env.get("XDG_CONFIG_HOME") else []
+    if home is not None:
+        configs.append(home / ".config")
+    system = Path(env.get("SKILLCTL_SYSTEM_REGISTRIES_CONF") or SYSTEM_FILE)
+    files = [Path(env[v]) for v in ("CONTAINERS_REGISTRIES_CONF", "CONTAINERS_REGISTRIES_CONF_OVERRIDE") if env.get(v)]
+    files += [c / "containers/registries.conf" for c in configs] + [system, *EXTRA_FILES]
     system_dir = Path(env.get("SKILLCTL_SYSTEM_REGISTRIES_CONF_D") or SYSTEM_DIR)
-    for directory in (system_dir, user / "registries.conf.d" if user else None):
-        if directory is not None and directory.is_dir():
+    dirs = [system_dir, *EXTRA_DIRS, *(c / "containers/registries.conf.d" for c in configs)]
+    yield from dict.fromkeys(files)
+    for directory in dict.fromkeys(dirs):
+        if directory.is_dir():
             yield from sorted(p for p in directory.iterdir() if p.suffix == ".conf")
 
 
 def _host_matches(prefix: str, host: str) -> bool:
-    """A prefix's host part against ``host`` (``host[:port]``): equal, or a ``*.domain`` wildcard covering it."""
+    """A prefix's host part against ``host`` (``host[:port]``), as containers/image matches prefixes: equal,
+    the host without its port (``registry.corp`` covers ``registry.corp:5000``), or a ``*.domain`` wildcard."""
     pattern = prefix.split("/", 1)[0]
     if pattern.startswith("*."):
         return host.split(":", 1)[0].endswith(pattern[1:])
-    return pattern == host
+    return pattern == host or host.startswith(pattern + ":")
 
 
 def _about(data: dict[str, Any], host: str) -> str | None:
@@ -71,6 +94,7 @@ def what_applies(host: str, env: Mapping[str, str] | None = None) -> str | None:
     """Why the containers tools would treat ``host`` differently from a plain connection to it (file and
     reason), or None when no registries.conf file says anything about it."""
     env = os.environ if env is None else env
+    hosts = DOCKER_HUB if host in DOCKER_HUB else (host,)
     for path in _files(env):
         try:
             with path.open("rb") as fh:
@@ -85,7 +109,7 @@ def what_applies(host: str, env: Mapping[str, str] | None = None) -> str | None:
             data = tomllib.loads(raw.decode("utf-8"))
         except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
             return f"{path} does not parse ({exc})"
-        reason = _about(data, host)
+        reason = next(filter(None, (_about(data, h) for h in hosts)), None)
         if reason:
             return f"{path} {reason}"
     return None

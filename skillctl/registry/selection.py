@@ -124,7 +124,7 @@ def capable(selection: Selection, capability: Capability, *, operation: str) -> 
         if capability in other.capabilities and other.available():
             reason = f"{other.name}: {selection.name} cannot {operation}"
             log.info("using %s", reason)
-            return Selection(other, reason)
+            return Selection(other, reason, named=selection.named)
     raise UnsupportedOperation(
         f"the {selection.name} backend cannot {operation}, and no installed backend can",
         hint="install skopeo or crane",

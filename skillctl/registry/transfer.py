@@ -31,7 +31,7 @@ from skillctl.core.progress import SILENT, Progress, running
 from skillctl.core.refs import Reference, parse_reference
 from skillctl.core.states import canonical_tag, check_state
 from skillctl.image.unpack import UnpackLimits, UnpackResult, unpack_manifest, verify_blob
-from skillctl.registry.client import FINAL, NoPlatformImage, kept_connections, read_image, read_manifest
+from skillctl.registry.client import FINAL, NoPlatformImage, kept_connections, proxied, read_image, read_manifest
 from skillctl.registry.download import NAME as DIRECT
 from skillctl.registry.download import download_image
 from skillctl.registry.registries_conf import what_applies
@@ -407,10 +407,14 @@ def _pull(
 
 def _direct_pull(src: Reference, chosen: Selection, opts: RegistryOptions) -> str | None:
     """Why ``src`` may be pulled over the registry API (shown with -v), or None when the backend must pull it:
-    the user named a backend, or registries.conf says something about the registry that only the tools apply."""
+    the user named a backend, a proxy applies, or registries.conf says something about the registry that only
+    the tools apply."""
     if chosen.named:
         return None
     assert src.registry is not None
+    if proxied(src.registry):
+        log.info("pulling %s with %s: a proxy from the environment applies to %s", src, chosen.name, src.registry)
+        return None
     applies = what_applies(src.registry, opts.environ())
     if applies is not None:
         log.info("pulling %s with %s: %s", src, chosen.name, applies)

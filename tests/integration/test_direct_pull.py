@@ -9,18 +9,31 @@ would treat the registry differently (a registries.conf entry) or the user named
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
 from cli_helpers import assert_error, ok_json
 from click.testing import CliRunner, Result
-from hostile_registry import Reply, Seen, build_image, endless, hostile_registry, write_authfile
+from hostile_registry import (
+    Reply,
+    Seen,
+    build_image,
+    endless,
+    hostile_registry,
+    sha256,
+    skill_files,
+    tar_of,
+    write_authfile,
+)
 from registry import Registry, need_tool, unique_skill
 
 import skillctl
 from skillctl.cli.app import cli
+from skillctl.core.errors import NotFoundError
 from skillctl.core.registry_options import RegistryOptions
 from skillctl.registry import transfer
+from skillctl.registry.client import RegistrySession
 
 pytestmark = pytest.mark.integration
 
@@ -191,6 +204,44 @@ def test_a_registry_api_failure_leaves_the_pull_to_the_backend(tmp_path: Path) -
         result = ok_json(skillctl_run(store, "pull", reg.ref("ns/skill"), NO_TLS, "--format", "json"))
     assert (result["backend"], result["digest"]) == ("skopeo", image.digest)
     assert leftovers(store) == []
+
+
+def test_a_connection_broken_mid_blob_leaves_the_pull_to_the_backend(tmp_path: Path) -> None:
+    """Half a body announced whole is a broken transfer (a network error: the tool tries), not a complete blob
+    that fails its digest, and the half is neither kept nor sent into the blob a second time."""
+    need_tool("skopeo")
+    store = tmp_path / "store"
+    with hostile_registry() as reg:
+        image = build_image(layer_tar=tar_of(skill_files(**{"data.bin": os.urandom(300_000)})))
+        reg.put_image("ns/skill", "1.0.0", image)
+        layer = image.layers[0]
+
+        def half_for_us(match: object, seen: Seen) -> Reply | None:
+            if seen.headers.get("user-agent", "").startswith(("skopeo/", "containers/")):
+                return None
+            return Reply(200, {}, [layer[: len(layer) // 2]], length=len(layer))
+
+        reg.route("GET", f"/v2/ns/skill/blobs/{sha256(layer)}", half_for_us)
+        result = ok_json(skillctl_run(store, "pull", reg.ref("ns/skill"), NO_TLS, "--format", "json"))
+        ours = [s for s in reg.requests(f"/v2/ns/skill/blobs/{sha256(layer)}") if "user-agent" not in s.headers]
+    assert (result["backend"], result["digest"]) == ("skopeo", image.digest)
+    assert len(ours) == 1  # not sent again into the same blob
+    assert leftovers(store) == []
+
+
+def test_a_session_keeps_its_connection(registry: Registry) -> None:
+    repo = registry.repo("kept").split("/", 1)[1]
+    session = RegistrySession(registry.host, RegistryOptions(tls_verify=False, timeout=60))
+    try:
+        for _ in range(3):
+            with pytest.raises(NotFoundError):
+                session.manifest(repo, "missing")
+            with pytest.raises(NotFoundError):
+                session.head(repo, "missing")
+        assert session.requests == {"manifest": 3, "head": 3}
+        assert len(session._kept) == 1  # six requests, one connection
+    finally:
+        session.close()
 
 
 def test_the_registry_api_pull_honours_the_tls_and_auth_options(

@@ -27,6 +27,7 @@ def env(tmp_path: Path) -> dict[str, str]:
     "text",
     [
         f'[[registry]]\nlocation = "{HOST}"\n',
+        '[[registry]]\nlocation = "registry.example.com"\n',  # without the port: containers/image covers it
         f'[[registry]]\nprefix = "{HOST}/team/skills"\nlocation = "mirror.local/skills"\n',
         '[[registry]]\nprefix = "*.example.com"\nblocked = true\n',
         f'[[registry]]\nlocation = "{HOST}"\n[[registry.mirror]]\nlocation = "mirror.local"\n',
@@ -49,7 +50,7 @@ def test_an_entry_about_the_registry_applies(text: str, env: dict[str, str]) -> 
         "",
         'unqualified-search-registries = ["docker.io", "quay.io"]\nshort-name-mode = "enforcing"\n',
         '[aliases]\n"fedora" = "registry.fedoraproject.org/fedora"\n',
-        '[[registry]]\nlocation = "registry.example.com"\n',  # the same host name on another port
+        '[[registry]]\nlocation = "registry.example.co"\n',  # a name that only starts the same
         '[[registry]]\nprefix = "*.example.org"\nblocked = true\n',
         '[registries.insecure]\nregistries = ["other:5000"]\n',
         'credential-helpers = ["containers-auth.json"]\n',
@@ -67,14 +68,25 @@ def test_the_file_that_applies_is_named(env: dict[str, str], tmp_path: Path) -> 
     assert reason is not None and str(drop_in) in reason
 
 
-def test_the_users_file_replaces_the_systems(env: dict[str, str]) -> None:
-    Path(env["SKILLCTL_SYSTEM_REGISTRIES_CONF"]).write_text(f'[[registry]]\nlocation = "{HOST}"\n')
+def test_the_users_file_and_the_systems_are_both_read(env: dict[str, str]) -> None:
+    """skopeo reads the user's file instead of the system's, when there is one; reading both can only make
+    skillctl leave more pulls to the tools."""
+    system = Path(env["SKILLCTL_SYSTEM_REGISTRIES_CONF"])
     user = Path(env["HOME"]) / ".config/containers/registries.conf"
     user.parent.mkdir(parents=True)
-    user.write_text("")
+    for applies_in in (system, user):
+        system.write_text("")
+        user.write_text("")
+        applies_in.write_text(f'[[registry]]\nlocation = "{HOST}"\n')
+        assert what_applies(HOST, env) is not None, applies_in
+
+
+def test_xdg_config_home_is_read(env: dict[str, str], tmp_path: Path) -> None:
+    xdg = tmp_path / "xdg"
+    (xdg / "containers/registries.conf.d").mkdir(parents=True)
+    (xdg / "containers/registries.conf.d/1.conf").write_text(f'[registries.block]\nregistries = ["{HOST}"]\n')
     assert what_applies(HOST, env) is None
-    user.write_text(f'[[registry]]\nlocation = "{HOST}"\n')
-    assert what_applies(HOST, env) is not None
+    assert what_applies(HOST, {**env, "XDG_CONFIG_HOME": str(xdg)}) is not None
 
 
 def test_the_users_drop_ins_are_read(env: dict[str, str]) -> None:
@@ -86,13 +98,28 @@ def test_the_users_drop_ins_are_read(env: dict[str, str]) -> None:
     assert what_applies(HOST, env) is not None
 
 
-def test_containers_registries_conf_replaces_both_files(env: dict[str, str], tmp_path: Path) -> None:
-    Path(env["SKILLCTL_SYSTEM_REGISTRIES_CONF"]).write_text(f'[[registry]]\nlocation = "{HOST}"\n')
+@pytest.mark.parametrize("variable", ["CONTAINERS_REGISTRIES_CONF", "CONTAINERS_REGISTRIES_CONF_OVERRIDE"])
+def test_the_files_podman_is_pointed_at_are_read_too(variable: str, env: dict[str, str], tmp_path: Path) -> None:
     chosen = tmp_path / "chosen.conf"
-    chosen.write_text("")
-    assert what_applies(HOST, {**env, "CONTAINERS_REGISTRIES_CONF": str(chosen)}) is None
-    missing = {**env, "CONTAINERS_REGISTRIES_CONF": str(tmp_path / "missing.conf")}
-    assert what_applies(HOST, missing) is None
+    chosen.write_text(f'[[registry]]\nprefix = "{HOST}/team"\nlocation = "mirror.local/team"\n')
+    assert what_applies(HOST, env) is None
+    assert what_applies(HOST, {**env, variable: str(chosen)}) is not None
+    assert what_applies(HOST, {**env, variable: str(tmp_path / "missing.conf")}) is None
+
+
+def test_a_prefix_without_the_port_covers_the_host_with_one(env: dict[str, str]) -> None:
+    Path(env["SKILLCTL_SYSTEM_REGISTRIES_CONF"]).write_text('[[registry]]\nprefix = "registry.corp"\nblocked = true\n')
+    assert what_applies("registry.corp:5000", env) is not None
+    assert what_applies("registry.corp", env) is not None
+    assert what_applies("registry.corporate:5000", env) is None
+
+
+def test_docker_hub_has_three_names(env: dict[str, str]) -> None:
+    Path(env["SKILLCTL_SYSTEM_REGISTRIES_CONF"]).write_text(
+        '[[registry]]\nprefix = "docker.io"\nlocation = "docker.io"\n[[registry.mirror]]\nlocation = "m.local"\n'
+    )
+    assert what_applies("index.docker.io", env) is not None
+    assert what_applies("registry-1.docker.io", env) is not None
 
 
 def test_an_unreadable_file_applies(env: dict[str, str]) -> None:
