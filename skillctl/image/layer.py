@@ -15,16 +15,16 @@ import functools
 import gzip
 import hashlib
 import os
-import queue
 import stat
 import tarfile
-import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Final, Literal
 
 from skillctl.card.content import IGNORE_FILE, content_rules, name_problem
 from skillctl.core.errors import UnsafeContentError
+from skillctl.core.handoff import Handoff
 
 GZIP_LEVEL: Final = 6
 _CHUNK: Final = 1024 * 1024
@@ -188,50 +188,6 @@ class _HashingWriter:
             self.sink.flush()
 
 
-class _Compressor:
-    """Hashes the uncompressed tar stream, gzips it, hashes and writes the result: in one worker thread, fed large
-    pieces through a short queue, so this work (zlib, hashlib and file writes release the GIL) runs on another core
-    while the caller builds headers and reads files. An error in the worker is raised in the caller."""
-
-    def __init__(self, out: BinaryIO) -> None:
-        self.compressed = _HashingWriter(out)
-        self.tar_hash = hashlib.sha256()
-        self._queue: queue.Queue[bytearray | None] = queue.Queue(maxsize=4)  # at most ~4 MiB waiting
-        self._error: BaseException | None = None
-        self._abandoned = False
-        self._thread = threading.Thread(target=self._run, name="skillctl-layer-gzip", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        try:
-            gz = gzip.GzipFile(filename="", mode="wb", fileobj=self.compressed, compresslevel=GZIP_LEVEL, mtime=0)  # type: ignore[arg-type]
-            with gz:
-                while (piece := self._queue.get()) is not None:
-                    if not self._abandoned:
-                        self.tar_hash.update(piece)
-                        gz.write(piece)
-        except BaseException as exc:  # handed to the caller, which raises it
-            self._error = exc
-            while self._queue.get() is not None:  # drain, so the caller never blocks on a full queue
-                pass
-
-    def write(self, piece: bytearray) -> None:
-        """Queue ``piece``, which the caller no longer touches."""
-        if self._error is not None:
-            self.close()
-        self._queue.put(piece)
-
-    def close(self, *, abandon: bool = False) -> None:
-        """Wait until everything queued is written; raise the worker's error. ``abandon``: the caller is raising its
-        own error and discards the output; what is still queued is dropped and the worker's error not raised."""
-        self._abandoned = self._abandoned or abandon
-        if self._thread.is_alive():
-            self._queue.put(None)
-            self._thread.join()
-        if self._error is not None and not abandon:
-            raise self._error
-
-
 def _tarinfo(entry: Entry, mtime: int) -> tarfile.TarInfo:
     info = tarfile.TarInfo(entry.rel)
     info.mtime = mtime
@@ -325,12 +281,23 @@ def write_layer(entries: list[Entry], out: BinaryIO, *, mtime: int = 0) -> Layer
 
     The bytes are exactly what ``tarfile`` writes in PAX format (stream mode) for these entries: headers of plain
     entries are built here (see ``_fast_header``), the others come from tarfile. Compression, hashing and the writes
-    to ``out`` run in a worker thread (see ``_Compressor``); ``out`` is done with when this returns or raises.
+    to ``out`` run in a worker thread (:class:`~skillctl.core.handoff.Handoff`); ``out`` is done with when this returns
+    or raises.
 
     Raises:
         UnsafeContentError: a file changed size or vanished while it was packed.
     """
-    sink = _Compressor(out)
+    compressed = _HashingWriter(out)
+    tar_hash = hashlib.sha256()
+
+    def compress(pieces: Iterator[bytearray]) -> None:
+        with gzip.GzipFile(filename="", mode="wb", fileobj=compressed, compresslevel=GZIP_LEVEL, mtime=0) as gz:  # type: ignore[arg-type]
+            for piece in pieces:
+                tar_hash.update(piece)
+                gz.write(piece)
+
+    # Hashing, gzip and the writes to ``out`` run on another core while this thread builds headers and reads files.
+    sink: Handoff[bytearray] = Handoff(compress, name="skillctl-layer-gzip", depth=4)  # at most ~4 MiB waiting
     fast = _fast_headers_match()
     pending = bytearray()  # handed over in large pieces: one call per small file costs more than it compresses
     offset = 0
@@ -345,24 +312,24 @@ def write_layer(entries: list[Entry], out: BinaryIO, *, mtime: int = 0) -> Layer
                 pending += bytes(padding)
                 offset += entry.size + padding
             if len(pending) >= _COPY:
-                sink.write(pending)
+                sink.put(pending)
                 pending = bytearray()
         pending += bytes(2 * _BLOCK)  # the end-of-archive blocks, then padding to a whole record, as tarfile
         offset += 2 * _BLOCK
         pending += bytes(-offset % _RECORD)
-        sink.write(pending)
+        sink.put(pending)
     except BaseException:
         sink.close(abandon=True)  # nothing may write to ``out`` once the caller discards it
         raise
     sink.close()
     return LayerInfo(
-        digest="sha256:" + sink.compressed.hash.hexdigest(),
-        diff_id="sha256:" + sink.tar_hash.hexdigest(),
-        size=sink.compressed.size,
+        digest="sha256:" + compressed.hash.hexdigest(),
+        diff_id="sha256:" + tar_hash.hexdigest(),
+        size=compressed.size,
     )
 
 
-def _add_file(entry: Entry, pending: bytearray, sink: _Compressor) -> bytearray:
+def _add_file(entry: Entry, pending: bytearray, sink: Handoff[bytearray]) -> bytearray:
     """Append the file's bytes to ``pending``, handing full pieces to ``sink``; return what is still pending.
 
     One byte more than is left is asked for: a file that grew shows without an fstat per file, and a short read
@@ -386,7 +353,7 @@ def _add_file(entry: Entry, pending: bytearray, sink: _Compressor) -> bytearray:
                     return pending
                 break
             if len(pending) >= _COPY:
-                sink.write(pending)
+                sink.put(pending)
                 pending = bytearray()
     finally:
         os.close(fd)

@@ -12,12 +12,13 @@ caller has checked the manifest, the lifecycle state and the signature policy be
 
 from __future__ import annotations
 
-import queue
-import threading
+import functools
+from collections.abc import Iterator
 from typing import Final
 
 from skillctl.core import oci
 from skillctl.core.errors import IntegrityError
+from skillctl.core.handoff import Handoff
 from skillctl.core.progress import Progress
 from skillctl.core.refs import Reference
 from skillctl.core.registry_options import RegistryOptions
@@ -58,66 +59,40 @@ def download_image(
     store.put_blob(manifest.raw)
 
 
-class _Spool:
-    """Hands the received bytes, in batches, to a thread that hashes and writes them into ``blob``."""
-
-    def __init__(self, blob: BlobWriter, progress: Progress) -> None:
-        self.blob, self.progress = blob, progress
-        self.error: BaseException | None = None
-        self._batch: list[bytes] = []
-        self._size = 0
-        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=8)
-        self._thread = threading.Thread(target=self._drain, name="skillctl-blob-writer", daemon=True)
-        self._thread.start()
-
-    def put(self, chunk: bytes) -> None:
-        if self.error is not None:
-            raise self.error
-        self._batch.append(chunk)
-        self._size += len(chunk)
-        self.progress.advance(size=len(chunk))
-        if self._size >= BATCH:
-            self._hand_over()
-
-    def _hand_over(self) -> None:
-        if self._batch:
-            self._queue.put(b"".join(self._batch))
-            self._batch, self._size = [], 0
-
-    def _drain(self) -> None:
-        unsynced = 0
-        while (data := self._queue.get()) is not None:
-            if self.error is None:  # after a failure, only drain: the receiving side stops at its next put
-                try:
-                    self.blob.write(data)
-                    unsynced += len(data)
-                    if unsynced >= SYNC_EVERY:
-                        self.blob.sync()
-                        unsynced = 0
-                except BaseException as exc:  # re-raised in the receiving thread
-                    self.error = exc
-
-    def close(self, *, raising: bool = True) -> None:
-        """Write what is left and wait for the thread; raise what failed there (unless not ``raising``)."""
-        try:
-            if raising:
-                self._hand_over()
-        finally:
-            self._queue.put(None)
-            self._thread.join()
-        if raising and self.error is not None:
-            raise self.error
+def _write_synced(blob: BlobWriter, pieces: Iterator[bytes]) -> None:
+    """The writing thread: hash and write each piece, and sync as it goes (a failure is a StoreError, which the
+    receiving side raises: the disk, not the registry, and no reason to try the backend)."""
+    unsynced = 0
+    for piece in pieces:
+        blob.write(piece)
+        unsynced += len(piece)
+        if unsynced >= SYNC_EVERY:
+            blob.sync()
+            unsynced = 0
 
 
 def _fetch(store: Store, session: RegistrySession, src: Reference, desc: oci.Descriptor, progress: Progress) -> None:
     with store.new_blob() as blob:
-        spool = _Spool(blob, progress)
+        writer: Handoff[bytes] = Handoff(functools.partial(_write_synced, blob), name="skillctl-blob-writer", depth=8)
+        batch: list[bytes] = []
+        batched = 0
+
+        def receive(chunk: bytes) -> None:
+            nonlocal batch, batched
+            batch.append(chunk)
+            batched += len(chunk)
+            progress.advance(size=len(chunk))
+            if batched >= BATCH:
+                writer.put(b"".join(batch))
+                batch, batched = [], 0
+
         try:
-            session.blob(src.path, desc.digest, spool.put, max_size=desc.size)
+            session.blob(src.path, desc.digest, receive, max_size=desc.size)
+            writer.put(b"".join(batch))
         except BaseException:
-            spool.close(raising=False)  # the receiving side's error is the one to report
+            writer.close(abandon=True)  # the receiving side's error is the one to report; the blob is discarded
             raise
-        spool.close()
+        writer.close()
         where = f"{src.repository}@{desc.digest}"
         hint = "the registry's storage may be damaged; nothing of the blob was kept"
         if blob.size != desc.size:

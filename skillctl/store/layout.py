@@ -82,9 +82,13 @@ class BlobWriter:
         self.size = 0
 
     def write(self, data: bytes) -> int:
+        """Hash and write ``data``; a failed write (a full disk) is a StoreError, whatever thread it happens in."""
         self._hash.update(data)
         self.size += len(data)
-        return self._fh.write(data)
+        try:
+            return self._fh.write(data)
+        except OSError as exc:
+            raise self._store._write_error(exc) from None
 
     def flush(self) -> None:
         self._fh.flush()
@@ -92,8 +96,11 @@ class BlobWriter:
     def sync(self) -> None:
         """Put what is written so far on the disk: a writer with a thread to spare calls this as it goes, so
         that :meth:`commit` does not wait for all of it at the end."""
-        self._fh.flush()
-        os.fdatasync(self._fh.fileno())
+        try:
+            self._fh.flush()
+            os.fdatasync(self._fh.fileno())
+        except OSError as exc:
+            raise self._store._write_error(exc) from None
 
     @property
     def digest(self) -> str:
