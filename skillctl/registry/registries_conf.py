@@ -12,7 +12,6 @@ host whatever its path, and any file that cannot be read or parsed, all count as
 from __future__ import annotations
 
 import os
-import tomllib
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, Final
@@ -93,6 +92,8 @@ def _about(data: dict[str, Any], host: str) -> str | None:
 def what_applies(host: str, env: Mapping[str, str] | None = None) -> str | None:
     """Why the containers tools would treat ``host`` differently from a plain connection to it (file and
     reason), or None when no registries.conf file says anything about it."""
+    import tomllib  # only pulls that might go over the registry API read these files
+
     env = os.environ if env is None else env
     hosts = DOCKER_HUB if host in DOCKER_HUB else (host,)
     for path in _files(env):

@@ -367,23 +367,14 @@ def _pull(
     check_state(str(src), remote, allow_archived=allow_archived, warnings=notes, later=later)
     verified_by = verify(str(src), remote.digest) if verify is not None else None
     store.init()
-    blobs = (remote.config, *remote.layers)
     pulled = None
     direct = _direct_pull(src, chosen, opts)
     if direct is not None:
-        moving = running(progress, f"Pulling {src}", items=len(blobs), unit="blobs", size=sum(b.size for b in blobs))
         try:
-            # As a writer from the download to the tag: a concurrent prune removes neither the download nor its
-            # blobs.
-            with moving, store.writing():
-                download_image(store, src, remote, opts, progress)
-                store.set_tag(src.store_name, remote.descriptor, dict(remote.annotations))
-            pulled = (remote, DIRECT, direct)
-        except FINAL:
-            raise
+            pulled = (_pull_over_api(src, remote, store, opts, progress), DIRECT, direct)
+        except (*FINAL, StoreError):
+            raise  # the registry's answer, or the disk: the backend would meet the same
         except (SkillctlError, OSError, ValueError) as exc:
-            if isinstance(exc, StoreError):
-                raise
             log.info("pulling %s over the registry API failed (%s); using %s", src, exc, chosen.name)
     if pulled is None:
         exact = Capability.EXACT in chosen.backend.capabilities
@@ -420,6 +411,19 @@ def _direct_pull(src: Reference, chosen: Selection, opts: RegistryOptions) -> st
         log.info("pulling %s with %s: %s", src, chosen.name, applies)
         return None
     return f"{DIRECT}: no backend named and no registries.conf entry for {src.registry}"
+
+
+def _pull_over_api(
+    src: Reference, remote: oci.Manifest, store: Store, opts: RegistryOptions, progress: Progress
+) -> oci.Manifest:
+    """Fetch ``remote``'s blobs over the registry API straight into the store, and tag it."""
+    blobs = (remote.config, *remote.layers)
+    moving = running(progress, f"Pulling {src}", items=len(blobs), unit="blobs", size=sum(b.size for b in blobs))
+    # As a writer from the download to the tag: a concurrent prune removes neither the download nor its blobs.
+    with moving, store.writing():
+        download_image(store, src, remote, opts, progress)
+        store.set_tag(src.store_name, remote.descriptor, dict(remote.annotations))
+    return remote
 
 
 def _pull_with(
